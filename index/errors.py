@@ -1,0 +1,36 @@
+"""The project's own error types: every failure a user can cause is one of these, with a clear message."""
+
+
+class CiteqaError(Exception):
+    """Base of every error citeqa raises on purpose."""
+
+
+class QuestionError(CiteqaError, ValueError):
+    """The question cannot be asked (empty, too long, not text)."""
+
+
+class IngestError(CiteqaError, ValueError):
+    """A document cannot be read (binary, undecodable, too large, unsupported type)."""
+
+
+class IndexError_(CiteqaError):
+    """Base for index-directory problems (named with a trailing _ so it never shadows the builtin)."""
+
+
+class IndexMismatchError(IndexError_):
+    """The index on disk was built with another embedder or format version."""
+
+
+class IndexCorruptError(IndexError_):
+    """A file of the index is missing, truncated or altered (checksum mismatch)."""
+
+
+class IndexLockedError(IndexError_):
+    """Another process is writing to the same index directory."""
+
+
+class UnknownDocumentError(CiteqaError, KeyError):
+    """A document id that is not in the corpus."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "unknown document"

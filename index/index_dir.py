@@ -1,0 +1,237 @@
+"""A persistent index directory, saved atomically.
+
+Layout::
+
+    INDEX_DIR/CURRENT            name of the live generation (replaced atomically)
+    INDEX_DIR/.lock              writers hold it (one writer at a time, across processes)
+    INDEX_DIR/gen-<id>/manifest.json   format version, embedder, index type, documents, checksums
+                      documents.json   document texts and sources
+                      records.json     sentence records (row-aligned with the vectors)
+                      vectors.npy      normalised float32 vectors
+                      faiss.index      the FAISS index over them
+
+A save writes a complete new generation beside the old one and then swaps CURRENT with
+``os.replace``, so a crash at any point leaves either the old or the new index, never a mix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import faiss
+import filelock
+import numpy as np
+
+from index.corpus import Corpus, DocumentEntry
+from index.document import SentenceRecord, text_sha256
+from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
+from index.vector_store import SentenceVectorStore
+
+FORMAT_VERSION = 1
+LOCK_TIMEOUT_S = 120.0
+_FILES = ("documents.json", "records.json", "vectors.npy", "faiss.index")
+
+
+def rebuild_hint(path: Path) -> str:
+    return f"rebuild it with: citeqa index rebuild --index-dir {path}"
+
+
+class IndexDirectory:
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+
+    # ---------------------------------------------------------------- locking
+    @contextlib.contextmanager
+    def write_lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+        self.path.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.path / ".lock"))
+        try:
+            lock.acquire(timeout=timeout)
+        except filelock.Timeout:
+            raise IndexLockedError(
+                f"another process is writing to the index {self.path}; gave up after waiting {timeout:.0f} s"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # ---------------------------------------------------------------- reading
+    def exists(self) -> bool:
+        return (self.path / "CURRENT").is_file()
+
+    def load(self, embedder_name: str, dim: int) -> Corpus | None:
+        """The saved corpus, None if the directory holds no index yet."""
+        for attempt in range(3):
+            if not self.exists():
+                if self.path.is_dir() and any(self.path.glob("gen-*")):
+                    raise IndexCorruptError(f"the index {self.path} has no CURRENT pointer; {rebuild_hint(self.path)}")
+                return None
+            gen = self._current()
+            try:
+                return self._load_generation(gen, embedder_name, dim)
+            except (FileNotFoundError, IndexCorruptError):
+                # A writer may have replaced the generation while we read it: then read the new one.
+                if attempt == 2 or self._current() == gen:
+                    if gen.is_dir():
+                        raise
+                    raise IndexCorruptError(f"files of the index {self.path} are missing; {rebuild_hint(self.path)}") from None
+                time.sleep(0.05)
+        return None
+
+    def _current(self) -> Path:
+        name = (self.path / "CURRENT").read_text(encoding="utf-8").strip()
+        if not name.startswith("gen-") or "/" in name or "\\" in name:
+            raise IndexCorruptError(f"the index {self.path} has a damaged CURRENT file; {rebuild_hint(self.path)}")
+        return self.path / name
+
+    def read_manifest(self, gen: Path | None = None) -> dict:
+        gen = gen or self._current()
+        try:
+            return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise IndexCorruptError(f"the manifest of {self.path} is missing; {rebuild_hint(self.path)}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise IndexCorruptError(f"the manifest of {self.path} is unreadable ({exc}); {rebuild_hint(self.path)}") from None
+
+    def _load_generation(self, gen: Path, embedder_name: str, dim: int) -> Corpus:
+        manifest = self.read_manifest(gen)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"the index {self.path} has format version {manifest.get('format_version')!r}, this citeqa reads "
+                f"version {FORMAT_VERSION}; {rebuild_hint(self.path)}"
+            )
+        emb = manifest.get("embedder", {})
+        if emb.get("name") != embedder_name or emb.get("dim") != dim:
+            raise IndexMismatchError(
+                f"the index {self.path} was built with the embedder {emb.get('name')!r} ({emb.get('dim')}-dim), "
+                f"but {embedder_name!r} ({dim}-dim) is configured; {rebuild_hint(self.path)} "
+                f"or configure the same embedder"
+            )
+        for name in _FILES:
+            expected = manifest.get("checksums", {}).get(name)
+            if expected is None or _file_sha256(gen / name) != expected:
+                raise IndexCorruptError(
+                    f"the index file {gen.name}/{name} in {self.path} is missing, truncated or altered "
+                    f"(checksum mismatch); {rebuild_hint(self.path)}"
+                )
+        try:
+            docs_raw = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
+            recs_raw = json.loads((gen / "records.json").read_text(encoding="utf-8"))
+            vectors = np.load(gen / "vectors.npy", allow_pickle=False)
+            findex = faiss.read_index(str(gen / "faiss.index"))
+        except (ValueError, OSError, RuntimeError) as exc:
+            raise IndexCorruptError(f"the index {self.path} cannot be read ({exc}); {rebuild_hint(self.path)}") from None
+        documents = {d["doc_id"]: DocumentEntry(**d) for d in docs_raw}
+        for d in documents.values():
+            if text_sha256(d.text) != d.sha256:
+                raise IndexCorruptError(f"document {d.doc_id!r} in {self.path} fails its checksum; {rebuild_hint(self.path)}")
+        records = [SentenceRecord(*r) for r in recs_raw]
+        if vectors.shape != (len(records), dim) or findex.ntotal != len(records):
+            raise IndexCorruptError(f"the index {self.path} has {len(records)} records but "
+                                    f"{vectors.shape[0]} vectors; {rebuild_hint(self.path)}")
+        return Corpus(embedder_name, dim, documents, records, SentenceVectorStore(vectors, dim, findex))
+
+    # ---------------------------------------------------------------- writing
+    def save(self, corpus: Corpus) -> None:
+        """Write a new generation and switch to it atomically. Call inside ``write_lock()``."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        gen_name = f"gen-{time.time_ns()}-{os.getpid()}"
+        tmp = self.path / (gen_name + ".tmp")
+        tmp.mkdir()
+        try:
+            _write_json(tmp / "documents.json", [vars(d) for d in corpus.documents.values()])
+            _write_json(tmp / "records.json", [[r.doc_id, r.start, r.end, r.kind, r.index_text] for r in corpus.records])
+            with open(tmp / "vectors.npy", "wb") as fh:
+                np.save(fh, corpus.store.vectors, allow_pickle=False)
+                _sync(fh)
+            faiss.write_index(corpus.store.client, str(tmp / "faiss.index"))
+            with open(tmp / "faiss.index", "rb+") as fh:
+                _sync(fh)
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "embedder": {"name": corpus.embedder_name, "dim": corpus.dim},
+                "index_type": corpus.store.kind,
+                "n_sentences": len(corpus.records),
+                "documents": {d.doc_id: {"sha256": d.sha256, "source": d.source} for d in corpus.documents.values()},
+                "checksums": {name: _file_sha256(tmp / name) for name in _FILES},
+            }
+            _write_json(tmp / "manifest.json", manifest)
+            os.rename(tmp, self.path / gen_name)
+            _fsync_dir(self.path)
+            pointer = self.path / "CURRENT.tmp"
+            with open(pointer, "w", encoding="utf-8") as fh:
+                fh.write(gen_name)
+                _sync(fh)
+            os.replace(pointer, self.path / "CURRENT")
+            _fsync_dir(self.path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self._remove_old(keep=gen_name)
+
+    def _remove_old(self, keep: str) -> None:
+        for p in self.path.glob("gen-*"):
+            if p.name != keep:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_json(path: Path, obj) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False)
+        _sync(fh)
+
+
+def _sync(fh) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except FileNotFoundError:
+        return ""
+    return h.hexdigest()
+
+
+def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | None]]:
+    """Best effort, for a rebuild: (doc_id, source path, stored text or None) from any generation.
+
+    Works on a damaged index: it reads only documents.json files and keeps a stored text only
+    when it matches its own checksum.
+    """
+    found: dict[str, tuple[str, str, str | None]] = {}
+    gens = sorted(directory.path.glob("gen-*"), key=lambda p: p.name, reverse=True)
+    for gen in gens:
+        try:
+            docs = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for d in docs if isinstance(docs, list) else []:
+            try:
+                doc_id, source, text, sha = d["doc_id"], d.get("source", ""), d.get("text"), d.get("sha256")
+            except (TypeError, KeyError):
+                continue
+            if doc_id not in found:
+                ok = isinstance(text, str) and text_sha256(text) == sha
+                found[doc_id] = (doc_id, source or "", text if ok else None)
+    return list(found.values())

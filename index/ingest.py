@@ -1,0 +1,100 @@
+"""From paths on disk to an up-to-date corpus: collect files, skip unchanged ones, parse, embed."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.corpus import Corpus
+from index.document import ParsedDocument, parse_document, text_sha256
+from index.errors import IngestError
+from index.loaders import SUPPORTED_SUFFIXES, load_file
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # one clear message per file that was skipped
+    sentences_embedded: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated)
+
+
+def collect_files(paths: list[str | os.PathLike]) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(doc_id, path) pairs: a file is named by its file name, a file found in a folder by its path
+    relative to that folder. Hidden files and unsupported types inside folders are skipped."""
+    found: list[tuple[str, Path]] = []
+    errors: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_file():
+            found.append((p.name, p))
+        elif p.is_dir():
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    fp = Path(root) / f
+                    if not f.startswith(".") and fp.suffix.lower() in SUPPORTED_SUFFIXES and fp.is_file():
+                        found.append((fp.relative_to(p).as_posix(), fp))
+        else:
+            raise IngestError(f"{raw}: no such file or folder")
+    seen: dict[str, Path] = {}
+    for doc_id, fp in found:
+        if doc_id in seen and seen[doc_id].resolve() != fp.resolve():
+            raise IngestError(f"two documents would be named {doc_id!r} ({seen[doc_id]} and {fp}); rename one")
+        seen[doc_id] = fp
+    return list(seen.items()), errors
+
+
+def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict: bool = True,
+               known_sources: list[tuple[str, Path]] = ()) -> SyncReport:
+    """Bring ``corpus`` up to date with the files: unchanged ones re-embed nothing.
+
+    With ``strict`` a file that cannot be read raises IngestError (one named file); otherwise
+    (folders) it is skipped and reported, so one bad file does not lose the rest.
+    """
+    report = SyncReport()
+    files, report.errors = collect_files(paths)
+    named = {doc_id for doc_id, _ in files}
+    files += [(doc_id, p) for doc_id, p in known_sources if doc_id not in named and p.is_file()]
+    to_add: list[ParsedDocument] = []
+    fingerprints: dict[str, tuple[int, int]] = {}
+    for doc_id, fp in files:
+        st = fp.stat()
+        fingerprint = (st.st_size, st.st_mtime_ns)
+        known = corpus.documents.get(doc_id)
+        if known and (known.source_size, known.source_mtime_ns) == fingerprint:
+            report.unchanged.append(doc_id)
+            continue
+        try:
+            loaded = load_file(fp)
+        except IngestError as exc:
+            if strict and Path(fp) in [Path(p) for p in paths]:
+                raise
+            report.errors.append(str(exc))
+            continue
+        fingerprints[doc_id] = fingerprint
+        if known and known.sha256 == text_sha256(loaded.text):
+            known.source_size, known.source_mtime_ns = fingerprint  # touched, not changed
+            report.unchanged.append(doc_id)
+            continue
+        (report.updated if known else report.added).append(doc_id)
+        to_add.append(parse_document(doc_id, loaded.text, str(fp.resolve()), loaded.format))
+    report.sentences_embedded = corpus.add(to_add, embedder, fingerprints)
+    return report
+
+
+def add_texts(corpus: Corpus, texts: dict[str, str], embedder) -> int:
+    docs = []
+    for doc_id, text in texts.items():
+        if not isinstance(doc_id, str) or not doc_id.strip():
+            raise IngestError(f"document ids must be non-empty strings, got {doc_id!r}")
+        if not isinstance(text, str):
+            raise IngestError(f"{doc_id}: the document text must be a str, got {type(text).__name__}")
+        docs.append(parse_document(doc_id, text))
+    return corpus.add(docs, embedder)

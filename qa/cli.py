@@ -1,0 +1,134 @@
+"""The `citeqa` command: a thin layer over the qa API."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from index.errors import CiteqaError
+
+
+def _open(args):
+    from qa import Assistant
+
+    return Assistant.open(index_dir=args.index_dir)
+
+
+def cmd_ask(args) -> int:
+    a = _open(args)
+    final = None
+    for item in a.stream(args.question, mode=args.mode):
+        if isinstance(item, str):
+            print(item, end="", flush=True)
+        else:
+            final = item
+    print()
+    if final and final.unsupported:
+        print("(not supported by the documents: " + " | ".join(final.unsupported) + ")")
+    for n, c in enumerate(final.citations if final else [], 1):
+        print(f"[{n}] {c.doc_id}:{c.start}-{c.end} \"{c.text}\"")
+    return 0
+
+
+def cmd_index(args) -> int:
+    from qa import Assistant
+    from qa.rebuild import rebuild_index
+
+    if args.index_cmd == "rebuild":
+        n_docs, n_sent, missing = rebuild_index(args.index_dir)
+        print(f"rebuilt the index: {n_docs} documents, {n_sent} sentences")
+        for m in missing:
+            print(f"could not recover {m}: neither its source file nor an intact stored copy exists", file=sys.stderr)
+        return 0
+    a = _open(args)
+    if args.index_cmd == "add":
+        report = a.add_paths(args.paths)
+        for d in report.added:
+            print(f"added {d}")
+        for d in report.updated:
+            print(f"updated {d}")
+        for d in report.unchanged:
+            print(f"unchanged {d}")
+        for e in report.errors:
+            print(f"skipped: {e}", file=sys.stderr)
+        print(f"{report.sentences_embedded} sentences embedded")
+    elif args.index_cmd == "list":
+        for d in a.documents():
+            print(f"{d.doc_id}\t{d.n_sentences} sentences\t{d.n_chars} chars\t{d.source}")
+    elif args.index_cmd == "remove":
+        a.remove(args.doc)
+        print(f"removed {args.doc}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from ui.app import serve
+
+    serve(host=args.host, port=args.port, auth=args.auth, index_dir=args.index_dir)
+    return 0
+
+
+def cmd_eval(args, rest: list[str]) -> int:
+    from eval.__main__ import main as eval_main
+
+    return eval_main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="citeqa", description="Answers about your documents with exact cited spans.")
+    p.add_argument("--index-dir", default=None, help="index directory (default: $CITEQA_INDEX_DIR or ~/.cache/citeqa/index)")
+    # The same option is accepted after the subcommand too: `citeqa index list --index-dir D`.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--index-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    ask = sub.add_parser("ask", help="ask a question", parents=[common])
+    ask.add_argument("question")
+    ask.add_argument("--mode", choices=("extractive", "generative"), default=None)
+    ix = sub.add_parser("index", help="manage the documents of the index")
+    ixs = ix.add_subparsers(dest="index_cmd", required=True)
+    add = ixs.add_parser("add", help="index files or folders (.txt .md .html)", parents=[common])
+    add.add_argument("paths", nargs="+")
+    ixs.add_parser("list", help="list indexed documents", parents=[common])
+    rm = ixs.add_parser("remove", help="remove a document", parents=[common])
+    rm.add_argument("doc")
+    ixs.add_parser("rebuild", help="rebuild a damaged or outdated index from its documents", parents=[common])
+    serve = sub.add_parser("serve", help="start the browser chat", parents=[common])
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--auth", default=None, help="user:password required to use the chat")
+    sub.add_parser("eval", help="run a benchmark suite (python -m eval --help)", add_help=False)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if "eval" in argv:
+        i = argv.index("eval")
+        args, rest = parser.parse_args(argv[: i + 1]), argv[i + 1 :]
+    else:
+        args, rest = parser.parse_args(argv), []
+    for k in ("index_dir",):
+        if getattr(args, k, None) is None:
+            from qa.assistant import default_index_dir
+
+            setattr(args, k, str(default_index_dir()))
+    try:
+        if args.cmd == "ask":
+            return cmd_ask(args)
+        if args.cmd == "index":
+            return cmd_index(args)
+        if args.cmd == "serve":
+            return cmd_serve(args)
+        if args.cmd == "eval":
+            return cmd_eval(args, rest)
+    except CiteqaError as exc:
+        print(f"citeqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""The fast answer mode: the best supporting sentences, quoted verbatim, each with a citation."""
+
+from __future__ import annotations
+
+from index.corpus import Corpus
+from qa.support import ABSTAIN_BELOW, Scored
+from qa.types import Citation
+
+MAX_SENTENCES = 3
+# A further sentence is quoted only when it supports the answer almost as well as the best one;
+# tuned on the project's own gold set (eval/gold_seed.jsonl), not on the shared dev set.
+SECOND_SENTENCE_MARGIN = 0.15
+ABSTAIN_TEXT = "I could not find the answer to that in the documents."
+META_LABELS = {"byline": "Byline", "headline": "Headline", "deck": "Subheadline", "publication": "Publication"}
+
+
+def select(scored: list[Scored], threshold: float = ABSTAIN_BELOW, margin: float = SECOND_SENTENCE_MARGIN) -> list[Scored]:
+    """The 0–3 sentences to cite; empty means abstain."""
+    if not scored or scored[0].probability < threshold:
+        return []
+    top = scored[0].probability
+    chosen = [scored[0]]
+    for s in scored[1:]:
+        if len(chosen) == MAX_SENTENCES:
+            break
+        if s.probability >= max(threshold, top - margin):
+            chosen.append(s)
+    return chosen
+
+
+def citation_for(corpus: Corpus, s: Scored) -> Citation:
+    rec = corpus.records[s.hit.row]
+    text = corpus.documents[rec.doc_id].text[rec.start : rec.end]
+    return Citation(rec.doc_id, rec.start, rec.end, text, round(s.probability, 4))
+
+
+def compose(corpus: Corpus, chosen: list[Scored]) -> tuple[str, list[Citation]]:
+    # Quote in document order so the answer reads like the source.
+    chosen = sorted(chosen, key=lambda s: (corpus.records[s.hit.row].doc_id, corpus.records[s.hit.row].start))
+    citations = [citation_for(corpus, s) for s in chosen]
+    parts = []
+    for n, (s, c) in enumerate(zip(chosen, citations), 1):
+        label = META_LABELS.get(corpus.records[s.hit.row].kind)
+        parts.append(f"{label}: {c.text} [{n}]" if label else f"{c.text} [{n}]")
+    return " ".join(parts), citations

@@ -1,0 +1,36 @@
+"""Rebuild an index directory from its documents (after corruption or an embedder change)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.corpus import Corpus
+from index.document import parse_document
+from index.embedder import get_embedder
+from index.errors import IngestError
+from index.index_dir import IndexDirectory, recover_documents
+from index.loaders import load_file
+
+
+def rebuild_index(index_dir: str, embed_model: str | None = None) -> tuple[int, int, list[str]]:
+    """Re-read each document from its source file (or its intact stored copy) and save a fresh index."""
+    embedder = get_embedder(embed_model)
+    directory = IndexDirectory(index_dir)
+    with directory.write_lock():
+        corpus = Corpus(embedder.name, embedder.dim)
+        docs, missing = [], []
+        for doc_id, source, stored in recover_documents(directory):
+            text, fmt = stored, "text"
+            if source and Path(source).is_file():
+                try:
+                    loaded = load_file(Path(source))
+                    text, fmt = loaded.text, loaded.format
+                except IngestError:
+                    pass
+            if text is None:
+                missing.append(doc_id)
+                continue
+            docs.append(parse_document(doc_id, text, source, fmt))
+        corpus.add(docs, embedder)
+        directory.save(corpus)
+    return len(corpus.documents), len(corpus), missing
