@@ -1,0 +1,1 @@
+"""citeqa evaluation: ``python -m eval <suite> [options]`` (see eval/README.md)."""
