@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 BODY = "body"
-META_KINDS = ("publication", "headline", "deck", "byline")
+META_KINDS = ("publication", "headline", "deck", "byline", "dateline", "photo_credit")
 DEBRIS_KINDS = ("caption_credit", "caption", "caption_duplicate", "pull_quote", "footer")
 
 _CAPTION_MARKER = re.compile(r"\?\?\s*[^?\n]{1,120}?\s*\?\?")
@@ -28,6 +28,12 @@ _FOOTERS = re.compile(
 )
 HEADER_MAX_LINES = 6
 HEADER_LINE_MAX_CHARS = 140
+# Captions printed twice and pull quotes are found by comparing lines with each other. Done naively
+# that is quadratic: a 10 MB all-capitals file took hours. The checks below use sets and C string
+# search instead, and a document so large and odd that they would still exceed these budgets is not
+# a newspaper export: those lines then stay body text (each budget is well under a second).
+CAPTION_MAX_LOOKUPS = 5_000_000  # body lines x distinct caption lengths
+PULL_QUOTE_MAX_SCAN = 200_000_000  # candidate lines x characters of all body lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,8 @@ def analyze(text: str) -> Layout:
         m = _DATELINE.match(text[s:e])
         if m and byline_at is not None:
             metadata["dateline"] = m.group("place").strip()
+            # Its own record (overlapping the first sentence) so "where was it filed?" can cite it.
+            extra.append(Region(s + m.start("place"), s + m.start("place") + len(metadata["dateline"]), "dateline"))
 
     # Captions: the marker is debris; the caption text itself is a photo caption, not article text.
     caption_texts: list[str] = []
@@ -120,19 +128,35 @@ def analyze(text: str) -> Layout:
         if m:
             kinds[i] = "caption"
             caption_texts.append(_norm(line[m.end() :]))
-    for i in body_lines:
-        if i in kinds:
-            continue
-        n = _norm(text[lines[i][0] : lines[i][1]])
-        if any(c and n.endswith(c) for c in caption_texts):
-            kinds[i] = "caption_duplicate"
+            credit = re.search(r"\?\?\s*(.*?)\s*\?\?", line[m.start() : m.end()])
+            if credit and credit.group(1):
+                cs = s + m.start() + credit.start(1)
+                extra.append(Region(cs, cs + len(credit.group(1)), "photo_credit"))
+                metadata.setdefault("photo_credit", credit.group(1))
+    by_length: dict[int, set[str]] = {}  # a line is a duplicate when it ends with a caption text
+    for c in caption_texts:
+        if c:
+            by_length.setdefault(len(c), set()).add(c)
+    if by_length and len(by_length) * len(body_lines) <= CAPTION_MAX_LOOKUPS:
+        for i in body_lines:
+            if i in kinds:
+                continue
+            n = _norm(text[lines[i][0] : lines[i][1]])
+            if any(length <= len(n) and n[len(n) - length :] in texts for length, texts in by_length.items()):
+                kinds[i] = "caption_duplicate"
 
     # Pull quotes: an all-capitals line that repeats text found in another line.
     normalised = {i: _norm(text[lines[i][0] : lines[i][1]]) for i in body_lines if i not in kinds}
-    for i, n in normalised.items():
-        if _is_all_caps(text[lines[i][0] : lines[i][1]]) and len(n.split()) >= 4:
-            if any(j != i and n in other for j, other in normalised.items()):
-                kinds[i] = "pull_quote"
+    candidates = [i for i, n in normalised.items()
+                  if _is_all_caps(text[lines[i][0] : lines[i][1]]) and len(n.split()) >= 4]
+    if candidates:
+        # Lines joined by newlines (which no normalised line contains): the candidate occurs once as
+        # its own line, so a second occurrence is inside another line.
+        joined = "\n".join(normalised.values())
+        if len(candidates) * len(joined) <= PULL_QUOTE_MAX_SCAN:
+            for i in candidates:
+                if joined.count(normalised[i]) > 1:
+                    kinds[i] = "pull_quote"
 
     # Footer: known export footers among the last lines.
     for i in range(max(0, len(lines) - 5), len(lines)):
@@ -175,11 +199,16 @@ def index_text_for(kind: str, span_text: str, metadata: dict[str, str]) -> str:
     if kind == "byline":
         who = metadata.get("author", span_text)
         agency = metadata.get("agency")
-        return f"Article author (who wrote the article): written by {who}" + (f", reporter for {agency}" if agency else "") + "."
+        return (f"Article author (who wrote the article, the reporter): written by {who}"
+                + (f", who works for the news organisation {agency}" if agency else "") + ".")
     if kind == "headline":
         return f"Headline, title of the article: {span_text}"
     if kind == "deck":
         return f"Subheadline of the article: {span_text}"
+    if kind == "dateline":
+        return f"Dateline: the story was filed from (reported from) the city {span_text.title()}."
+    if kind == "photo_credit":
+        return f"Photo credit (who took the photograph, picture): {span_text}"
     if kind == "publication":
         return f"Published in the newspaper {span_text}."
     return span_text

@@ -15,7 +15,7 @@ from index.errors import (
     UnknownDocumentError,
 )
 from qa.assistant import Assistant
-from qa.question import MAX_QUESTION_CHARS
+from qa.question import MAX_QUESTION_CHARS, clean_question
 from qa.types import Answer, Citation, DocumentInfo
 
 __all__ = [

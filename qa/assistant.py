@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -79,6 +79,8 @@ class Assistant:
         self.corpus = corpus
         self.embedder = embedder
         self.index_dir = index_dir
+        # The generation on disk that ``corpus`` is: a change first reloads when another process saved since.
+        self._generation = index_dir.current_name() if index_dir is not None else None
         self.last_sync: SyncReport | None = None
         self._lock = _ReadWriteLock()
         self._retriever: HybridRetriever | None = None
@@ -95,6 +97,8 @@ class Assistant:
         """
         embedder = get_embedder(embed_model)
         directory = IndexDirectory(index_dir or default_index_dir())
+        if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
+            paths = [paths]
         with directory.write_lock():
             corpus = directory.load(embedder.name, embedder.dim)
             if corpus is None:
@@ -107,7 +111,9 @@ class Assistant:
             report = sync_paths(corpus, list(paths or []), embedder, strict=True, known_sources=sources)
             if report.changed or not directory.exists():
                 directory.save(corpus)
+            generation = directory.current_name()
         assistant = cls(corpus, embedder, directory)
+        assistant._generation = generation
         assistant.last_sync = report
         return assistant
 
@@ -132,27 +138,51 @@ class Assistant:
         return self.corpus.document(doc_id).text
 
     def add_paths(self, paths: list[str | os.PathLike]) -> SyncReport:
-        with self._lock.write():
-            report = sync_paths(self.corpus, list(paths), self.embedder, strict=True)
-            if report.changed:
-                self._persist()
-            return report
+        if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
+            paths = [paths]
+        return self._change(lambda: sync_paths(self.corpus, list(paths), self.embedder, strict=True),
+                            persist=lambda report: report.changed)
 
     def add_texts(self, texts: dict[str, str]) -> int:
-        with self._lock.write():
-            n = add_texts(self.corpus, texts, self.embedder)
-            self._persist()
-            return n
+        return self._change(lambda: add_texts(self.corpus, texts, self.embedder))
 
     def remove(self, doc_id: str) -> None:
-        with self._lock.write():
-            self.corpus.remove(doc_id)
-            self._persist()
+        self._change(lambda: self.corpus.remove(doc_id))
 
-    def _persist(self) -> None:
-        if self.index_dir is not None:
+    def _change(self, change: Callable, persist: Callable = lambda result: True):
+        """Apply one change to the corpus and save it.
+
+        With an index directory the whole read-modify-write holds its cross-process lock and starts
+        from the newest saved index, so two processes adding documents never lose each other's
+        (each used to save its own stale copy). If the change or the save fails, the corpus is
+        reloaded from disk: what is answered from never differs from what is saved.
+        """
+        with self._lock.write():
+            if self.index_dir is None:
+                return change()
             with self.index_dir.write_lock():
-                self.index_dir.save(self.corpus)
+                if self.index_dir.current_name() != self._generation:
+                    self._reload()
+                version = self.corpus.version
+                try:
+                    result = change()
+                    if persist(result):
+                        self.index_dir.save(self.corpus)
+                        self._generation = self.index_dir.current_name()
+                except BaseException:
+                    if self.corpus.version != version:
+                        try:
+                            self._reload()
+                        except CiteqaError:
+                            pass  # keep what we have; the original error says what went wrong
+                    raise
+                return result
+
+    def _reload(self) -> None:
+        """Replace the corpus by the index on disk (call holding both locks)."""
+        corpus = self.index_dir.load(self.embedder.name, self.embedder.dim)
+        self.corpus = corpus if corpus is not None else Corpus(self.embedder.name, self.embedder.dim)
+        self._generation = self.index_dir.current_name()
 
     def retriever(self) -> HybridRetriever:
         r = self._retriever
@@ -211,6 +241,12 @@ class Assistant:
         t2 = time.perf_counter()
         return Answer(text, not citations, citations, "extractive", question, standalone,
                       timings_ms={"retrieve": (t1 - t0) * 1e3, "total": (t2 - t0) * 1e3})
+
+    def warm(self) -> None:
+        """Load the LLM and read the corpus prompt prefix now (a server calls this at start-up in
+        a background thread) so the first question does not pay for it. No-op without an LLM."""
+        if self._generative_available():
+            self._generative_answerer().warm(self)
 
     def _generative_answerer(self):
         if self._generative is None:

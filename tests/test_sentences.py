@@ -42,9 +42,11 @@ def test_spans_are_exact_ordered_and_cover_all_text(text):
 def test_parsed_records_point_into_the_original_text(text):
     doc = parse_document("d", text)
     assert doc.text is text or doc.text == text
+    body = [r for r in doc.sentences if r.kind == "body"]
     last = -1
     for r in doc.sentences:
         assert 0 <= r.start < r.end <= len(text)
+    for r in body:  # body sentences never overlap (metadata records such as a dateline may)
         assert r.start >= last
         last = r.end
 
@@ -76,7 +78,12 @@ def test_seed_debris_and_metadata(seed_text):
     byline = next(r for r in doc.sentences if r.kind == "byline")
     assert seed_text[byline.start : byline.end] == "JOSH ROGIN The Washington Post"
     # Debris never becomes a sentence: caption markers, the doubled caption, the pull quote, footers.
-    assert not any("??" in t or "BLOOMBERG" in t for t in texts)
+    assert not any("??" in t for t in texts)
+    credit = next(r for r in doc.sentences if r.kind == "photo_credit")
+    assert seed_text[credit.start : credit.end] == "SEONGJOON CHO / BLOOMBERG FILES"
+    assert not any("BLOOMBERG" in seed_text[r.start : r.end] for r in doc.sentences if r.kind == "body")
+    dateline = next(r for r in doc.sentences if r.kind == "dateline")
+    assert seed_text[dateline.start : dateline.end] == "WASHINGTON"
     assert not any(t.startswith("I DON’T KNOW") for t in texts)
     assert not any(t.startswith("Newspapers") for t in texts)
     assert any(t.startswith("“I don’t know that the president") for t in texts)

@@ -1,0 +1,69 @@
+"""Is an answer sentence supported by the sentence it cites?
+
+Support of a claim by a source sentence combines the embedding cosine with the share of the
+claim's content words found in the source (stemmed). Weights and threshold were fitted on
+SQuAD v2.0 by ``python -m eval.calibrate_support`` (numbers below).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from index.corpus import Corpus
+from qa.text import content_stems
+
+# --- fitted by eval/calibrate_support.py; see the note there ----------------------------------
+SUPPORT_WEIGHTS = {"bias": -6.0, "cosine": 6.0, "lexical": 5.0}
+SUPPORT_MIN = 0.5
+# ------------------------------------------------------------------------------------------------
+
+
+def support_probability(cos: float, lex: float) -> float:
+    z = SUPPORT_WEIGHTS["bias"] + SUPPORT_WEIGHTS["cosine"] * cos + SUPPORT_WEIGHTS["lexical"] * lex
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def lexical_support(claim: str, source: str) -> float:
+    claim_stems = content_stems(claim)
+    if not claim_stems:
+        return 0.0
+    source_stems = set(content_stems(source))
+    return sum(s in source_stems for s in claim_stems) / len(claim_stems)
+
+
+@dataclass
+class Verdict:
+    supported: list[tuple[int, float]]  # (corpus row, support probability), best first
+    replaced: bool = False  # the model's marker was replaced by a better-supporting sentence
+
+
+class SupportChecker:
+    def __init__(self, embedder) -> None:
+        self.embedder = embedder
+
+    def scores(self, claim: str, rows: list[int], corpus: Corpus) -> list[float]:
+        if not rows:
+            return []
+        claim_vec = self.embedder.encode_query(claim)
+        vectors = corpus.store.vectors[rows]
+        cosines = vectors @ claim_vec
+        return [support_probability(float(c), lexical_support(claim, corpus.record_text(r))) for c, r in zip(cosines, rows)]
+
+    def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: Corpus) -> Verdict:
+        cited = list(dict.fromkeys(cited_rows))
+        cited_scores = self.scores(claim, cited, corpus)
+        supported = sorted(((r, s) for r, s in zip(cited, cited_scores) if s >= SUPPORT_MIN), key=lambda x: -x[1])
+        if supported:
+            return Verdict(supported)
+        # The cited sentence does not support the claim (or nothing was cited): take the best
+        # retrieved sentence if that one does, else leave the claim unsupported.
+        others = [r for r in candidate_rows if r not in cited]
+        other_scores = self.scores(claim, others, corpus)
+        if other_scores:
+            best = int(np.argmax(other_scores))
+            if other_scores[best] >= SUPPORT_MIN:
+                return Verdict([(others[best], other_scores[best])], replaced=True)
+        return Verdict([])
