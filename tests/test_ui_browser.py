@@ -1,0 +1,408 @@
+"""The browser chat (ui/): rendering and upload helpers, then the real app in Debian's Chromium.
+
+The browser tests start `citeqa serve` in a subprocess on a free local port with a temporary
+index, and drive /usr/bin/chromium with Playwright (never `playwright install`; install the
+browser with `apt-get install -y chromium chromium-driver` or `bash .ci/setup --test`).
+A screenshot of the answered chat goes to the test's tmp_path and to test-output/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SEED_DOC = "national_post_us_north_korea_stalemate.txt"
+ANSWERED = "#cq-chat .cq-answer:not(.cq-pending):not(.cq-streaming)"
+
+XSS_TXT = (
+    "Zorblax field notes.\n\n"
+    "The zorblax code word is <script>window.__pwned=1</script> pelican, according to the keeper.\n\n"
+    'The zorblax parade banner showed <img src=x onerror="window.__pwned=2"> in bright colours.\n\n'
+    "Template probes ${window.__pwned=3} and {{constructor.constructor('window.__pwned=4')()}} stay plain text.\n"
+)
+XSS_HTML = (
+    "<html><head><title>Quokka page</title><script>window.__pwned=5</script></head><body>"
+    "<p>The quokka password is &lt;script&gt;window.__pwned=6&lt;/script&gt; teal.</p>"
+    '<img src=x onerror="window.__pwned=7"><p>Quokkas live on Rottnest Island.</p></body></html>'
+)
+
+
+# =============================================================================== fast unit tests
+def test_esc_makes_markup_and_template_syntax_inert():
+    from ui.render import esc
+
+    out = esc("<script>x</script> <img src=x onerror=\"a\"> ${a} {{b}} `c` & 'd'")
+    for bad in ("<", ">", '"', "'", "$", "{", "}", "`"):
+        assert bad not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_answer_html_escapes_text_links_markers_and_marks_unsupported():
+    from ui.render import answer_html
+
+    cites = [{"doc_id": "a<b>.txt", "start": 3, "end": 9, "text": "quoted", "score": 0.9}]
+    rec = {"text": "Claim <b>one</b>. [1] Made up [x](javascript:alert(1)). [7]", "abstained": False,
+           "citations": cites, "unsupported": ["Made up [x](javascript:alert(1))."], "mode": "generative",
+           "standalone": "", "seconds": 1.2, "question": "q"}
+    out = answer_html(2, rec)
+    assert "<b>one</b>" not in out and "&lt;b&gt;one&lt;/b&gt;" in out
+    assert 'class="cq-cite cq-marker cq-ref-2-1"' in out
+    assert "[7]" in out  # a number that is no citation stays text
+    assert 'class="cq-unsupported"' in out and "cq-flag" in out
+    assert "a&lt;b&gt;.txt" in out and "a<b>.txt" not in out
+
+
+def test_abstention_has_no_citations():
+    from ui.render import answer_html
+
+    out = answer_html(0, {"text": "I could not find the answer to that in the documents.", "abstained": True,
+                          "citations": [], "unsupported": [], "mode": "extractive", "standalone": "", "seconds": 0.1})
+    assert "cq-abstained" in out and "cq-cite" not in out
+
+
+def test_source_html_highlights_every_span_and_emphasises_the_clicked_one():
+    import re
+
+    from ui.render import source_html
+
+    text = "Alpha <one>. Beta two. Gamma three. Delta four."
+    cites = [{"doc_id": "d", "start": 0, "end": 12, "text": text[0:12], "score": 1},
+             {"doc_id": "d", "start": 23, "end": 35, "text": text[23:35], "score": 1},
+             {"doc_id": "other", "start": 0, "end": 3, "text": "xyz", "score": 1}]
+    out = source_html("d", text, 0, 2, cites)
+    active = "".join(re.findall(r'<mark class="[^"]*cq-active[^"]*"[^>]*>(.*?)</mark>', out))
+    assert active == "Gamma three."
+    assert out.count("<mark") == 2
+    assert "Alpha &lt;one&gt;." in out
+    assert '<span class="cq-off-start">23</span>' in out
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("notes.txt", "notes.txt"),
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("..\\..\\win.MD", "win.md"),
+    ("/abs/path/page.HTML", "page.html"),
+    (".hidden.txt", "hidden.txt"),
+    ("we ird<>|:*?name.htm", "we ird_name.htm"),
+])
+def test_safe_name_keeps_uploads_inside_the_directory(name, expected):
+    from ui.uploads import safe_name
+
+    assert safe_name(name) == expected
+
+
+@pytest.mark.parametrize("name", ["report.pdf", "script.sh", "noext", "..", ""])
+def test_safe_name_rejects_other_types(name):
+    from qa import IngestError
+    from ui.uploads import safe_name
+
+    with pytest.raises(IngestError, match="unsupported file type"):
+        safe_name(name)
+
+
+def test_history_skips_failed_turns():
+    from ui.app import history_of
+
+    turns = [{"question": "q1", "answer": {"text": "a1 [1]"}}, {"question": "q2", "error": "boom"}]
+    assert history_of(turns) == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1 [1]"}]
+
+
+def test_parse_auth():
+    from qa import CiteqaError
+    from ui.app import parse_auth
+
+    assert parse_auth(None) is None
+    assert parse_auth("me:s3:cret") == ("me", "s3:cret")
+    with pytest.raises(CiteqaError):
+        parse_auth("nopassword")
+
+
+# =============================================================================== the real app
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    index_dir = tmp_path_factory.mktemp("ui-index")
+    log_path = index_dir.parent / "serve.log"
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    cmd = [sys.executable, "-m", "qa.cli", "--index-dir", str(index_dir), "serve", "--port", str(port)]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"citeqa serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"citeqa serve did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
+            time.sleep(0.5)
+        yield {"url": url, "index_dir": index_dir, "log": log_path}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium chromium-driver (or bash .ci/setup --test)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, server):
+    ctx = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = ctx.new_page()
+    page.goto(server["url"])
+    page.wait_for_selector("#cq-question textarea", timeout=60_000)
+    return ctx, page
+
+
+def _ask(page, question: str, mode_label: str = "Fast · quotes") -> None:
+    page.get_by_label(mode_label).check()
+    before = page.locator(ANSWERED).count()
+    page.fill("#cq-question textarea", question)
+    page.press("#cq-question textarea", "Enter")
+    page.wait_for_function(
+        "([sel, n]) => document.querySelectorAll(sel).length > n", arg=[ANSWERED, before], timeout=60_000)
+
+
+def _active_source(page, n: int) -> dict:
+    page.wait_for_function("n => (document.querySelector('#cq-source .cq-src-n') || {}).textContent === `[${n}]`",
+                           arg=n, timeout=30_000)
+    return page.evaluate("""() => {
+        const q = s => document.querySelector('#cq-source ' + s);
+        const marks = [...document.querySelectorAll('#cq-source mark.cq-active')];
+        const body = q('.cq-src-body').getBoundingClientRect();
+        const first = marks[0].getBoundingClientRect();
+        return {doc: q('.cq-doc-name').textContent, start: Number(q('.cq-off-start').textContent),
+                end: Number(q('.cq-off-end').textContent), active: marks.map(m => m.textContent).join(''),
+                highlighted: document.querySelectorAll('#cq-source mark.cq-hl').length,
+                visible: first.bottom > body.top && first.top < body.bottom,
+                text: q('.cq-doc-text').textContent};
+    }""")
+
+
+def _chat_questions(page) -> list[str]:
+    return [t.strip() for t in page.locator("#cq-chat .cq-q").all_inner_texts()]
+
+
+@pytest.mark.slow
+def test_answer_streams_and_citation_click_highlights_the_exact_span(server, browser, seed_assistant, tmp_path):
+    ctx, page = _open(browser, server)
+    try:
+        assert page.locator("#cq-chat .example").count() >= 3  # opens ready to ask, with examples
+        page.get_by_label("Fast · quotes").check()
+        page.locator("#cq-chat .example", has_text="Why was the trip cancelled?").click()
+        page.wait_for_selector(ANSWERED, timeout=60_000)
+        assert _chat_questions(page) == ["Why was the trip cancelled?"]
+        markers = page.locator("#cq-chat .cq-cite.cq-marker")
+        assert markers.count() >= 1
+        doc_text = seed_assistant.document_text(SEED_DOC)
+        for i in reversed(range(markers.count())):  # the last first: it is not the one shown by default
+            markers.nth(i).click()
+            src = _active_source(page, i + 1)
+            assert src["doc"] == SEED_DOC
+            assert src["active"] == doc_text[src["start"] : src["end"]]
+            assert src["active"] and src["visible"]
+            assert src["text"] == doc_text  # the whole document, shown as text
+        assert src["highlighted"] >= markers.count()  # every cited span is highlighted
+        shot = tmp_path / "ui_answered_chat.png"
+        page.screenshot(path=str(shot))
+        out = ROOT / "test-output"
+        out.mkdir(exist_ok=True)
+        shutil.copy(shot, out / shot.name)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+def test_follow_ups_use_own_history_and_sessions_do_not_share_chats(server, browser):
+    ctx1, p1 = _open(browser, server)
+    ctx2, p2 = _open(browser, server)
+    try:
+        _ask(p1, "Who sent the letter?")
+        assert p2.locator("#cq-chat .cq-q").count() == 0  # the other session sees nothing
+        _ask(p2, "Who is the Defence Secretary?")
+        _ask(p2, "What does he believe about that?")
+        _ask(p1, "When did he send it?")
+        assert _chat_questions(p1) == ["Who sent the letter?", "When did he send it?"]
+        assert _chat_questions(p2) == ["Who is the Defence Secretary?", "What does he believe about that?"]
+        read_as_1 = p1.locator("#cq-chat .cq-standalone").last.inner_text()
+        read_as_2 = p2.locator("#cq-chat .cq-standalone").last.inner_text()
+        assert "Who sent the letter?" in read_as_1 and "Defence" not in read_as_1
+        assert "Who is the Defence Secretary?" in read_as_2 and "letter" not in read_as_2
+        # A new chat forgets the history: the same follow-up is read on its own.
+        p1.click("#cq-new-chat")
+        p1.wait_for_function("() => document.querySelectorAll('#cq-chat .cq-q').length === 0", timeout=10_000)
+        _ask(p1, "When did he send it?")
+        assert _chat_questions(p1) == ["When did he send it?"]
+        assert p1.locator("#cq-chat .cq-standalone").count() == 0
+    finally:
+        ctx1.close()
+        ctx2.close()
+
+
+@pytest.mark.slow
+def test_uploaded_markup_is_shown_as_text_never_run(server, browser, tmp_path):
+    txt = tmp_path / "zorblax_notes.txt"
+    txt.write_text(XSS_TXT, encoding="utf-8")
+    page_html = tmp_path / "quokka_page.html"
+    page_html.write_text(XSS_HTML, encoding="utf-8")
+    ctx, page = _open(browser, server)
+    try:
+        page.get_by_role("tab", name="Documents").click()
+        assert "Shared documents" in page.inner_text("#cq-shared-note")
+        page.set_input_files("#cq-upload input[type=file]", [str(txt), str(page_html)])
+        page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=120_000)
+        status = page.inner_text("#cq-upload-status")
+        assert "zorblax_notes.txt" in status and "quokka_page.html" in status, status
+        assert "zorblax_notes.txt" in page.inner_text("#cq-docs")
+        assert (server["index_dir"] / "uploads" / "zorblax_notes.txt").is_file()
+
+        _ask(page, "What is the zorblax code word?")
+        answer = page.locator(ANSWERED).last.inner_text()
+        assert "<script>window.__pwned=1</script>" in answer
+        page.locator("#cq-chat .cq-cite.cq-marker").last.click()
+        src = _active_source(page, 1)
+        assert src["doc"] == "zorblax_notes.txt"
+        assert src["text"] == XSS_TXT.strip("\n") or src["text"] == XSS_TXT
+        assert '<img src=x onerror="window.__pwned=2">' in src["text"]
+        assert "${window.__pwned=3}" in src["text"] and "{{constructor" in src["text"]
+
+        _ask(page, "What is the quokka password?")
+        assert "<script>window.__pwned=6</script>" in page.locator(ANSWERED).last.inner_text()
+
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        assert page.evaluate("document.querySelectorAll('img[src=\"x\"], #cq-chat script, #cq-source script').length") == 0
+
+        # Remove both again; the list and the index follow.
+        page.get_by_role("tab", name="Documents").click()
+        for name in ("zorblax_notes.txt", "quokka_page.html"):
+            page.locator("#cq-remove-choice input").click()
+            page.get_by_role("option", name=name).click()
+            page.click("#cq-remove")
+            page.wait_for_function("n => document.querySelector('#cq-upload-status').textContent.includes('Removed ' + n)",
+                                   arg=name, timeout=30_000)
+        assert "zorblax_notes.txt" not in page.inner_text("#cq-docs")
+        assert not (server["index_dir"] / "uploads" / "zorblax_notes.txt").exists()
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+def test_bad_input_gives_clear_messages_not_tracebacks(server, browser, tmp_path):
+    binary = tmp_path / "binary.txt"
+    binary.write_bytes(b"hello\x00\x01\x02 not text")
+    ctx, page = _open(browser, server)
+    try:
+        page.press("#cq-question textarea", "Enter")
+        page.wait_for_selector(".toast-body", timeout=10_000)
+        assert "question is empty" in page.inner_text(".toast-body")
+        page.fill("#cq-question textarea", "why " * 600)
+        page.press("#cq-question textarea", "Enter")
+        page.wait_for_function("() => [...document.querySelectorAll('.toast-body')].some(t => t.textContent.includes('the limit is'))",
+                               timeout=10_000)
+        assert page.locator("#cq-chat .cq-q").count() == 0
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#cq-upload input[type=file]", str(binary))
+        page.wait_for_selector("#cq-upload-status .cq-status-err", timeout=30_000)
+        assert "binary" in page.inner_text("#cq-upload-status")
+        body = page.inner_text("body")
+        assert "Traceback" not in body
+    finally:
+        ctx.close()
+
+
+WATCH_JS = """() => {
+    window.__cq = {streaming: false, queue: false};
+    new MutationObserver(() => {
+        if (document.querySelector('#cq-chat .cq-streaming')) window.__cq.streaming = true;
+        const st = document.querySelector('#cq-chat [data-testid=status-tracker]');
+        if (st && /queue/i.test(st.textContent)) window.__cq.queue = true;
+    }).observe(document.body, {subtree: true, childList: true, characterData: true});
+}"""
+
+
+@pytest.mark.slow
+def test_llm_mode_streams_one_answer_at_a_time_and_queued_sessions_see_it(server, browser, seed_assistant):
+    from ui.app import generative_status
+
+    ok, why = generative_status()
+    if not ok:
+        pytest.skip(why)
+    ctx1, p1 = _open(browser, server)
+    ctx2, p2 = _open(browser, server)
+    try:
+        for p in (p1, p2):
+            p.get_by_label("LLM · written answer").check()
+            p.evaluate(WATCH_JS)
+        for p, q in ((p1, "Who is the Defence Secretary?"), (p2, "Who sent the letter?")):
+            p.fill("#cq-question textarea", q)
+            p.press("#cq-question textarea", "Enter")
+            time.sleep(0.3)
+        for p in (p1, p2):  # the first use loads the model and reads the corpus prefix
+            p.wait_for_selector(ANSWERED, timeout=600_000)
+        assert p1.evaluate("window.__cq.streaming"), "the LLM answer did not stream in"
+        assert p2.evaluate("window.__cq.queue"), "the second session never saw its queue position"
+        assert _chat_questions(p1) == ["Who is the Defence Secretary?"]
+        assert _chat_questions(p2) == ["Who sent the letter?"]
+        for p in (p1, p2):
+            answer = p.locator(ANSWERED).last
+            assert "LLM mode" in answer.inner_text()
+            if p.locator("#cq-chat .cq-abstained").count() == 0:
+                p.locator("#cq-chat .cq-cite.cq-marker").first.click()
+                src = _active_source(p, 1)
+                assert src["active"] == seed_assistant.document_text(src["doc"])[src["start"] : src["end"]]
+        assert p1.evaluate("typeof window.__pwned") == "undefined"
+    finally:
+        ctx1.close()
+        ctx2.close()
+
+
+@pytest.mark.slow
+def test_load_script_small_run_has_no_errors_or_leaks(server):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "ui.loadtest", "--url", server["url"], "--sessions", "4", "--seconds", "10"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, proc.stdout + proc.stderr
+    result = json.loads(lines[-1])
+    assert result["questions"] > 0, result
+    assert result["errors"] == 0, result
+    assert result["leaks"] == 0, result
+    assert proc.returncode == 0, result
