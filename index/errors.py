@@ -29,6 +29,13 @@ class IndexLockedError(IndexError_):
     """Another process is writing to the same index directory."""
 
 
+class IndexWriteError(IndexError_, OSError):
+    """The index could not be saved (disk full, read-only, no permission); the previous one is kept.
+
+    Also an OSError, so code that already handled the raw OS error keeps working.
+    """
+
+
 class UnknownDocumentError(CiteqaError, KeyError):
     """A document id that is not in the corpus."""
 

@@ -17,6 +17,7 @@ A save writes a complete new generation beside the old one and then swaps CURREN
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ import numpy as np
 
 from index.corpus import Corpus, DocumentEntry
 from index.document import SentenceRecord, text_sha256
-from index.errors import IndexCorruptError, IndexLockedError, IndexMismatchError
+from index.errors import CiteqaError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from index.vector_store import SentenceVectorStore
 
 FORMAT_VERSION = 1
@@ -50,14 +51,16 @@ class IndexDirectory:
     # ---------------------------------------------------------------- locking
     @contextlib.contextmanager
     def write_lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-        self.path.mkdir(parents=True, exist_ok=True)
         lock = filelock.FileLock(str(self.path / ".lock"))
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
             lock.acquire(timeout=timeout)
         except filelock.Timeout:
             raise IndexLockedError(
                 f"another process is writing to the index {self.path}; gave up after waiting {timeout:.0f} s"
             ) from None
+        except OSError as exc:  # not a directory, read-only, no permission
+            raise IndexWriteError(f"cannot write to the index directory {self.path} ({exc.strerror or exc})") from None
         try:
             yield
         finally:
@@ -66,6 +69,13 @@ class IndexDirectory:
     # ---------------------------------------------------------------- reading
     def exists(self) -> bool:
         return (self.path / "CURRENT").is_file()
+
+    def current_name(self) -> str | None:
+        """The name of the live generation as CURRENT says, None without one (never raises)."""
+        try:
+            return (self.path / "CURRENT").read_bytes().decode("utf-8", "replace").strip()
+        except OSError:
+            return None
 
     def load(self, embedder_name: str, dim: int) -> Corpus | None:
         """The saved corpus, None if the directory holds no index yet."""
@@ -87,7 +97,10 @@ class IndexDirectory:
         return None
 
     def _current(self) -> Path:
-        name = (self.path / "CURRENT").read_text(encoding="utf-8").strip()
+        try:
+            name = (self.path / "CURRENT").read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            name = ""
         if not name.startswith("gen-") or "/" in name or "\\" in name:
             raise IndexCorruptError(f"the index {self.path} has a damaged CURRENT file; {rebuild_hint(self.path)}")
         return self.path / name
@@ -95,11 +108,14 @@ class IndexDirectory:
     def read_manifest(self, gen: Path | None = None) -> dict:
         gen = gen or self._current()
         try:
-            return json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
+            manifest = json.loads((gen / "manifest.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise IndexCorruptError(f"the manifest of {self.path} is missing; {rebuild_hint(self.path)}") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise IndexCorruptError(f"the manifest of {self.path} is unreadable ({exc}); {rebuild_hint(self.path)}") from None
+        if not isinstance(manifest, dict) or not all(isinstance(manifest.get(k, {}), dict) for k in ("embedder", "checksums")):
+            raise IndexCorruptError(f"the manifest of {self.path} is damaged; {rebuild_hint(self.path)}")
+        return manifest
 
     def _load_generation(self, gen: Path, embedder_name: str, dim: int) -> Corpus:
         manifest = self.read_manifest(gen)
@@ -129,11 +145,14 @@ class IndexDirectory:
             findex = faiss.read_index(str(gen / "faiss.index"))
         except (ValueError, OSError, RuntimeError) as exc:
             raise IndexCorruptError(f"the index {self.path} cannot be read ({exc}); {rebuild_hint(self.path)}") from None
-        documents = {d["doc_id"]: DocumentEntry(**d) for d in docs_raw}
-        for d in documents.values():
-            if text_sha256(d.text) != d.sha256:
-                raise IndexCorruptError(f"document {d.doc_id!r} in {self.path} fails its checksum; {rebuild_hint(self.path)}")
-        records = [SentenceRecord(*r) for r in recs_raw]
+        try:
+            documents = {d["doc_id"]: DocumentEntry(**d) for d in docs_raw}
+            for d in documents.values():
+                if text_sha256(d.text) != d.sha256:
+                    raise IndexCorruptError(f"document {d.doc_id!r} in {self.path} fails its checksum; {rebuild_hint(self.path)}")
+            records = [SentenceRecord(*r) for r in recs_raw]
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:  # well-formed JSON of the wrong shape
+            raise IndexCorruptError(f"the index {self.path} cannot be read ({exc!r}); {rebuild_hint(self.path)}") from None
         if vectors.shape != (len(records), dim) or findex.ntotal != len(records):
             raise IndexCorruptError(f"the index {self.path} has {len(records)} records but "
                                     f"{vectors.shape[0]} vectors; {rebuild_hint(self.path)}")
@@ -142,11 +161,12 @@ class IndexDirectory:
     # ---------------------------------------------------------------- writing
     def save(self, corpus: Corpus) -> None:
         """Write a new generation and switch to it atomically. Call inside ``write_lock()``."""
-        self.path.mkdir(parents=True, exist_ok=True)
         gen_name = f"gen-{time.time_ns()}-{os.getpid()}"
         tmp = self.path / (gen_name + ".tmp")
-        tmp.mkdir()
+        pointer = self.path / "CURRENT.tmp"
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
             _write_json(tmp / "documents.json", [vars(d) for d in corpus.documents.values()])
             _write_json(tmp / "records.json", [[r.doc_id, r.start, r.end, r.kind, r.index_text] for r in corpus.records])
             with open(tmp / "vectors.npy", "wb") as fh:
@@ -166,16 +186,35 @@ class IndexDirectory:
             _write_json(tmp / "manifest.json", manifest)
             os.rename(tmp, self.path / gen_name)
             _fsync_dir(self.path)
-            pointer = self.path / "CURRENT.tmp"
             with open(pointer, "w", encoding="utf-8") as fh:
                 fh.write(gen_name)
                 _sync(fh)
             os.replace(pointer, self.path / "CURRENT")
             _fsync_dir(self.path)
-        except BaseException:
+        except BaseException as exc:
+            # Leave the directory as it was: no temporary generation, and no complete one that
+            # CURRENT does not point to (a failure writing CURRENT.tmp left both behind).
             shutil.rmtree(tmp, ignore_errors=True)
+            switched = self.current_name() == gen_name
+            if not switched:
+                shutil.rmtree(self.path / gen_name, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    pointer.unlink()
+            if isinstance(exc, (OSError, RuntimeError)) and not isinstance(exc, CiteqaError):
+                # RuntimeError: faiss reports a failed write that way.
+                raise IndexWriteError(self._write_failure(exc, switched)) from exc
             raise
         self._remove_old(keep=gen_name)
+
+    def _write_failure(self, exc: BaseException, switched: bool) -> str:
+        full = getattr(exc, "errno", None) == errno.ENOSPC
+        if not full:
+            with contextlib.suppress(OSError):
+                full = shutil.disk_usage(self.path).free < (1 << 20)  # np.save and faiss lose the errno
+        reason = "no space left on device" if full else (getattr(exc, "strerror", None) or str(exc))
+        outcome = ("the new index is in place but may not be on disk yet" if switched
+                   else "the previous index is unchanged")
+        return f"cannot save the index {self.path}: {reason}; {outcome}" + ("; free some disk space and try again" if full else "")
 
     def _remove_old(self, keep: str) -> None:
         for p in self.path.glob("gen-*"):

@@ -31,8 +31,14 @@ def collect_files(paths: list[str | os.PathLike]) -> tuple[list[tuple[str, Path]
     found: list[tuple[str, Path]] = []
     errors: list[str] = []
     for raw in paths:
-        p = Path(raw)
+        try:
+            p = Path(raw)
+            p.is_file()
+        except (TypeError, ValueError, OSError) as exc:  # not a path, a NUL byte in it, a name too long
+            raise IngestError(f"{raw!r}: not a usable file name ({exc})") from None
         if p.is_file():
+            if not _utf8_name(p):
+                raise IngestError(f"{_shown(p)}: the file name is not valid UTF-8; rename the file")
             found.append((p.name, p))
         elif p.is_dir():
             for root, dirs, files in os.walk(p):
@@ -40,7 +46,10 @@ def collect_files(paths: list[str | os.PathLike]) -> tuple[list[tuple[str, Path]
                 for f in sorted(files):
                     fp = Path(root) / f
                     if not f.startswith(".") and fp.suffix.lower() in SUPPORTED_SUFFIXES and fp.is_file():
-                        found.append((fp.relative_to(p).as_posix(), fp))
+                        if _utf8_name(fp):
+                            found.append((fp.relative_to(p).as_posix(), fp))
+                        else:
+                            errors.append(f"{_shown(fp)}: the file name is not valid UTF-8; rename the file")
         else:
             raise IngestError(f"{raw}: no such file or folder")
     seen: dict[str, Path] = {}
@@ -49,6 +58,19 @@ def collect_files(paths: list[str | os.PathLike]) -> tuple[list[tuple[str, Path]
             raise IngestError(f"two documents would be named {doc_id!r} ({seen[doc_id]} and {fp}); rename one")
         seen[doc_id] = fp
     return list(seen.items()), errors
+
+
+def _utf8_name(p: Path) -> bool:
+    """Names that are not valid UTF-8 arrive with lone surrogates, which no index file can store."""
+    try:
+        str(p.absolute()).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(p: Path) -> str:
+    return p.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict: bool = True,
@@ -65,7 +87,10 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
     to_add: list[ParsedDocument] = []
     fingerprints: dict[str, tuple[int, int]] = {}
     for doc_id, fp in files:
-        st = fp.stat()
+        try:
+            st = fp.stat()
+        except OSError as exc:  # deleted or replaced while we were reading the others
+            raise IngestError(f"{fp.name}: cannot read the file ({exc.strerror or exc})") from None
         fingerprint = (st.st_size, st.st_mtime_ns)
         known = corpus.documents.get(doc_id)
         if known and (known.source_size, known.source_mtime_ns) == fingerprint:
@@ -90,11 +115,19 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
 
 
 def add_texts(corpus: Corpus, texts: dict[str, str], embedder) -> int:
+    if not isinstance(texts, dict):
+        raise IngestError(f"texts must be a dict of {{doc_id: text}}, got {type(texts).__name__}")
     docs = []
     for doc_id, text in texts.items():
         if not isinstance(doc_id, str) or not doc_id.strip():
             raise IngestError(f"document ids must be non-empty strings, got {doc_id!r}")
         if not isinstance(text, str):
             raise IngestError(f"{doc_id}: the document text must be a str, got {type(text).__name__}")
+        for what, value in (("document id", doc_id), ("text", text)):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:  # the tokenizer and the index files cannot hold them
+                raise IngestError(f"{doc_id.encode('utf-8', 'replace').decode()}: the {what} contains an invalid "
+                                  f"character (a lone surrogate) at offset {exc.start}; it is not valid Unicode text") from None
         docs.append(parse_document(doc_id, text))
     return corpus.add(docs, embedder)

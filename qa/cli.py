@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from index.errors import CiteqaError
@@ -127,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `citeqa index list | head`: the reader left, there is no one to tell
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 1
+    except OSError as exc:  # the machine, not citeqa: permissions, a vanished file, ...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"citeqa: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     return 1
 
 

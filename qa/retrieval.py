@@ -61,10 +61,12 @@ class HybridRetriever(BaseRetriever):
         self.nodes = corpus_nodes(corpus)
         texts = [n.get_content() for n in self.nodes]
         self.lexical = LexicalStats(texts)
-        self.bm25 = (
-            BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(top_k, len(self.nodes)))
-            if self.nodes else None
-        )
+        self.bm25 = None
+        if self.nodes:
+            try:
+                self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(top_k, len(self.nodes)))
+            except ValueError:
+                pass  # bm25s cannot index sentences without a single word (only emoji, punctuation, stopwords)
 
     def search(self, query: str, query_vector: np.ndarray | None = None) -> list[Hit]:
         if not self.nodes:

@@ -17,6 +17,8 @@ SUITES: dict[str, str] = {
     "seed": "eval.suites.seed",
     "squad": "eval.suites.squad",
     "hotpot": "eval.suites.hotpot",
+    "scale": "eval.suites.scale",
+    "perf": "eval.suites.perf",
 }
 
 
