@@ -1,0 +1,416 @@
+"""The process-wide local LLM (llama.cpp through llama-index's LlamaCPP) with prefix caching.
+
+Why prefix caching: on the 2-core CI/dev CPU prompt reading runs at ~68 tokens/s and
+generation at ~14 tokens/s, and every answer prompt is [system text + all numbered corpus
+sentences] + [question]. Re-reading a ~1,200-token prefix costs ~15-20 s; reusing its KV cache
+leaves only the question's few tokens to read. llama.cpp already reuses the longest common
+token prefix with the *previous* prompt; we also keep snapshots of the KV state of known
+prefixes (``warm_prefix``) so the saving survives unrelated prompts in between (e.g. a
+condense-question prompt).
+
+Concurrency: one model per process, loaded on first use under a lock; one generation at a
+time under a plain ``threading.Lock`` (not an RLock: Gradio may advance one streaming generator
+from different worker threads, and only a plain Lock may be released by another thread).
+``llm_busy()`` tells a UI that a request would wait.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+import numpy as np
+from llama_cpp import Llama
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    CompletionResponse,
+    CompletionResponseGen,
+)
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.llms.llama_cpp import LlamaCPP
+
+from qa.llm.chatml import IM_END, chatml
+from qa.llm.model_file import ModelFileError, model_path
+
+CONTEXT_WINDOW = 4096
+# 2 = both cores. Measured under heavy CPU contention (load average ~14): 1 thread ran a
+# 136+20-token request 2-2.6x faster than 2 (ggml's threads spin at barriers waiting for a
+# descheduled peer), so CITEQA_LLM_THREADS=1 is the knob for a shared, busy machine.
+N_THREADS = int(os.environ.get("CITEQA_LLM_THREADS", "2"))
+DEFAULT_MAX_NEW_TOKENS = int(os.environ.get("CITEQA_LLM_MAX_TOKENS", "256"))  # per call: max_tokens=
+MAX_PREFIX_STATES = 4  # ~28 KB of KV per token: a 1,200-token prefix snapshot is ~35 MB
+_MIN_GAIN = 8  # restoring a snapshot (~35 MB memcpy) only pays when it saves a few tokens
+
+__all__ = [
+    "GenerationStats",
+    "build_llm",
+    "chat",
+    "chatml",
+    "clear_prefix_cache",
+    "complete",
+    "get_llm",
+    "last_stats",
+    "llm_busy",
+    "llm_loaded",
+    "stream_chat",
+    "stream_completion",
+    "warm_prefix",
+]
+
+
+@dataclass
+class GenerationStats:
+    """What the last generation cost; reused_tokens shows whether prefix caching worked."""
+
+    prompt_tokens: int
+    reused_tokens: int  # prompt tokens whose KV was already there (not re-read)
+    completion_chunks: int
+    first_token_s: float | None  # from the call to the first text delta
+    total_s: float
+
+
+@dataclass
+class _PrefixState:
+    tokens: np.ndarray  # the prefix's tokens, int32
+    blob: ctypes.Array[ctypes.c_uint8]  # llama_state_get_data() right after the prefix
+
+
+_load_lock = threading.Lock()
+_gen_lock = threading.Lock()
+_llm: LlamaCPP | None = None
+_last_stats: GenerationStats | None = None
+
+
+class CiteqaLlamaCPP(LlamaCPP):
+    """LlamaCPP whose complete/stream_complete go through our locked, prefix-cached path.
+
+    We bypass LlamaCPP's own generation call because (read in llama-index-llms-llama-cpp
+    0.7.0's source) it ignores per-call kwargs (max_tokens and stop are frozen in
+    generate_kwargs at construction, so a 3-token condense call would still run to 256),
+    mutates the shared generate_kwargs["stream"] on every call (not thread-safe) and
+    tokenises the string prompt itself, so we could not line the prompt tokens up with a saved
+    prefix snapshot before generation starts. Its KV reuse with the previous prompt is the same
+    Llama.generate() path as ours; what it lacks is surviving an unrelated prompt in between
+    (measured: 0.40-0.47 s to first token with our snapshot vs a ~20 s full re-read).
+    """
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        if not formatted:
+            prompt = self.completion_to_prompt(prompt)
+        deltas = _stream(self._model, prompt, kwargs.get("max_tokens"), kwargs.get("stop"))
+        return CompletionResponse(text="".join(deltas))
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        if not formatted:
+            prompt = self.completion_to_prompt(prompt)
+        deltas = _stream(self._model, prompt, kwargs.get("max_tokens"), kwargs.get("stop"))
+
+        def gen() -> CompletionResponseGen:
+            text = ""
+            for delta in deltas:
+                text += delta
+                yield CompletionResponse(text=text, delta=delta)
+
+        return gen()
+
+
+def _messages_to_prompt(messages: Sequence[ChatMessage]) -> str:
+    return chatml(messages)
+
+
+def _completion_to_prompt(completion: str) -> str:
+    return chatml([{"role": "user", "content": completion}])
+
+
+def build_llm(path: str | os.PathLike[str] | None = None) -> CiteqaLlamaCPP:
+    """A new LlamaCPP for path (default: model_path()). Most code wants get_llm() instead."""
+    gguf = model_path(path)
+    try:
+        return CiteqaLlamaCPP(
+            model_path=str(gguf),  # never model_url: no download
+            temperature=0.0,  # greedy: same prompt, same answer
+            max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
+            context_window=CONTEXT_WINDOW,
+            model_kwargs={"n_threads": N_THREADS, "n_threads_batch": N_THREADS},
+            messages_to_prompt=_messages_to_prompt,
+            completion_to_prompt=_completion_to_prompt,
+            verbose=False,
+        )
+    except ValueError as exc:  # llama.cpp's "Failed to load model from file"
+        raise ModelFileError(f"llama.cpp cannot load the model {gguf}: {exc}") from exc
+
+
+def get_llm() -> CiteqaLlamaCPP:
+    """The process-wide LLM, loaded (once, ~1-2 s) on first use. Raises ModelFileError."""
+    global _llm
+    if _llm is None:
+        with _load_lock:
+            if _llm is None:
+                _llm = build_llm()
+    return _llm
+
+
+def _llama() -> Llama:
+    return get_llm()._model  # the llama_cpp.Llama inside the llama-index wrapper
+
+
+def llm_loaded() -> bool:
+    return _llm is not None
+
+
+def llm_busy() -> bool:
+    """True while a generation (or prefix warm-up) holds the model; new requests will wait."""
+    return _gen_lock.locked()
+
+
+def last_stats() -> GenerationStats | None:
+    return _last_stats
+
+
+def _tokenize(llama: Llama, text: str) -> list[int]:
+    # special=True: "<|im_start|>" etc. become their control tokens, as in the chat template.
+    return llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
+
+
+def _common_prefix(a: np.ndarray, b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    if n == 0:
+        return 0
+    diff = np.nonzero(a[:n] != np.asarray(b[:n], dtype=a.dtype))[0]
+    return int(diff[0]) if len(diff) else n
+
+
+def _snapshots(llama: Llama) -> OrderedDict[str, _PrefixState]:
+    """This model's prefix snapshots (LRU, key = sha256 of the prefix text); they live and die
+    with the Llama object, since a KV state only fits the model that produced it."""
+    return llama.__dict__.setdefault("_citeqa_prefixes", OrderedDict())
+
+
+def _live_tokens(llama: Llama) -> np.ndarray:
+    return llama.input_ids[: llama.n_tokens]
+
+
+def _save(llama: Llama) -> _PrefixState:
+    # Not Llama.save_state(): that also copies the 512 x vocab logits buffer (~311 MB for
+    # Qwen's 152k vocab) on every save and load, which would eat the time we are saving.
+    ctx = llama._ctx.ctx
+    size = llama_cpp.llama_state_get_size(ctx)
+    buf = (ctypes.c_uint8 * size)()
+    n = llama_cpp.llama_state_get_data(ctx, buf, size)
+    if n > size:
+        raise RuntimeError("llama_state_get_data overflowed its buffer")
+    return _PrefixState(tokens=_live_tokens(llama).copy(), blob=buf)
+
+
+def _load(llama: Llama, state: _PrefixState) -> None:
+    size = len(state.blob)
+    if llama_cpp.llama_state_set_data(llama._ctx.ctx, state.blob, size) != size:
+        raise RuntimeError("llama_state_set_data failed to restore a prefix snapshot")
+    n = len(state.tokens)
+    llama.input_ids[:n] = state.tokens
+    llama.n_tokens = n
+    llama._requires_eval = True  # restored logits are not trusted by Llama.generate()
+
+
+def _best_source(llama: Llama, tokens: Sequence[int]) -> tuple[str | None, int]:
+    """(snapshot key or None for the live cache, tokens of tokens already evaluated there)."""
+    best_key, best = None, _common_prefix(_live_tokens(llama), tokens)
+    for key, state in _snapshots(llama).items():
+        n = _common_prefix(state.tokens, tokens)
+        if n > best + _MIN_GAIN:
+            best_key, best = key, n
+    return best_key, best
+
+
+def _restore_best(llama: Llama, tokens: Sequence[int]) -> int:
+    """Make the live KV cache share the longest known prefix with tokens; return its length."""
+    best_key, best = _best_source(llama, tokens)
+    if best_key is not None:
+        _load(llama, _snapshots(llama)[best_key])
+        _snapshots(llama).move_to_end(best_key)
+    return best
+
+
+def _warm_locked(llama: Llama, prefix: str) -> int:
+    key = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
+    tokens = _tokenize(llama, prefix)
+    snapshots = _snapshots(llama)
+    if key in snapshots:
+        snapshots.move_to_end(key)
+        if _common_prefix(_live_tokens(llama), tokens) < len(tokens):
+            _load(llama, snapshots[key])
+        return len(tokens)
+    if len(tokens) >= llama.n_ctx():
+        raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
+    reuse = min(_restore_best(llama, tokens), len(tokens))
+    llama.n_tokens = reuse
+    if reuse < len(tokens):
+        llama.eval(tokens[reuse:])  # eval() drops KV cells past n_tokens first
+    else:  # prefix fully inside a longer live prompt: drop the tail, logits are stale
+        llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
+        llama._requires_eval = True
+    snapshots[key] = _save(llama)
+    while len(snapshots) > MAX_PREFIX_STATES:
+        snapshots.popitem(last=False)
+    return len(tokens)
+
+
+def warm_prefix(prefix_text: str) -> int:
+    """Evaluate a raw ChatML prompt prefix once and keep a snapshot of its KV state.
+
+    Later prompts that start with it only read their own tail, even after other prompts ran
+    in between. End the prefix at a token boundary (e.g. a newline) for an exact token match;
+    otherwise only the last token or so is re-read. Returns the prefix length in tokens.
+    """
+    llama = _llama()
+    with _gen_lock:
+        return _warm_locked(llama, prefix_text)
+
+
+def clear_prefix_cache() -> None:
+    """Forget all snapshots and the live KV cache: the next prompt is read from scratch."""
+    llama = _llama()
+    with _gen_lock:
+        _snapshots(llama).clear()
+        llama.reset()
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+
+
+def stream_completion(
+    prompt_text: str,
+    max_tokens: int | None = None,
+    stop: Iterable[str] | None = None,
+    prefix: str | None = None,
+) -> Iterator[str]:
+    """Yield text deltas of the greedy completion of a raw ChatML prompt.
+
+    Stops at ``<|im_end|>`` (also an end-of-generation token for Qwen), any extra ``stop``
+    string, or after ``max_tokens`` (default 256). ``prefix``, if given, must start
+    ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix``. The generation
+    lock is held from the first ``next()`` until the generator finishes or is closed: consume
+    it fully or close it (``contextlib.closing``).
+    """
+    if prefix is not None and not prompt_text.startswith(prefix):
+        raise ValueError("prefix must be the beginning of prompt_text")
+    return _stream(_llama(), prompt_text, max_tokens, stop, prefix)
+
+
+def _stream(
+    llama: Llama,
+    prompt_text: str,
+    max_tokens: int | None,
+    stop: Iterable[str] | None,
+    prefix: str | None = None,
+) -> Iterator[str]:
+    global _last_stats
+    stops = [IM_END, *(stop or [])]
+    with _gen_lock:
+        t0 = time.perf_counter()
+        tokens = _tokenize(llama, prompt_text)
+        if not tokens:
+            raise ValueError("empty prompt")
+        if len(tokens) >= llama.n_ctx():
+            raise ValueError(
+                f"prompt is {len(tokens)} tokens; the model context is {llama.n_ctx()} tokens"
+            )
+        known = _best_source(llama, tokens)[1]  # before warming: what this call did not read
+        if prefix:
+            _warm_locked(llama, prefix)
+        _restore_best(llama, tokens)
+        stats = GenerationStats(len(tokens), min(known, len(tokens)), 0, None, 0.0)
+        _last_stats = stats
+        # A token list (not text) goes straight to Llama.generate(), whose longest-common-
+        # prefix check then keeps the KV we just restored.
+        chunks = llama.create_completion(
+            tokens,
+            max_tokens=max_tokens or DEFAULT_MAX_NEW_TOKENS,
+            temperature=0.0,
+            repeat_penalty=1.0,
+            stop=stops,
+            stream=True,
+        )
+        try:
+            for chunk in chunks:
+                delta = chunk["choices"][0]["text"]
+                if not delta:
+                    continue
+                if stats.first_token_s is None:
+                    stats.first_token_s = time.perf_counter() - t0
+                stats.completion_chunks += 1
+                yield delta
+        finally:
+            chunks.close()
+            stats.total_s = time.perf_counter() - t0
+
+
+def complete(
+    prompt_text: str,
+    max_tokens: int | None = None,
+    stop: Iterable[str] | None = None,
+    prefix: str | None = None,
+) -> str:
+    """Non-streaming stream_completion()."""
+    return "".join(stream_completion(prompt_text, max_tokens, stop, prefix))
+
+
+def stream_chat(
+    messages: Iterable[Any], max_tokens: int | None = None, stop: Iterable[str] | None = None
+) -> Iterator[str]:
+    """Yield the assistant reply to system/user/assistant messages (dicts or ChatMessage)."""
+    return stream_completion(chatml(messages), max_tokens, stop)
+
+
+def chat(
+    messages: Iterable[Any], max_tokens: int | None = None, stop: Iterable[str] | None = None
+) -> str:
+    return "".join(stream_chat(messages, max_tokens, stop))
+
+
+def _bench(seed_path: str) -> None:
+    """Time (a) a cold prefix, (b) the warm prefix with another question, (c) the warm prefix
+    after an unrelated prompt, on a document given as numbered lines: ``python -m
+    qa.llm.runtime [file]`` (default: the seed article)."""
+    lines = [ln.strip() for ln in open(seed_path, encoding="utf-8") if ln.strip()]
+    numbered = "\n".join(f"[{i}] {ln}" for i, ln in enumerate(lines, 1))
+    prefix = chatml(
+        [{"role": "system", "content": "Answer only from the numbered lines; cite them like [3]."}],
+        add_generation_prompt=False,
+    ) + f"<|im_start|>user\nDocument:\n{numbered}\n\n"
+
+    def ask(label: str, prompt: str, **kw: Any) -> None:
+        out = complete(prompt, max_tokens=48, **kw)
+        st = last_stats()
+        assert st is not None and st.first_token_s is not None
+        print(f"{label}: prompt {st.prompt_tokens} tok, read {st.prompt_tokens - st.reused_tokens}, "
+              f"first token {st.first_token_s:.2f}s, total {st.total_s:.2f}s: {out[:70]!r}")
+
+    t = time.perf_counter()
+    get_llm()
+    print(f"load {time.perf_counter() - t:.2f}s, {len(lines)} lines")
+    q = lambda text: f"{prefix}Question: {text}{IM_END}\n<|im_start|>assistant\n"  # noqa: E731
+    ask("(a) cold prefix", q("What was cancelled?"), prefix=prefix)
+    ask("(b) warm prefix", q("Who is Stephen Biegun?"), prefix=prefix)
+    ask("    unrelated  ", chatml([{"role": "user", "content": "Rewrite as one question: and him?"}]))
+    ask("(c) warm after ", q("Why was the trip called off?"), prefix=prefix)
+    sizes = [f"{len(p.tokens)} tok = {len(p.blob) / 1e6:.0f} MB" for p in _snapshots(_llama()).values()]
+    print("snapshots:", sizes)
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    default = Path(__file__).resolve().parents[2] / "seeds" / "national_post_us_north_korea_stalemate.txt"
+    _bench(sys.argv[1] if len(sys.argv) > 1 else str(default))

