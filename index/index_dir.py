@@ -50,7 +50,8 @@ class IndexDirectory:
 
     # ---------------------------------------------------------------- locking
     @contextlib.contextmanager
-    def write_lock(self, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    def write_lock(self, timeout: float | None = None) -> Iterator[None]:
+        timeout = LOCK_TIMEOUT_S if timeout is None else timeout  # read now, so it can be configured
         lock = filelock.FileLock(str(self.path / ".lock"))
         try:
             self.path.mkdir(parents=True, exist_ok=True)
@@ -264,13 +265,27 @@ def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | N
         try:
             docs = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            continue
+            docs = []
         for d in docs if isinstance(docs, list) else []:
             try:
                 doc_id, source, text, sha = d["doc_id"], d.get("source", ""), d.get("text"), d.get("sha256")
-            except (TypeError, KeyError):
+            except (TypeError, KeyError, AttributeError):
                 continue
+            if not isinstance(doc_id, str):
+                continue
+            ok = isinstance(text, str) and text_sha256(text) == sha
+            if doc_id not in found or (found[doc_id][2] is None and ok):
+                found[doc_id] = (doc_id, found.get(doc_id, ("", ""))[1] or (source if isinstance(source, str) else ""),
+                                 text if ok else None)
+        # documents.json damaged or gone: the manifest still names each document and its source file.
+        try:
+            listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
+        except (OSError, ValueError, AttributeError):
+            listed = {}
+        for doc_id, info in listed.items() if isinstance(listed, dict) else []:
+            source = info.get("source", "") if isinstance(info, dict) else ""
             if doc_id not in found:
-                ok = isinstance(text, str) and text_sha256(text) == sha
-                found[doc_id] = (doc_id, source or "", text if ok else None)
+                found[doc_id] = (doc_id, source if isinstance(source, str) else "", None)
+            elif not found[doc_id][1] and isinstance(source, str):
+                found[doc_id] = (doc_id, source, found[doc_id][2])
     return list(found.values())

@@ -181,7 +181,9 @@ class Assistant:
     def _reload(self) -> None:
         """Replace the corpus by the index on disk (call holding both locks)."""
         corpus = self.index_dir.load(self.embedder.name, self.embedder.dim)
-        self.corpus = corpus if corpus is not None else Corpus(self.embedder.name, self.embedder.dim)
+        corpus = corpus if corpus is not None else Corpus(self.embedder.name, self.embedder.dim)
+        corpus.version = self.corpus.version + 1  # never mistaken for the old one by a cache keyed on it
+        self.corpus = corpus
         self._generation = self.index_dir.current_name()
 
     def retriever(self) -> HybridRetriever:
