@@ -1,0 +1,170 @@
+"""Smoke tests of the perf, scale and baselines suites: they run end to end on tiny settings and
+their figures are computed and sane. No timing assertions (the CPU is shared and CI machines vary)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from eval.__main__ import main
+
+
+def _run(argv: list[str], results: Path, capsys: pytest.CaptureFixture[str]) -> tuple[dict, dict]:
+    assert main([*argv, "--results-dir", str(results)]) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # the last line is the headline JSON
+    path = Path(head["results"])
+    assert path.parent == results and path.is_file()
+    assert (results / "REPORT.md").is_file()
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["machine"]["cores"] and doc["headline"] == {k: v for k, v in head.items() if k not in ("suite", "results")}
+    return head, doc
+
+
+def _unit(x: object) -> bool:
+    return isinstance(x, (int, float)) and 0.0 <= x <= 1.0
+
+
+def _positive(x: object) -> bool:
+    return isinstance(x, (int, float)) and x > 0
+
+
+def test_perf_suite_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head, doc = _run(["perf", "--build-sentences", "120", "--build-repeats", "2", "--cold-repeats", "1",
+                      "--modes", "extractive", "--limit", "3"], tmp_path / "results", capsys)
+    m = doc["metrics"]
+    build = m["build"]
+    assert build["sentences"] >= 100 and build["documents"] >= 3  # the seed article, replicated
+    assert len(build["rounds"]) == 2 and all(_positive(r["ratio"]) for r in build["rounds"])
+    for key in ("throughput_ratio", "throughput_ratio_median_of_rounds", "throughput_ratio_with_save",
+                "bare_sentences_per_s", "pipeline_sentences_per_s"):
+        assert _positive(build[key]), key
+    assert set(build["pipeline_stages_s"]) >= {"parse_s", "embed_faiss_s", "bm25_s", "save_s", "total_s"}
+    assert head["build_throughput_ratio"] == build["throughput_ratio"]
+
+    cold = m["cold"]
+    for kind in ("python", "bare_model", "fresh_index", "warm_index"):
+        assert _positive(cold[kind]["wall_s"]["min"]), kind
+    for kind in ("bare_model", "fresh_index", "warm_index"):
+        assert _positive(cold[kind]["maxrss_mb"]), kind
+    assert cold["runs"]["fresh_index"][0]["sentences_embedded"] > 0  # a new index: the article was embedded
+    assert cold["runs"]["warm_index"][0]["sentences_embedded"] == 0  # the same index again: nothing to embed
+    assert all(_positive(v) for v in cold["ratios"].values())
+
+    lat = m["latency"]["extractive"]
+    assert lat["n"] == 3 and len(doc["rows"]) == 3 and lat["invalid_spans"] == 0
+    assert _positive(lat["latency_ms"]["p50"]) and _positive(lat["baseline_ms"]["p50"])
+    assert _positive(lat["latency_p50_vs_baseline"])
+    assert all(r["mode"] == "extractive" and _positive(r["baseline_ms"]) and _positive(r["encode_1thread_ms"])
+               for r in doc["rows"])
+    assert all(_positive(v) for v in m["peak_rss_mb"].values())
+    assert doc["config"]["modes"] == ["extractive"]
+
+
+def test_perf_parts_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, doc = _run(["perf", "--parts", "build", "--build-sentences", "40", "--build-repeats", "1"],
+                  tmp_path / "results", capsys)
+    assert set(doc["metrics"]) >= {"build", "peak_rss_mb"} and "cold" not in doc["metrics"]
+    assert doc["rows"] == []
+    assert main(["perf", "--parts", "nope", "--results-dir", str(tmp_path)]) == 1
+    assert "--parts" in capsys.readouterr().err
+
+
+def test_scale_suite_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head, doc = _run(["scale", "--sizes", "2000", "--queries", "30"], tmp_path / "results", capsys)
+    m = doc["metrics"]
+    assert m["vectors"].startswith("synthetic") and head["vectors"].startswith("synthetic")
+    size = m["sizes"]["2000"]
+    assert size["vectors"] == "synthetic" and size["picked_kind"] == "flat"
+    assert set(size["kinds"]) == {"flat", "hnsw"}
+    for kind, fig in size["kinds"].items():
+        assert _unit(fig["recall_at_10"]), kind
+        assert fig["build_s"] >= 0 and _positive(fig["query_ms"]["p95"]) and fig["queries"] == 30
+        assert fig["index_bytes"] >= 2000 * m["dim"] * 4  # at least the vectors
+    assert size["kinds"]["flat"]["recall_at_10"] == pytest.approx(1.0)  # exact search is its own ground truth
+    assert size["kinds"]["hnsw"]["index_bytes"] > size["kinds"]["flat"]["index_bytes"]  # + the graph
+    v = m["verdict"]
+    assert [p["n"] for p in v["per_size"]] == [2000] and v["per_size"][0]["better"] in ("flat", "hnsw")
+    assert {r["kind"] for r in doc["rows"]} == {"flat", "hnsw"} and all(r["vectors"] == "synthetic" for r in doc["rows"])
+
+
+def test_scale_synthetic_vectors_are_deterministic_and_normalised() -> None:
+    import numpy as np
+
+    from eval.suites.scale import SyntheticSentences
+
+    def make(seed: int) -> np.ndarray:
+        gen = SyntheticSentences(32, seed, vocab=500, topics=10, topic_words=50)
+        words, offsets = gen.sentences(50)
+        return gen.vectors(words, offsets)
+
+    a, b = make(1), make(1)
+    assert a.shape == (50, 32) and a.dtype == np.float32
+    assert np.array_equal(a, b) and not np.array_equal(a, make(2))
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-5)
+
+
+def test_baselines_single_retriever(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    head, doc = _run(["baselines", "--systems", "bm25,dense", "--limit", "3"], tmp_path / "results", capsys)
+    systems = doc["metrics"]["systems"]
+    assert set(systems) == {"hybrid", "bm25", "dense"}
+    for name, m in systems.items():
+        assert m["n"] == 3 and m["invalid_spans"] == 0, name
+        for key in ("success", "citation_precision_micro", "citation_recall_micro", "abstention_rate_unanswerable",
+                    "false_abstention_rate"):
+            assert m[key] is None or _unit(m[key]), (name, key)
+        assert m["latency_ms"]["p50"] is not None and m["latency_ms"]["p50"] >= 0
+        assert f"{name}_citation_precision_micro" in head
+    assert len(doc["rows"]) == 9 and {r["system"] for r in doc["rows"]} == {"hybrid", "bm25", "dense"}
+    for row in doc["rows"]:
+        assert row["abstained"] == (not row["citations"])
+
+
+def test_baselines_restricted_retrieval_is_one_sided() -> None:
+    from eval.baselines.single_retriever import restricted
+    from qa import Assistant
+
+    a = Assistant.from_texts({"d": "The Danube flows through ten countries. Its source is in the Black Forest. "
+                                   "Gruyere is a Swiss cheese. The Rhine reaches the North Sea."})
+    q = "Where is the source of the Danube?"
+    hybrid = a.retriever().search(q)
+    with restricted(a, "bm25"):
+        bm25 = a.retriever().search(q)
+    with restricted(a, "dense"):
+        dense = a.retriever().search(q)
+    assert bm25 and all(h.dense_rank is None and h.bm25_rank is not None for h in bm25)
+    assert dense and all(h.bm25_rank is None and h.dense_rank is not None for h in dense)
+    assert {h.row for h in bm25} == {h.row for h in hybrid if h.bm25_rank is not None}
+    assert {h.row for h in dense} == {h.row for h in hybrid if h.dense_rank is not None}
+    assert a.retriever().search(q) == hybrid  # the patch is gone after the block
+
+
+def test_citation_engine_marker_mapping() -> None:
+    from eval.baselines.citation_engine import locate, markers
+
+    assert markers("Water is wet [2], in the evening [1]. Also [Source 3] and [1, 4] [source 2 and 5].") == [2, 1, 3, 4, 5]
+    assert markers("see [a note] and [2020 report]") == []
+    text = "Alpha beta.\n\nGamma  delta epsilon."
+    assert locate("Gamma  delta", text) == (13, 25)
+    assert locate("beta. Gamma delta", text) == (6, 25)  # whitespace-insensitive fallback
+    assert locate("zeta", text) is None
+
+
+@pytest.mark.slow
+def test_baselines_citation_query_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.generative import generative_available
+
+    if not generative_available():
+        pytest.skip("the local LLM is not installed")
+    head, doc = _run(["baselines", "--systems", "cqe", "--limit", "1"], tmp_path / "results", capsys)
+    cqe = doc["metrics"]["on_llm_subset"]["cqe"]
+    assert cqe["n"] == 1 and cqe["invalid_spans"] == 0
+    assert cqe["citation_precision_micro"] is None or _unit(cqe["citation_precision_micro"])
+    assert _positive(cqe["latency_ms"]["p50"])
+    assert doc["metrics"]["cqe"]["chunks"] >= 1
+    row = next(r for r in doc["rows"] if r["system"] == "cqe")
+    assert row["abstained"] == (not row["citations"]) and len(row["sources"]) >= 1
+    for c in row["citations"]:
+        assert c["end"] > c["start"]
+    assert "cqe_citation_precision_micro" in head
