@@ -15,7 +15,9 @@ in the document (exactly, else with any run of whitespace matching any other) an
 citation. A marker whose source cannot be placed is counted in ``unmapped_markers``.
 
 Abstention: the engine has no abstain signal; an answer that says the sources do not help (its prompt
-asks for that) or that cites no source counts as an abstention, with no citations.
+asks for that), or an empty one, counts as an abstention (with no citations). An answer that cites no
+source without saying so is an uncited answer: wrong on an unanswerable question, no correct citation
+on an answerable one.
 """
 
 from __future__ import annotations
@@ -77,6 +79,11 @@ def markers(answer: str) -> list[int]:
                 if int(n) not in seen:
                     seen.append(int(n))
     return seen
+
+
+def is_abstention(answer: str) -> bool:
+    """The answer says the sources do not help (or is empty)."""
+    return not answer.strip() or bool(_ABSTAINS.search(answer))
 
 
 def locate(chunk: str, text: str) -> tuple[int, int] | None:
@@ -176,7 +183,9 @@ class CitationEngineBaseline:
             start, end = src["span"]
             text = self.documents[src["doc"]]
             citations.append(Citation(src["doc"], start, end, text[start:end], float(src["score"] or 0.0)))
-        abstained = not citations or bool(_ABSTAINS.search(raw))
+        # An abstention says so (its prompt asks it to say when no source helps). An answer that cites
+        # nothing but does not say so (e.g. the model echoing a source) is an uncited answer, not an abstention.
+        abstained = is_abstention(raw)
         if abstained:
             citations = []
         answer = Answer(raw, abstained, citations, "citation-query-engine", question, question)

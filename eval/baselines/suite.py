@@ -196,7 +196,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
                      "chunks, compact synthesis); our MiniLM embedder and local GGUF LLM via Settings; its citation "
                      "chunks carry no offsets in this llama-index version, so each cited chunk is located in the "
                      "document text. It has no chat memory: follow-ups get citeqa's standalone question. Abstention = "
-                     "no source cited, or an answer saying the sources do not help.")
+                     "an answer saying the sources do not help; an answer citing nothing is an uncited answer.")
     if args.distractors is None and len(a.corpus) <= 3 * 20:
         notes.append(f"The corpus has only {len(a.corpus)} sentences and each retriever side returns up to 20: "
                      "one-sided retrieval sees most of the article, so bm25/dense differ from hybrid little here; "
