@@ -44,7 +44,7 @@ def _apply_config(parser: argparse.ArgumentParser, sp: argparse.ArgumentParser, 
                   config: Path) -> argparse.Namespace:
     try:
         values = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError, ImportError, CiteqaError) as exc:  # bad input or an unavailable mode
+    except (OSError, ValueError) as exc:  # missing, unreadable or not JSON
         parser.error(f"cannot read config {config}: {exc}")
     known = {a.dest for a in sp._actions}
     unknown = sorted(set(values) - known)
