@@ -16,7 +16,7 @@ Design (see also ui/README.md):
   their position on the chat.
 - Safety: every bit of text shown is escaped by ``ui/render.py``; the Chatbot renders neither
   Markdown nor LaTeX, and its HTML sanitiser stays on as a second line of defence.
-- Local only: binds 127.0.0.1 unless --host says otherwise; never ``share=True``.
+- Local only: binds 127.0.0.1 unless --host says otherwise; no public Gradio share link, ever.
 """
 
 from __future__ import annotations
