@@ -27,7 +27,8 @@ KNOWN_MISSES = {
     "gold-37": "follow-up 'Where did he tell reporters that?' cites the Tuesday announcement, not the quote",
     "gold-42": "unanswerable 'When will Pompeo reschedule' matches the trip sentence (time word, high overlap)",
     "gold-44": "unanswerable question about Biegun's previous job: the Biegun sentence scores above threshold",
-    "gold-50": "unanswerable follow-up about Andrew Kim's tenure: the Andrew Kim sentence scores above threshold",
+    # gold-50 ("How long has he worked at the CIA?") is answered right since "how long" asks for a duration
+    # (qa/support.py answer_type): the Andrew Kim sentence holds none, so its support drops below threshold.
 }
 
 
