@@ -96,13 +96,29 @@ def overlaps(a: Span, b: Span) -> bool:
     return a.doc == b.doc and a.start < b.end and b.start < a.end
 
 
+def evidence_chars(c: Span, evidence: Sequence[Span]) -> int:
+    """How many characters of the cited span lie inside some gold evidence span."""
+    covered: set[int] = set()
+    for e in evidence:
+        if e.doc == c.doc:
+            covered.update(range(max(c.start, e.start), min(c.end, e.end)))
+    return len(covered)
+
+
 def citation_scores(cited: Sequence[Span], evidence: Sequence[Span]) -> dict[str, int]:
-    """Counts for micro averages: correct cited spans and evidence spans covered."""
+    """Counts for micro averages: correct cited spans and evidence spans covered.
+
+    The shared convention counts a cited span as correct when it merely overlaps gold evidence,
+    so a citation of half the article is "correct" too; the character counts say how much of
+    what was cited is evidence (``citation_char_precision``), which tells such citations apart.
+    """
     return {
         "n_cited": len(cited),
         "n_cited_correct": sum(any(overlaps(c, e) for e in evidence) for c in cited),
         "n_evidence": len(evidence),
         "n_evidence_covered": sum(any(overlaps(c, e) for c in cited) for e in evidence),
+        "n_cited_chars": sum(c.end - c.start for c in cited),
+        "n_cited_chars_in_evidence": sum(evidence_chars(c, evidence) for c in cited),
     }
 
 
@@ -187,6 +203,10 @@ def aggregate(rows: Sequence[dict]) -> dict:
         "citation_precision_macro": _mean(r["citation_precision"] for r in rows),
         "citation_recall_macro": _mean(r["citation_recall"] for r in rows),
         "citations_per_answer": _mean(r["n_cited"] for r in rows if not r["abstained"]),
+        # Share of the answers given (not abstentions) that cite anything at all.
+        "cited_answer_rate": _mean(r["n_cited"] > 0 for r in rows if not r["abstained"]),
+        "citation_char_precision": _ratio(sum(r.get("n_cited_chars_in_evidence", 0) for r in rows),
+                                          sum(r.get("n_cited_chars", 0) for r in rows)),
         "abstention_rate_unanswerable": _ratio(correct_abstentions, len(unans)),
         "false_abstention_rate": _ratio(sum(1 for r in ans if r["abstained"]), len(ans)),
         # Abstention seen as a "no answer" classifier (the SQuAD v2 NoAns decision).

@@ -111,7 +111,10 @@ def test_metrics_conventions() -> None:
     assert metrics.answer_in_text(["no"], "there is no plan") is None  # verdicts are not quotable
     cited = [metrics.Span("d", 0, 10), metrics.Span("d", 20, 30), metrics.Span("e", 0, 10)]
     c = metrics.citation_scores(cited, [metrics.Span("d", 5, 8), metrics.Span("d", 40, 50)])
-    assert c == {"n_cited": 3, "n_cited_correct": 1, "n_evidence": 2, "n_evidence_covered": 1}
+    assert c == {"n_cited": 3, "n_cited_correct": 1, "n_evidence": 2, "n_evidence_covered": 1,
+                 "n_cited_chars": 30, "n_cited_chars_in_evidence": 3}
+    # Overlapping evidence spans count each cited character once.
+    assert metrics.evidence_chars(metrics.Span("d", 0, 10), [metrics.Span("d", 2, 6), metrics.Span("d", 4, 12)]) == 8
     assert metrics.recall_at_k([0, 3, None], [1, 5]) == {"1": 1 / 3, "5": 2 / 3}
 
 

@@ -31,8 +31,9 @@ from eval.suites.seed import DEFAULT_DOCS, DEFAULT_GOLD, load_gold
 DESCRIPTION = "baselines beside citeqa on the seed gold set: BM25-only, dense-only, LlamaIndex CitationQueryEngine"
 SYSTEMS = ("bm25", "dense", "cqe", "generative")
 LLM_SYSTEMS = ("cqe", "generative")
-FIGURES = ("n", "success", "citation_precision_micro", "citation_recall_micro", "abstention_rate_unanswerable",
-           "false_abstention_rate", "invalid_spans", "latency_ms.p50", "latency_ms.p95", "cited_chars_mean")
+FIGURES = ("n", "success", "citation_precision_micro", "citation_recall_micro", "citation_char_precision",
+           "cited_answer_rate", "abstention_rate_unanswerable", "false_abstention_rate", "invalid_spans",
+           "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50", "cited_chars_mean")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -190,7 +191,9 @@ def run(args: argparse.Namespace) -> SuiteResult:
              f"answer a deterministic sample of {len(llm_chosen)} of them (--llm-limit); figures prefixed "
              "hybrid_llm_subset_ are citeqa's extractive mode on that same sample.",
              "cited_chars_mean: average length of a cited span; citeqa cites sentences, CitationQueryEngine "
-             "512-token chunks, which overlap gold evidence more easily (span-overlap precision favours long spans)."]
+             "512-token chunks, which overlap gold evidence more easily (span-overlap precision favours long spans); "
+             "citation_char_precision: share of all cited characters that lie in gold evidence; cited_answer_rate: "
+             "share of the answers given that cite anything."]
     if "cqe" in systems:
         notes.append("CitationQueryEngine: defaults (SentenceSplitter 1024/200 chunks, top-2, 512-token citation "
                      "chunks, compact synthesis); our MiniLM embedder and local GGUF LLM via Settings; its citation "
