@@ -8,12 +8,16 @@ SQuAD v2.0 by ``python -m eval.calibrate_support`` (numbers below).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from index.corpus import Corpus
+from qa.extractive import META_LABELS
 from qa.text import content_stems
+
+METADATA_KINDS = frozenset(META_LABELS)
 
 # --- fitted by `python -m eval.calibrate_support ../shared/eval/squad2_dev_A.json` (1,500 answerable
 # questions, 6,000 claim/sentence pairs: the gold sentence and 3 hard negatives each). Threshold
@@ -37,6 +41,22 @@ def lexical_support(claim: str, source: str) -> float:
     return sum(s in source_stems for s in claim_stems) / len(claim_stems)
 
 
+# Metadata records (byline, dateline, publication, ...) are short values like "WASHINGTON": the
+# support model, fitted on SQuAD sentences, scores a claim such as "The story was filed in
+# WASHINGTON." low against them (few shared words, low cosine). An answer sentence that quotes
+# the whole value is backed by it.
+QUOTED_VALUE_MAX_WORDS = 8
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.casefold()))
+
+
+def quotes_value(answer_sentence: str, value: str) -> bool:
+    v = _norm(value)
+    return bool(v) and len(v.split()) <= QUOTED_VALUE_MAX_WORDS and f" {v} " in f" {_norm(answer_sentence)} "
+
+
 @dataclass
 class Verdict:
     supported: list[tuple[int, float]]  # (corpus row, support probability), best first
@@ -55,16 +75,24 @@ class SupportChecker:
         cosines = vectors @ claim_vec
         return [support_probability(float(c), lexical_support(claim, corpus.record_text(r))) for c, r in zip(cosines, rows)]
 
-    def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: Corpus) -> Verdict:
+    def scores_for(self, claim: str, answer_sentence: str, rows: list[int], corpus: Corpus) -> list[float]:
+        scores = self.scores(claim, rows, corpus)
+        return [1.0 if corpus.records[r].kind in METADATA_KINDS and quotes_value(answer_sentence, corpus.record_text(r))
+                else s for r, s in zip(rows, scores)]
+
+    def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: Corpus,
+              answer_sentence: str = "") -> Verdict:
+        """``claim`` is what the support model judges (question + answer sentence); ``answer_sentence``
+        alone decides whether a metadata value is quoted (a question quoting it proves nothing)."""
         cited = list(dict.fromkeys(cited_rows))
-        cited_scores = self.scores(claim, cited, corpus)
+        cited_scores = self.scores_for(claim, answer_sentence, cited, corpus)
         supported = sorted(((r, s) for r, s in zip(cited, cited_scores) if s >= SUPPORT_MIN), key=lambda x: -x[1])
         if supported:
             return Verdict(supported)
         # The cited sentence does not support the claim (or nothing was cited): take the best
         # retrieved sentence if that one does, else leave the claim unsupported.
         others = [r for r in candidate_rows if r not in cited]
-        other_scores = self.scores(claim, others, corpus)
+        other_scores = self.scores_for(claim, answer_sentence, others, corpus)
         if other_scores:
             best = int(np.argmax(other_scores))
             if other_scores[best] >= SUPPORT_MIN:
