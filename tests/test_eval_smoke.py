@@ -115,6 +115,11 @@ def test_metrics_conventions() -> None:
                  "n_cited_chars": 30, "n_cited_chars_in_evidence": 3}
     # Overlapping evidence spans count each cited character once.
     assert metrics.evidence_chars(metrics.Span("d", 0, 10), [metrics.Span("d", 2, 6), metrics.Span("d", 4, 12)]) == 8
+    assert metrics.wrong_verdict(["no", "he was opposed"], "Yes, he supported it. [1]", False) is True
+    assert metrics.wrong_verdict(["no"], "No, he was opposed [1].", False) is False
+    assert metrics.wrong_verdict(["no"], "He was opposed to the trip [1].", False) is False  # no verdict given
+    assert metrics.wrong_verdict(["Pompeo"], "Yes. [1]", False) is None  # not a yes/no question
+    assert metrics.wrong_verdict(["no"], "", True) is None
     assert metrics.recall_at_k([0, 3, None], [1, 5]) == {"1": 1 / 3, "5": 2 / 3}
 
 

@@ -1,5 +1,7 @@
 """The LLM answer mode with the real local model: grounded, exact citations, abstention, follow-ups."""
 
+import re
+
 import pytest
 
 from qa import Answer, Assistant
@@ -71,3 +73,12 @@ def test_benchmark_warm_up_reads_the_corpus_prefix_before_timing(seed_assistant)
     seed_assistant.ask("Who sent the secret letter to Pompeo?", mode="generative")
     stats = runtime.last_stats()
     assert stats.prompt_tokens > 1000 and stats.prompt_tokens - stats.reused_tokens < 100, stats
+
+
+def test_yes_no_question_gets_the_sources_statement_without_an_unchecked_verdict(seed_assistant):
+    # The 1.5B model's "Yes"/"No" was often the opposite of what it cited; only the claim is kept.
+    ans = seed_assistant.ask("Did Bolton support the trip?", mode="generative")
+    assert not ans.abstained, ans.text
+    assert not re.match(r"(?i)(yes|no)\b", ans.text), ans.text
+    assert any("opposed to the trip" in c.text for c in ans.citations), ans.text
+    exact(seed_assistant, ans)

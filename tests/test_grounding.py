@@ -66,3 +66,42 @@ def test_a_supported_draft_keeps_exact_citations(seed_assistant) -> None:
     assert c.text == seed_assistant.document_text(c.doc_id)[c.start:c.end] and "secret letter" in c.text
     assert final.text.startswith("The trip was cancelled") and "[1]" in final.text
     assert len(final.unsupported) == 1 and "printer" in final.unsupported[0]  # flagged, not cited
+
+
+def _sentences(raw: str, n_max: int = 5):
+    from qa.citations import parse_markers
+
+    return parse_markers(raw, n_max)
+
+
+def test_drop_verdict_keeps_the_claim_and_its_markers() -> None:
+    from qa.generative import drop_verdict
+
+    def quote(n: int) -> str:
+        return f"sentence {n}"
+
+    def got(raw: str):
+        return [(s.text, s.markers) for s in drop_verdict(_sentences(raw), quote)]
+
+    assert got("Yes, officials declined to say. [1]") == [("Officials declined to say.", [1])]
+    assert got("no, he was not [3].") == [("He was not.", [3])]
+    assert got("No. [2] Bolton was opposed. [1]") == [("Bolton was opposed.", [2, 1])]  # bare verdict: markers move on
+    assert got("Yes. [4]") == [("\u201csentence 4\u201d", [4])]  # only a verdict: quote what it cites
+    assert got("Yes.") == []
+    # "No" and "Yes" that are words of the claim stay.
+    assert got("No plans were made [1].") == [("No plans were made.", [1])]
+    assert got("Nobody knows [1].") == [("Nobody knows.", [1])]
+    assert got("Yesterday he left [1].") == [("Yesterday he left.", [1])]
+    assert got("He said yes [1].") == [("He said yes.", [1])]
+
+
+def test_a_verdict_is_dropped_from_a_grounded_answer(seed_assistant) -> None:
+    answerer = GenerativeAnswerer()
+    question = "Did officials say how the letter was transmitted?"
+    row = _row_of(seed_assistant, lambda rec, text: "how the letter was transmitted" in text)
+    ctx = answerer.context_for(seed_assistant, [row])
+    n = ctx.rows.index(row) + 1
+    draft = f"Yes, officials declined to say how the letter was transmitted [{n}]."
+    text, citations, unsupported = answerer.ground(seed_assistant, question, draft, ctx, [row])
+    assert text.startswith("Officials declined to say how the letter was transmitted") and "[1]" in text, text
+    assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)] and unsupported == []
