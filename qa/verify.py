@@ -8,16 +8,13 @@ SQuAD v2.0 by ``python -m eval.calibrate_support`` (numbers below).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from index.corpus import Corpus
-from qa.extractive import META_LABELS
-from qa.text import content_stems
-
-METADATA_KINDS = frozenset(META_LABELS)
+from index.layout import META_KINDS
+from qa.text import content_stems, words
 
 # --- fitted by `python -m eval.calibrate_support ../shared/eval/squad2_dev_A.json` (1,500 answerable
 # questions, 6,000 claim/sentence pairs: the gold sentence and 3 hard negatives each). Threshold
@@ -48,13 +45,9 @@ def lexical_support(claim: str, source: str) -> float:
 QUOTED_VALUE_MAX_WORDS = 8
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.casefold()))
-
-
 def quotes_value(answer_sentence: str, value: str) -> bool:
-    v = _norm(value)
-    return bool(v) and len(v.split()) <= QUOTED_VALUE_MAX_WORDS and f" {v} " in f" {_norm(answer_sentence)} "
+    v = words(value)
+    return 0 < len(v) <= QUOTED_VALUE_MAX_WORDS and f" {' '.join(v)} " in f" {' '.join(words(answer_sentence))} "
 
 
 @dataclass
@@ -67,32 +60,27 @@ class SupportChecker:
     def __init__(self, embedder) -> None:
         self.embedder = embedder
 
-    def scores(self, claim: str, rows: list[int], corpus: Corpus) -> list[float]:
-        if not rows:
-            return []
-        claim_vec = self.embedder.encode_query(claim)
-        vectors = corpus.store.vectors[rows]
-        cosines = vectors @ claim_vec
-        return [support_probability(float(c), lexical_support(claim, corpus.record_text(r))) for c, r in zip(cosines, rows)]
-
-    def scores_for(self, claim: str, answer_sentence: str, rows: list[int], corpus: Corpus) -> list[float]:
-        scores = self.scores(claim, rows, corpus)
-        return [1.0 if corpus.records[r].kind in METADATA_KINDS and quotes_value(answer_sentence, corpus.record_text(r))
-                else s for r, s in zip(rows, scores)]
+    def scores(self, claim_vec: np.ndarray, claim: str, answer_sentence: str, rows: list[int],
+               corpus: Corpus) -> list[float]:
+        cosines = corpus.store.vectors[rows] @ claim_vec if rows else []
+        return [1.0 if corpus.records[r].kind in META_KINDS and quotes_value(answer_sentence, corpus.record_text(r))
+                else support_probability(float(c), lexical_support(claim, corpus.record_text(r)))
+                for c, r in zip(cosines, rows)]
 
     def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: Corpus,
               answer_sentence: str = "") -> Verdict:
         """``claim`` is what the support model judges (question + answer sentence); ``answer_sentence``
         alone decides whether a metadata value is quoted (a question quoting it proves nothing)."""
         cited = list(dict.fromkeys(cited_rows))
-        cited_scores = self.scores_for(claim, answer_sentence, cited, corpus)
+        claim_vec = self.embedder.encode_query(claim)  # once for the cited and the fallback rows
+        cited_scores = self.scores(claim_vec, claim, answer_sentence, cited, corpus)
         supported = sorted(((r, s) for r, s in zip(cited, cited_scores) if s >= SUPPORT_MIN), key=lambda x: -x[1])
         if supported:
             return Verdict(supported)
         # The cited sentence does not support the claim (or nothing was cited): take the best
         # retrieved sentence if that one does, else leave the claim unsupported.
         others = [r for r in candidate_rows if r not in cited]
-        other_scores = self.scores_for(claim, answer_sentence, others, corpus)
+        other_scores = self.scores(claim_vec, claim, answer_sentence, others, corpus)
         if other_scores:
             best = int(np.argmax(other_scores))
             if other_scores[best] >= SUPPORT_MIN:
