@@ -153,7 +153,7 @@ def score_question(*, answer_text: str, abstained: bool, answers: Sequence[str],
                  "citation_recall": counts["n_evidence_covered"] / counts["n_evidence"] if evidence else None,
                  "answer_in_citations": None,  # unanswerable, or yes/no only: nothing quotable to look for
                  "invalid_spans": invalid_spans(zip(cited, cited_texts), document_text)}
-    row["wrong_verdict"] = wrong_verdict(answers, answer_text, abstained) if answerable else None
+    row["wrong_verdict"] = wrong_verdict(answers, answer_text, abstained)
     if answerable and answer_in_text(answers, "") is not None:
         row["answer_in_citations"] = False if abstained else answer_in_text(answers, " ".join(cited_texts))
     # "Success": the behaviour a user needs: abstain on unanswerable, else cite some gold evidence.
@@ -214,9 +214,9 @@ def aggregate(rows: Sequence[dict]) -> dict:
         "citation_precision_macro": _mean(r["citation_precision"] for r in rows),
         "citation_recall_macro": _mean(r["citation_recall"] for r in rows),
         "citations_per_answer": _mean(r["n_cited"] for r in rows if not r["abstained"]),
-        # Share of the answers given (not abstentions) that cite anything at all.
         # Yes/no questions answered with the opposite "Yes"/"No" (the support check cannot see that).
-        "wrong_verdict_rate": _mean(r["wrong_verdict"] for r in rows if r.get("wrong_verdict") is not None),
+        "wrong_verdict_rate": _mean(r.get("wrong_verdict") for r in rows),
+        # Share of the answers given (not abstentions) that cite anything at all.
         "cited_answer_rate": _mean(r["n_cited"] > 0 for r in rows if not r["abstained"]),
         "citation_char_precision": _ratio(sum(r.get("n_cited_chars_in_evidence", 0) for r in rows),
                                           sum(r.get("n_cited_chars", 0) for r in rows)),

@@ -21,10 +21,9 @@ EVAL_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_GOLD = EVAL_DIR / "gold_seed.jsonl"
 DEFAULT_DOCS = EVAL_DIR.parent / "seeds"
 HEADLINE = ("n", "success", "em", "f1", "answer_in_citations", "citation_precision_micro", "citation_recall_micro",
-            "citation_precision_macro", "citation_recall_macro", "citation_char_precision", "cited_answer_rate", "wrong_verdict_rate",
-            "abstention_rate_unanswerable",
-            "false_abstention_rate", "invalid_spans", "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50",
-            "first_token_ms.p95")
+            "citation_precision_macro", "citation_recall_macro", "citation_char_precision", "cited_answer_rate",
+            "wrong_verdict_rate", "abstention_rate_unanswerable", "false_abstention_rate", "invalid_spans",
+            "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50", "first_token_ms.p95")
 REQUIRED = ("id", "question", "answers", "answerable", "evidence", "kind")
 
 
