@@ -3,13 +3,25 @@
 Drafts are written by hand here so that each rule is exercised deterministically; the real model's
 behaviour is covered by tests/test_generative.py.
 """
-from qa.generative import ABSTAIN_UNSUPPORTED_TEXT, GenerativeAnswerer, grounded_answer
+from qa.citations import parse_markers
+from qa.generative import ABSTAIN_UNSUPPORTED_TEXT, GenerativeAnswerer, drop_verdict, grounded_answer
 from qa.verify import SupportChecker, quotes_value
 
 
 def _row_of(assistant, predicate) -> int:
     corpus = assistant.corpus
     return next(r for r in range(len(corpus.records)) if predicate(corpus.records[r], corpus.record_text(r)))
+
+
+def _ground(assistant, question: str, row_text: str, draft: str):
+    """Ground ``draft`` as the LLM's output; ``{n}`` in it is the prompt number of the sentence containing
+    ``row_text``. Returns (row, text, citations, unsupported)."""
+    answerer = GenerativeAnswerer()
+    row = _row_of(assistant, lambda rec, text: row_text in text)
+    ctx = answerer.context_for(assistant, [row])
+    text, citations, unsupported = answerer.ground(assistant, question, draft.format(n=ctx.rows.index(row) + 1),
+                                                   ctx, [row])
+    return row, text, citations, unsupported
 
 
 def test_quotes_value_needs_the_whole_short_value() -> None:
@@ -38,13 +50,9 @@ def test_a_quoted_dateline_supports_the_answer_but_the_question_alone_does_not(s
 
 
 def test_a_draft_with_no_supported_sentence_becomes_an_abstention(seed_assistant) -> None:
-    answerer = GenerativeAnswerer()
     question = "Why was the trip cancelled?"
-    letter = _row_of(seed_assistant, lambda rec, text: "secret letter to Pompeo" in text)
-    ctx = answerer.context_for(seed_assistant, [letter])
-    n = ctx.rows.index(letter) + 1
-    made_up = f"The printer on the third floor ran out of toner [{n}]."
-    text, citations, unsupported = answerer.ground(seed_assistant, question, made_up, ctx, [letter])
+    _, text, citations, unsupported = _ground(seed_assistant, question, "secret letter to Pompeo",
+                                              "The printer on the third floor ran out of toner [{n}].")
     assert citations == [] and len(unsupported) == 1 and "printer" in unsupported[0], (text, unsupported)
     final = grounded_answer(question, question, text, citations, unsupported, {})
     assert final.abstained and final.citations == [] and final.text == ABSTAIN_UNSUPPORTED_TEXT
@@ -52,14 +60,11 @@ def test_a_draft_with_no_supported_sentence_becomes_an_abstention(seed_assistant
 
 
 def test_a_supported_draft_keeps_exact_citations(seed_assistant) -> None:
-    answerer = GenerativeAnswerer()
     question = "Why was the trip cancelled?"
-    letter = _row_of(seed_assistant, lambda rec, text: "secret letter to Pompeo" in text)
-    ctx = answerer.context_for(seed_assistant, [letter])
-    n = ctx.rows.index(letter) + 1
-    draft = (f"The trip was cancelled after a North Korean official sent Pompeo a secret letter [{n}]. "
-             f"The printer on the third floor ran out of toner [{n}].")
-    text, citations, unsupported = answerer.ground(seed_assistant, question, draft, ctx, [letter])
+    _, text, citations, unsupported = _ground(
+        seed_assistant, question, "secret letter to Pompeo",
+        "The trip was cancelled after a North Korean official sent Pompeo a secret letter [{n}]. "
+        "The printer on the third floor ran out of toner [{n}].")
     final = grounded_answer(question, question, text, citations, unsupported, {})
     assert not final.abstained and len(final.citations) == 1
     c = final.citations[0]
@@ -68,20 +73,12 @@ def test_a_supported_draft_keeps_exact_citations(seed_assistant) -> None:
     assert len(final.unsupported) == 1 and "printer" in final.unsupported[0]  # flagged, not cited
 
 
-def _sentences(raw: str, n_max: int = 5):
-    from qa.citations import parse_markers
-
-    return parse_markers(raw, n_max)
-
-
 def test_drop_verdict_keeps_the_claim_and_its_markers() -> None:
-    from qa.generative import drop_verdict
-
     def quote(n: int) -> str:
         return f"sentence {n}"
 
     def got(raw: str):
-        return [(s.text, s.markers) for s in drop_verdict(_sentences(raw), quote)]
+        return [(s.text, s.markers) for s in drop_verdict(parse_markers(raw, 5), quote)]
 
     assert got("Yes, officials declined to say. [1]") == [("Officials declined to say.", [1])]
     assert got("no, he was not [3].") == [("He was not.", [3])]
@@ -96,12 +93,8 @@ def test_drop_verdict_keeps_the_claim_and_its_markers() -> None:
 
 
 def test_a_verdict_is_dropped_from_a_grounded_answer(seed_assistant) -> None:
-    answerer = GenerativeAnswerer()
-    question = "Did officials say how the letter was transmitted?"
-    row = _row_of(seed_assistant, lambda rec, text: "how the letter was transmitted" in text)
-    ctx = answerer.context_for(seed_assistant, [row])
-    n = ctx.rows.index(row) + 1
-    draft = f"Yes, officials declined to say how the letter was transmitted [{n}]."
-    text, citations, unsupported = answerer.ground(seed_assistant, question, draft, ctx, [row])
+    row, text, citations, unsupported = _ground(
+        seed_assistant, "Did officials say how the letter was transmitted?", "how the letter was transmitted",
+        "Yes, officials declined to say how the letter was transmitted [{n}].")
     assert text.startswith("Officials declined to say how the letter was transmitted") and "[1]" in text, text
     assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)] and unsupported == []
