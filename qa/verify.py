@@ -8,6 +8,7 @@ SQuAD v2.0 by ``python -m eval.calibrate_support`` (numbers below).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,18 @@ def lexical_support(claim: str, source: str) -> float:
 QUOTED_VALUE_MAX_WORDS = 8
 
 
+# A capitalised word right after the value means it is part of a longer name: the dateline
+# "WASHINGTON" is not quoted by "The Washington Post published it" (a wrong answer to "Which
+# newspaper published the article?" was backed that way).
+_NAME_CONTINUES = re.compile(r"[ \t]+[A-Z]")
+
+
 def quotes_value(answer_sentence: str, value: str) -> bool:
     v = words(value)
-    return 0 < len(v) <= QUOTED_VALUE_MAX_WORDS and f" {' '.join(v)} " in f" {' '.join(words(answer_sentence))} "
+    if not 0 < len(v) <= QUOTED_VALUE_MAX_WORDS:
+        return False
+    pattern = re.compile(r"(?<!\w)" + r"\W+".join(map(re.escape, v)) + r"(?!\w)", re.IGNORECASE)
+    return any(not _NAME_CONTINUES.match(answer_sentence, m.end()) for m in pattern.finditer(answer_sentence))
 
 
 @dataclass
