@@ -235,7 +235,7 @@ class Assistant:
             hits = retriever.search(standalone)
             t1 = time.perf_counter()
             scored = score_hits(question, standalone, hits, retriever.lexical, self.corpus.record_text)
-            chosen = extractive.select(scored)
+            chosen = extractive.with_antecedents(self.corpus, question, extractive.select(scored))
             if chosen:
                 text, citations = extractive.compose(self.corpus, chosen)
             else:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from index.corpus import Corpus
-from qa.support import ABSTAIN_BELOW, Scored
+from qa.support import ABSTAIN_BELOW, Scored, answer_type
 from qa.types import Citation
 
 MAX_SENTENCES = 3
@@ -28,6 +31,41 @@ def select(scored: list[Scored], threshold: float = ABSTAIN_BELOW, margin: float
         if s.probability >= max(threshold, top - margin):
             chosen.append(s)
     return chosen
+
+
+# A sentence whose subject is a pronoun ("They both believe that North Korea should go first.")
+# does not name anyone: for a who-question the names are in the sentence before it.
+_PRONOUN_SUBJECT = re.compile(r"^[\s\"'\u201c\u2018]*(?:They|He|She|Both|The two|The pair)\b")
+_NAME_AFTER_FIRST_WORD = re.compile(r"\s[\"'\u201c(]?[A-Z][\w'\u2019.-]+")
+
+
+def antecedent(corpus: Corpus, question: str, row: int) -> int | None:
+    """For a who-question, the sentence before ``row`` when ``row`` names nobody itself (its subject
+    is a pronoun) and that sentence is in the same paragraph and holds a name; else None.
+    On the own gold set (eval/gold_seed.jsonl) applying this to every kind of question added 3
+    citations of which 1 was gold evidence; restricted to who-questions, 1 of 1."""
+    if answer_type(question) != "name" or not _PRONOUN_SUBJECT.match(corpus.record_text(row)):
+        return None
+    prev, _ = corpus.neighbours(row)
+    if prev is None:
+        return None
+    rec, prec = corpus.records[row], corpus.records[prev]
+    same_paragraph = "\n" not in corpus.documents[rec.doc_id].text[prec.end : rec.start]
+    if prec.kind == rec.kind and same_paragraph and _NAME_AFTER_FIRST_WORD.search(corpus.record_text(prev)):
+        return prev
+    return None
+
+
+def with_antecedents(corpus: Corpus, question: str, chosen: list[Scored]) -> list[Scored]:
+    out = list(chosen)
+    rows = {s.hit.row for s in chosen}
+    for s in chosen:
+        prev = antecedent(corpus, question, s.hit.row)
+        if prev is not None and prev not in rows:
+            # Cited with the score of the sentence it completes: it is quoted for the same answer.
+            out.append(replace(s, hit=replace(s.hit, row=prev)))
+            rows.add(prev)
+    return out
 
 
 def citation_for(corpus: Corpus, s: Scored) -> Citation:
