@@ -29,6 +29,10 @@ def test_quotes_value_needs_the_whole_short_value() -> None:
     assert quotes_value("It was written by Jane Doe.", "Jane  Doe")  # spacing and case do not matter
     assert not quotes_value("It was filed in Washingtonville.", "WASHINGTON")  # whole words only
     assert not quotes_value("It was written by Jane.", "Jane Doe")
+    assert quotes_value("It is credited to Seongjoon Cho / Bloomberg Files.", "SEONGJOON CHO / BLOOMBERG FILES")
+    # Part of a longer name is not the value: the dateline does not back a wrong newspaper name.
+    assert not quotes_value("The Washington Post published the article.", "WASHINGTON")
+    assert quotes_value("Filed in Washington. The Post ran it.", "WASHINGTON")
     long_value = "one two three four five six seven eight nine"
     assert not quotes_value(f"It says {long_value}.", long_value)  # long values need the support model
     assert not quotes_value("anything", "")
@@ -98,3 +102,42 @@ def test_a_verdict_is_dropped_from_a_grounded_answer(seed_assistant) -> None:
         "Yes, officials declined to say how the letter was transmitted [{n}].")
     assert text.startswith("Officials declined to say how the letter was transmitted") and "[1]" in text, text
     assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)] and unsupported == []
+
+
+def test_who_answer_citing_a_pronoun_sentence_also_cites_the_names_before_it(seed_assistant) -> None:
+    question = "Who believes that North Korea should go first?"
+    row, text, citations, unsupported = _ground(seed_assistant, question, "They both believe that North Korea",
+                                                "Bolton and Mattis believe North Korea should go first [{n}].")
+    names = seed_assistant.corpus.record_text(row - 1)
+    assert names.startswith("Bolton and Defence Secretary Jim Mattis are opposed")
+    assert [c.text for c in citations] == [names, seed_assistant.corpus.record_text(row)] and unsupported == []
+    assert text.endswith("[1][2]")
+    # A what-question citing the same sentence gets no extra citation.
+    _, _, citations, _ = _ground(seed_assistant, "What do Bolton and Mattis believe about North Korea?",
+                                 "They both believe that North Korea",
+                                 "They believe North Korea should go first [{n}].")
+    assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)]
+
+
+def _scripted_llm(monkeypatch, reply: str) -> None:
+    """The LLM's reply is scripted so the decision after it is tested deterministically; the real model's
+    answers are covered by tests/test_generative.py."""
+    from qa.llm import runtime
+
+    monkeypatch.setattr(runtime, "stream_completion", lambda prompt, **kw: iter([reply]))
+
+
+def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abstaining(seed_assistant, monkeypatch):
+    question = "Who was in the room with Trump when he tweeted that the trip was cancelled?"
+    for reply in ("NOT IN DOCUMENTS", "The printer in the West Wing ran out of paper [2]."):
+        _scripted_llm(monkeypatch, reply)
+        ans = seed_assistant.ask(question, mode="generative")
+        assert not ans.abstained and ans.mode == "extractive", (reply, ans.text)
+        assert [c.text for c in ans.citations] == [
+            next(t for t in map(seed_assistant.corpus.record_text, range(len(seed_assistant.corpus.records)))
+                 if t.startswith("White House Press Secretary Sarah Huckabee Sanders told CNN"))]
+        assert ans.text == f"{ans.citations[0].text} [1]"
+    # Where the best sentence is a weak match (support < 0.5), the abstention stands.
+    _scripted_llm(monkeypatch, "NOT IN DOCUMENTS")
+    ans = seed_assistant.ask("When will Pompeo reschedule his trip to Pyongyang?", mode="generative")
+    assert ans.abstained and ans.citations == [] and ans.mode == "generative"
