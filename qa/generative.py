@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from index.corpus import Corpus
+from index.layout import META_KINDS
 from qa import extractive
 from qa.citations import AnswerSentence, parse_markers
 from qa.followup import condense
 from qa.injection import looks_like_instruction
-from qa.support import Scored, score_hits
+from qa.support import ABSTAIN_BELOW, Scored, score_hits
 from qa.types import Answer, Citation
 from qa.verify import SupportChecker
 
@@ -136,13 +137,30 @@ def grounded_answer(question: str, standalone: str, text: str, citations: list[C
     return Answer(text, False, citations, "generative", question, standalone, unsupported, timings)
 
 
-# When the model refuses, or no sentence of its draft is supported, but the retrieval's calibrated
-# support (qa/support.py) says the best sentence more likely than not answers the question, that
-# sentence is quoted (the extractive answer, ``mode="extractive"``) instead of abstaining. 0.5 is
-# the probability's own midpoint, not a tuned value. On the own gold set the generative mode
-# abstained on 3 answerable questions whose best sentence scored 0.56-0.82 and was right each time;
-# no unanswerable question's best sentence scored above 0.31 (eval/gold_seed.jsonl, extractive scores).
-QUOTE_INSTEAD_OF_ABSTAINING = 0.5
+# The model's answer is replaced by a quote of the best retrieved sentence (the extractive answer,
+# ``mode="extractive"``) when that sentence's calibrated support (qa/support.py) says it more likely
+# than not answers the question (0.5: the probability's midpoint, not a tuned value) and
+#  - the model refused, or no sentence of its draft is supported: on the own gold set the generative
+#    mode abstained on 3 answerable questions whose best sentence scored 0.56-0.82 and was right each
+#    time, while no unanswerable question's best sentence scored above 0.31; or
+#  - everything the draft cites is a body sentence that support rates below the abstention threshold
+#    for this question: the model copied a neighbouring sentence ("The State Department argues..."
+#    for "What could such a declaration negatively impact?"; 2 of 41 answerable own-gold questions,
+#    both replaced by the right sentence). The claim-vs-source check in qa/verify.py cannot catch
+#    these: the draft repeats its source word for word.
+QUOTE_BEST_SENTENCE_FROM = 0.5
+
+
+def quote_instead(final: Answer, scored: list[Scored], corpus: Corpus, prompt_rows: list[int]) -> bool:
+    if scored[0].probability < QUOTE_BEST_SENTENCE_FROM:
+        return False
+    if final.abstained:
+        return True
+    support = {s.hit.row: s.probability for s in scored}
+    row_of = {(corpus.records[r].doc_id, corpus.records[r].start): r for r in prompt_rows}
+    cited = [row_of.get((c.doc_id, c.start)) for c in final.citations]
+    return all(r is not None and corpus.records[r].kind not in META_KINDS and support.get(r, 0.0) < ABSTAIN_BELOW
+               for r in cited)
 
 
 def quoted_answer(corpus: Corpus, question: str, standalone: str, scored: list[Scored],
@@ -248,10 +266,10 @@ class GenerativeAnswerer:
             timings = {"first_token": (first_token or t_gen) * 1e3, "generate": t_gen * 1e3,
                        "total": (time.perf_counter() - t0) * 1e3}
             final = grounded_answer(question, standalone, text, citations, unsupported, timings)
-        if final.abstained and scored[0].probability >= QUOTE_INSTEAD_OF_ABSTAINING:
-            with assistant._lock.read():
-                if assistant.corpus is corpus and corpus.version == version:  # rows still mean the same sentences
-                    final = quoted_answer(corpus, question, standalone, scored, final.timings_ms)
+        with assistant._lock.read():
+            # Only while the rows still mean the same sentences (no document was added or removed meanwhile).
+            if assistant.corpus is corpus and corpus.version == version and quote_instead(final, scored, corpus, ctx.rows):
+                final = quoted_answer(corpus, question, standalone, scored, final.timings_ms)
         yield final
 
     def ground(self, assistant: "Assistant", question: str, raw: str, ctx: _Context,

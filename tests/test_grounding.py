@@ -141,3 +141,27 @@ def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abs
     _scripted_llm(monkeypatch, "NOT IN DOCUMENTS")
     ans = seed_assistant.ask("When will Pompeo reschedule his trip to Pyongyang?", mode="generative")
     assert ans.abstained and ans.citations == [] and ans.mode == "generative"
+
+
+def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_sentence(seed_assistant, monkeypatch):
+    corpus = seed_assistant.corpus
+    ctx = GenerativeAnswerer().context_for(seed_assistant, [])  # the whole-corpus prompt: numbers are stable
+    number = {corpus.record_text(r): n for n, r in enumerate(ctx.rows, 1)}
+    state_dept = next(t for t in number if t.startswith("The State Department argues"))
+    mattis = next(t for t in number if t.startswith("Mattis believes that issuing such a declaration"))
+    question = "What could a declaration issued without thinking through all implications negatively impact?"
+    # The 1.5B model's real mistake on this question: it copied the sentence after the right one.
+    _scripted_llm(monkeypatch, f"{state_dept} [{number[state_dept]}]")
+    ans = seed_assistant.ask(question, mode="generative")
+    assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
+    # Citing the right sentence keeps the model's own words.
+    _scripted_llm(monkeypatch, f"It could negatively impact U.S.-South Korean military preparedness [{number[mattis]}].")
+    ans = seed_assistant.ask(question, mode="generative")
+    assert ans.mode == "generative" and [c.text for c in ans.citations] == [mattis]
+    assert ans.text.startswith("It could negatively impact")
+    # A metadata value quoted whole is kept even where retrieval rates the line low for the question.
+    byline = next(t for t in number if t.startswith("JOSH ROGIN"))
+    _scripted_llm(monkeypatch, f"Josh Rogin The Washington Post wrote it [{number[byline]}].")
+    ans = seed_assistant.ask("Which reporter wrote that Pompeo received the letter from Kim Yong Chol?",
+                             mode="generative")
+    assert ans.mode == "generative" and [c.text for c in ans.citations] == [byline], ans.text
