@@ -17,13 +17,19 @@ def _open(args):
 
 def cmd_ask(args) -> int:
     a = _open(args)
-    final = None
+    final, streamed = None, []
     for item in a.stream(args.question, mode=args.mode):
         if isinstance(item, str):
             print(item, end="", flush=True)
+            streamed.append(item)
         else:
             final = item
     print()
+    if final and final.text.strip() != "".join(streamed).strip():
+        # The LLM's streamed draft was changed by the checks (verdict dropped, abstained, quoted instead).
+        print(f"Checked answer: {final.text}")
+    if final and final.note:
+        print(f"({final.note})")
     if final and final.unsupported:
         print("(not supported by the documents: " + " | ".join(final.unsupported) + ")")
     for n, c in enumerate(final.citations if final else [], 1):

@@ -149,6 +149,7 @@ def grounded_answer(question: str, standalone: str, text: str, citations: list[C
 #    both replaced by the right sentence). The claim-vs-source check in qa/verify.py cannot catch
 #    these: the draft repeats its source word for word.
 QUOTE_BEST_SENTENCE_FROM = 0.5
+QUOTED_NOTE = "The model's answer could not be checked against the documents; the best-supported sentence is quoted."
 
 
 def quote_instead(final: Answer, scored: list[Scored], corpus: Corpus, prompt_rows: list[int]) -> bool:
@@ -167,7 +168,7 @@ def quoted_answer(corpus: Corpus, question: str, standalone: str, scored: list[S
                   timings: dict[str, float]) -> Answer:
     chosen = extractive.with_antecedents(corpus, question, extractive.select(scored))
     text, citations = extractive.compose(corpus, chosen)
-    return Answer(text, False, citations, "extractive", question, standalone, [], timings)
+    return Answer(text, False, citations, "extractive", question, standalone, [], timings, note=QUOTED_NOTE)
 
 
 class GenerativeAnswerer:

@@ -26,6 +26,7 @@ class Answer:
     standalone_question: str = ""  # the question after resolving references to the chat history
     unsupported: list[str] = field(default_factory=list)  # answer sentences no cited span supports
     timings_ms: dict[str, float] = field(default_factory=dict)
+    note: str = ""  # why the answer is not what the requested mode would give (e.g. the LLM draft was replaced)
 
 
 @dataclass(frozen=True, slots=True)

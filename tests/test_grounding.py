@@ -4,7 +4,7 @@ Drafts are written by hand here so that each rule is exercised deterministically
 behaviour is covered by tests/test_generative.py.
 """
 from qa.citations import parse_markers
-from qa.generative import ABSTAIN_UNSUPPORTED_TEXT, GenerativeAnswerer, drop_verdict, grounded_answer
+from qa.generative import ABSTAIN_UNSUPPORTED_TEXT, QUOTED_NOTE, GenerativeAnswerer, drop_verdict, grounded_answer
 from qa.verify import SupportChecker, quotes_value
 
 
@@ -154,6 +154,7 @@ def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_
     _scripted_llm(monkeypatch, f"{state_dept} [{number[state_dept]}]")
     ans = seed_assistant.ask(question, mode="generative")
     assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
+    assert ans.note == QUOTED_NOTE
     # Citing the right sentence keeps the model's own words.
     _scripted_llm(monkeypatch, f"It could negatively impact U.S.-South Korean military preparedness [{number[mattis]}].")
     ans = seed_assistant.ask(question, mode="generative")
@@ -165,3 +166,16 @@ def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_
     ans = seed_assistant.ask("Which reporter wrote that Pompeo received the letter from Kim Yong Chol?",
                              mode="generative")
     assert ans.mode == "generative" and [c.text for c in ans.citations] == [byline], ans.text
+
+
+def test_cli_prints_the_checked_answer_when_the_draft_was_changed(tmp_path, monkeypatch, capsys):
+    from qa import cli
+
+    _scripted_llm(monkeypatch, "NOT IN DOCUMENTS")
+    question = "Who was in the room with Trump when he tweeted that the trip was cancelled?"
+    assert cli.main(["ask", question, "--mode", "generative", "--index-dir", str(tmp_path / "idx")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "NOT IN DOCUMENTS"  # the streamed draft
+    assert out[1].startswith("Checked answer: White House Press Secretary Sarah Huckabee Sanders told CNN")
+    assert out[2] == f"({QUOTED_NOTE})"
+    assert out[3].startswith("[1] national_post_us_north_korea_stalemate.txt:")

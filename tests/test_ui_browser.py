@@ -63,6 +63,8 @@ def test_answer_html_escapes_text_links_markers_and_marks_unsupported():
     assert "[7]" in out  # a number that is no citation stays text
     assert 'class="cq-unsupported"' in out and "cq-flag" in out
     assert "a&lt;b&gt;.txt" in out and "a<b>.txt" not in out
+    out = answer_html(3, {**rec, "unsupported": [], "mode": "extractive", "note": "draft <replaced>"})
+    assert "Fast mode · 1.2 s · draft &lt;replaced&gt;" in out
 
 
 def test_abstention_has_no_citations():

@@ -53,6 +53,7 @@ def answer_record(answer, elapsed_s: float) -> dict:
                       for c in answer.citations],
         "unsupported": list(answer.unsupported or []),
         "mode": answer.mode,
+        "note": getattr(answer, "note", "") or "",
         "standalone": answer.standalone_question or "",
         "seconds": round(elapsed_s, 3),
     }
@@ -119,6 +120,8 @@ def answer_html(turn: int, rec: dict) -> str:
     mode = MODE_LABELS.get(rec.get("mode", ""), rec.get("mode", ""))
     secs = float(rec.get("seconds", 0) or 0)
     meta = [mode, f"{secs * 1000:.0f} ms" if secs < 1 else f"{secs:.1f} s"]
+    if rec.get("note"):
+        meta.append(rec["note"])
     standalone, question = rec.get("standalone", ""), rec.get("question", "")
     interpreted = ""
     if standalone and standalone.strip() != question.strip():
