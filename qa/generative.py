@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from index.corpus import Corpus
 from index.layout import META_KINDS
@@ -98,6 +98,13 @@ class _Context:
     prefix: str  # the cacheable part of the prompt
 
 
+class Grounded(NamedTuple):
+    text: str
+    citations: list[Citation]
+    unsupported: list[str]  # answer sentences no cited span supports
+    rows: list[int]  # corpus row of each citation, in citation order
+
+
 # A leading "Yes,"/"No." verdict. "No" needs punctuation after it: "No plans were made" is a claim.
 _VERDICT = re.compile(r"^(?:yes\b[\s,.:;!\u2014-]*|no\s*[,.:;!\u2014-]+\s*)", re.IGNORECASE)
 
@@ -152,16 +159,14 @@ QUOTE_BEST_SENTENCE_FROM = 0.5
 QUOTED_NOTE = "The model's answer could not be checked against the documents; the best-supported sentence is quoted."
 
 
-def quote_instead(final: Answer, scored: list[Scored], corpus: Corpus, prompt_rows: list[int]) -> bool:
+def quote_instead(scored: list[Scored], corpus: Corpus, cited_rows: list[int]) -> bool:
+    """True when the best sentence answers (support >= QUOTE_BEST_SENTENCE_FROM) and every cited row is a
+    body sentence below the abstention threshold for the question; no cited row (a refusal, an unsupported
+    draft) counts as that too."""
     if scored[0].probability < QUOTE_BEST_SENTENCE_FROM:
         return False
-    if final.abstained:
-        return True
     support = {s.hit.row: s.probability for s in scored}
-    row_of = {(corpus.records[r].doc_id, corpus.records[r].start): r for r in prompt_rows}
-    cited = [row_of.get((c.doc_id, c.start)) for c in final.citations]
-    return all(r is not None and corpus.records[r].kind not in META_KINDS and support.get(r, 0.0) < ABSTAIN_BELOW
-               for r in cited)
+    return all(corpus.records[r].kind not in META_KINDS and support.get(r, 0.0) < ABSTAIN_BELOW for r in cited_rows)
 
 
 def quoted_answer(corpus: Corpus, question: str, standalone: str, scored: list[Scored],
@@ -258,23 +263,24 @@ class GenerativeAnswerer:
             yield delta
         raw = "".join(raw_parts).strip()
         t_gen = time.perf_counter() - t0
-        if not raw or _MODEL_ABSTAINS.search(raw):
-            final = Answer(ABSTAIN_TEXT, True, [], "generative", question, standalone,
-                           timings_ms={"first_token": (first_token or t_gen) * 1e3, "total": t_gen * 1e3})
-        else:
-            with assistant._lock.read():
-                text, citations, unsupported = self.ground(assistant, question, raw, ctx, [s.hit.row for s in scored])
-            timings = {"first_token": (first_token or t_gen) * 1e3, "generate": t_gen * 1e3,
-                       "total": (time.perf_counter() - t0) * 1e3}
-            final = grounded_answer(question, standalone, text, citations, unsupported, timings)
         with assistant._lock.read():
+            if not raw or _MODEL_ABSTAINS.search(raw):
+                final = Answer(ABSTAIN_TEXT, True, [], "generative", question, standalone,
+                               timings_ms={"first_token": (first_token or t_gen) * 1e3, "total": t_gen * 1e3})
+                cited_rows: list[int] = []
+            else:
+                g = self.ground(assistant, question, raw, ctx, [s.hit.row for s in scored])
+                timings = {"first_token": (first_token or t_gen) * 1e3, "generate": t_gen * 1e3,
+                           "total": (time.perf_counter() - t0) * 1e3}
+                final = grounded_answer(question, standalone, g.text, g.citations, g.unsupported, timings)
+                cited_rows = g.rows
             # Only while the rows still mean the same sentences (no document was added or removed meanwhile).
-            if assistant.corpus is corpus and corpus.version == version and quote_instead(final, scored, corpus, ctx.rows):
+            if assistant.corpus is corpus and corpus.version == version and quote_instead(scored, corpus, cited_rows):
                 final = quoted_answer(corpus, question, standalone, scored, final.timings_ms)
         yield final
 
     def ground(self, assistant: "Assistant", question: str, raw: str, ctx: _Context,
-               retrieved_rows: list[int]) -> tuple[str, list[Citation], list[str]]:
+               retrieved_rows: list[int]) -> Grounded:
         """Map markers to exact spans, check each answer sentence against what it cites."""
         if self.checker is None:
             self.checker = SupportChecker(assistant.embedder)
@@ -306,4 +312,4 @@ class GenerativeAnswerer:
                 unsupported.append(sent.text.strip())
             marks = "".join(f"[{n}]" for n in dict.fromkeys(numbers))
             out_parts.append(f"{sent.text.rstrip()}{' ' + marks if marks else ''}{sent.trailing}")
-        return "".join(out_parts).strip(), citations, unsupported
+        return Grounded("".join(out_parts).strip(), citations, unsupported, list(index_of))

@@ -19,9 +19,9 @@ def _ground(assistant, question: str, row_text: str, draft: str):
     answerer = GenerativeAnswerer()
     row = _row_of(assistant, lambda rec, text: row_text in text)
     ctx = answerer.context_for(assistant, [row])
-    text, citations, unsupported = answerer.ground(assistant, question, draft.format(n=ctx.rows.index(row) + 1),
-                                                   ctx, [row])
-    return row, text, citations, unsupported
+    g = answerer.ground(assistant, question, draft.format(n=ctx.rows.index(row) + 1), ctx, [row])
+    assert [assistant.corpus.record_text(r) for r in g.rows] == [c.text for c in g.citations]
+    return row, g.text, g.citations, g.unsupported
 
 
 def test_quotes_value_needs_the_whole_short_value() -> None:
@@ -155,6 +155,11 @@ def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_
     ans = seed_assistant.ask(question, mode="generative")
     assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
     assert ans.note == QUOTED_NOTE
+    # The same for the article's first sentence, which starts where the dateline "WASHINGTON" starts.
+    first = next(t for t in number if t.startswith("WASHINGTON • Last Thursday"))
+    _scripted_llm(monkeypatch, f"{first} [{number[first]}]")
+    ans = seed_assistant.ask(question, mode="generative")
+    assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
     # Citing the right sentence keeps the model's own words.
     _scripted_llm(monkeypatch, f"It could negatively impact U.S.-South Korean military preparedness [{number[mattis]}].")
     ans = seed_assistant.ask(question, mode="generative")
