@@ -6,7 +6,7 @@ import re
 from dataclasses import replace
 
 from index.corpus import Corpus
-from qa.support import ABSTAIN_BELOW, Scored, answer_type
+from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone
 from qa.types import Citation
 
 MAX_SENTENCES = 3
@@ -36,7 +36,6 @@ def select(scored: list[Scored], threshold: float = ABSTAIN_BELOW, margin: float
 # A sentence whose subject is a pronoun ("They both believe that North Korea should go first.")
 # does not name anyone: for a who-question the names are in the sentence before it.
 _PRONOUN_SUBJECT = re.compile(r"^[\s\"'\u201c\u2018]*(?:They|He|She|Both|The two|The pair)\b")
-_NAME_AFTER_FIRST_WORD = re.compile(r"\s[\"'\u201c(]?[A-Z][\w'\u2019.-]+")
 
 
 def antecedent(corpus: Corpus, question: str, row: int) -> int | None:
@@ -51,7 +50,7 @@ def antecedent(corpus: Corpus, question: str, row: int) -> int | None:
         return None
     rec, prec = corpus.records[row], corpus.records[prev]
     same_paragraph = "\n" not in corpus.documents[rec.doc_id].text[prec.end : rec.start]
-    if prec.kind == rec.kind and same_paragraph and _NAME_AFTER_FIRST_WORD.search(corpus.record_text(prev)):
+    if prec.kind == rec.kind and same_paragraph and names_someone(corpus.record_text(prev)):
         return prev
     return None
 

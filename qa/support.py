@@ -106,7 +106,12 @@ def type_ok(kind: str | None, sentence: str) -> float:
         return 0.5 if _TIME_CUE.search(sentence) else 0.0
     if kind == "duration":
         return 1.0 if _DURATION.search(sentence) else 0.0
-    return 1.0 if _NAME.search(sentence[1:]) or _NAME.match(sentence) else 0.0
+    return 1.0 if names_someone(sentence) or _NAME.match(sentence) else 0.0
+
+
+def names_someone(sentence: str) -> bool:
+    """A capitalised word after the first letter: a name, since the sentence's own first word does not count."""
+    return bool(_NAME.search(sentence[1:]))
 
 
 @dataclass(frozen=True, slots=True)

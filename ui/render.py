@@ -53,7 +53,7 @@ def answer_record(answer, elapsed_s: float) -> dict:
                       for c in answer.citations],
         "unsupported": list(answer.unsupported or []),
         "mode": answer.mode,
-        "note": getattr(answer, "note", "") or "",
+        "note": answer.note,
         "standalone": answer.standalone_question or "",
         "seconds": round(elapsed_s, 3),
     }
