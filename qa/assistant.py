@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from index.corpus import Corpus
@@ -17,86 +15,50 @@ from index.embedder import get_embedder
 from index.errors import CiteqaError, QuestionError
 from index.index_dir import IndexDirectory
 from index.ingest import SyncReport, add_texts, sync_paths
-from qa import extractive
-from qa.followup import condense
+from qa.evidence import Evidence, EvidenceFinder
+from qa.llm.local import LLMUnavailableError, LocalLLM, PromptLLM, availability
+from qa.modes import MODES, AnswerMode
+from qa.modes.extractive import ExtractiveMode
 from qa.question import clean_history, clean_question
-from qa.retrieval import HybridRetriever
-from qa.support import score_hits
+from qa.rwlock import ReadWriteLock
+from qa.settings import Settings
 from qa.types import Answer, DocumentInfo
 
-MODES = ("extractive", "generative")
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
 
 
-def default_home() -> Path:
-    return Path(os.environ.get("CITEQA_HOME", Path.home() / ".cache" / "citeqa"))
-
-
-def default_index_dir() -> Path:
-    return Path(os.environ.get("CITEQA_INDEX_DIR", default_home() / "index"))
-
-
-class _ReadWriteLock:
-    """Many concurrent questions, one writer (add/remove) at a time, writers not starved."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    @contextmanager
-    def read(self) -> Iterator[None]:
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def write(self) -> Iterator[None]:
-        with self._cond:
-            self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
-            self._writer = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
 class Assistant:
-    def __init__(self, corpus: Corpus, embedder, index_dir: IndexDirectory | None = None) -> None:
+    """Owns the corpus, its index directory and the answer modes; every way in goes through it."""
+
+    def __init__(self, corpus: Corpus, embedder, index_dir: IndexDirectory | None = None,
+                 settings: Settings | None = None, llm: PromptLLM | None = None) -> None:
+        self.settings = settings or Settings()
         self.corpus = corpus
         self.embedder = embedder
         self.index_dir = index_dir
         # The generation on disk that ``corpus`` is: a change first reloads when another process saved since.
         self._generation = index_dir.current_name() if index_dir is not None else None
         self.last_sync: SyncReport | None = None
-        self._lock = _ReadWriteLock()
-        self._retriever: HybridRetriever | None = None
-        self._generative = None
+        self._lock = ReadWriteLock()
+        self._finder = EvidenceFinder(self.settings, embedder)
+        self._llm = llm  # None: the local llama.cpp model, if installed
+        self._modes: dict[str, AnswerMode] = {}
+        self._modes_lock = threading.Lock()
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def open(cls, paths: list[str | os.PathLike] | None = None, index_dir: str | os.PathLike | None = None,
-             embed_model: str | None = None) -> "Assistant":
+             embed_model: str | None = None, settings: Settings | None = None, llm: PromptLLM | None = None) -> "Assistant":
         """Open (or create) a persistent index and bring it up to date with ``paths``.
 
         Without ``paths`` a new index starts from the seed article; an existing one is opened as
         it is, refreshing documents whose source files changed since they were indexed.
+        ``settings`` default to ``Settings.from_env()``; ``index_dir`` and ``embed_model`` override them.
         """
-        embedder = get_embedder(embed_model)
-        directory = IndexDirectory(index_dir or default_index_dir())
+        settings = (settings or Settings.from_env()).with_(
+            **{k: v for k, v in (("index_dir", index_dir), ("embed_model", embed_model)) if v is not None})
+        embedder = get_embedder(settings.embed_model)
+        directory = IndexDirectory(settings.index_dir)
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
         with directory.write_lock():
@@ -112,18 +74,20 @@ class Assistant:
             if report.changed or not directory.exists():
                 directory.save(corpus)
             generation = directory.current_name()
-        assistant = cls(corpus, embedder, directory)
+        assistant = cls(corpus, embedder, directory, settings, llm)
         assistant._generation = generation
         assistant.last_sync = report
         return assistant
 
     @classmethod
-    def from_texts(cls, texts: dict[str, str], embed_model: str | None = None) -> "Assistant":
+    def from_texts(cls, texts: dict[str, str], embed_model: str | None = None, settings: Settings | None = None,
+                   llm: PromptLLM | None = None) -> "Assistant":
         """An in-memory assistant over the given {doc_id: text}; nothing is written to disk."""
-        embedder = get_embedder(embed_model)
+        settings = (settings or Settings.from_env()).with_(**({"embed_model": embed_model} if embed_model else {}))
+        embedder = get_embedder(settings.embed_model)
         corpus = Corpus(embedder.name, embedder.dim)
         add_texts(corpus, texts, embedder)
-        return cls(corpus, embedder)
+        return cls(corpus, embedder, settings=settings, llm=llm)
 
     # ------------------------------------------------------------------ corpus management
     def documents(self) -> list[DocumentInfo]:
@@ -186,23 +150,32 @@ class Assistant:
         self.corpus = corpus
         self._generation = self.index_dir.current_name()
 
-    def retriever(self) -> HybridRetriever:
-        r = self._retriever
-        if r is None or r.version != self.corpus.version or r.corpus is not self.corpus:
-            r = self._retriever = HybridRetriever(self.corpus, self.embedder)
-        return r
-
     # ------------------------------------------------------------------ answering
     @property
     def default_mode(self) -> str:
-        return "generative" if self._generative_available() else "extractive"
+        return "generative" if self.llm_available()[0] else "extractive"
 
-    def _generative_available(self) -> bool:
-        try:
-            from qa.generative import generative_available
-        except ImportError:
-            return False
-        return generative_available()
+    def llm_available(self) -> tuple[bool, str]:
+        """(True, "") when the LLM mode can run; else (False, what is missing and how to fix it)."""
+        return (True, "") if self._llm is not None else availability(self.settings)
+
+    def llm_status(self) -> dict[str, bool]:
+        """For a UI: is the local model loaded yet, and is it busy with another answer?"""
+        if self._llm is not None and not isinstance(self._llm, LocalLLM):
+            return {"loaded": True, "busy": False}
+        return {"loaded": LocalLLM.loaded(), "busy": LocalLLM.busy()}
+
+    def evidence(self, question: str, history: list[dict[str, str]] | None = None) -> Evidence:
+        """The evidence step alone (what every mode answers from): checked question, standalone
+        question, scored candidates, chosen sentences."""
+        q, turns = clean_question(question), clean_history(history)
+        with self._lock.read():
+            return self._finder.find(self.corpus, q, turns)
+
+    def retriever(self):
+        """The current retriever (benchmarks read its raw hits)."""
+        with self._lock.read():
+            return self._finder.retriever(self.corpus)
 
     def ask(self, question: str, history: list[dict[str, str]] | None = None, mode: str | None = None) -> Answer:
         answer = None
@@ -214,45 +187,54 @@ class Assistant:
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
                mode: str | None = None) -> Iterator[str | Answer]:
-        """Yield text deltas as they are produced, then the complete Answer (always last)."""
-        q = clean_question(question)
-        turns = clean_history(history)
+        """Yield text deltas as they are produced, then the complete Answer (always last).
+        ``mode="combined"`` first yields the quoted (extractive) Answer, then the LLM's deltas, then the
+        final Answer."""
+        clean_question(question), clean_history(history)  # bad input is reported before anything else
         mode = mode or self.default_mode
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if mode == "generative":
-            yield from self._generative_answerer().stream(self, q, turns)
-            return
-        answer = self._extractive(q, turns)
-        yield answer.text
-        yield answer
+        answer_mode = self._mode(mode)  # an unavailable LLM is reported before any work
+        yield from answer_mode.stream(self.evidence(question, history))
 
-    def _extractive(self, question: str, turns: list[dict[str, str]]) -> Answer:
-        t0 = time.perf_counter()
-        standalone = condense(question, turns)
-        with self._lock.read():
-            retriever = self.retriever()
-            hits = retriever.search(standalone)
-            t1 = time.perf_counter()
-            scored = score_hits(question, standalone, hits, retriever.lexical, self.corpus.record_text)
-            chosen = extractive.with_antecedents(self.corpus, question, extractive.select(scored))
-            if chosen:
-                text, citations = extractive.compose(self.corpus, chosen)
-            else:
-                text, citations = extractive.ABSTAIN_TEXT, []
-        t2 = time.perf_counter()
-        return Answer(text, not citations, citations, "extractive", question, standalone,
-                      timings_ms={"retrieve": (t1 - t0) * 1e3, "total": (t2 - t0) * 1e3})
+    def _mode(self, name: str) -> AnswerMode:
+        with self._modes_lock:
+            if name not in self._modes:
+                self._modes[name] = self._make_mode(name)
+            return self._modes[name]
+
+    def _make_mode(self, name: str) -> AnswerMode:
+        if name == "extractive":
+            return ExtractiveMode()
+        ok, why = self.llm_available()
+        if name == "generative" and not ok:
+            raise LLMUnavailableError(why)
+        from qa.modes.combined import CombinedMode
+        from qa.modes.generative import GenerativeMode
+
+        if ok and "generative" not in self._modes:  # one LLM mode (and its prompt cache) serves both
+            self._modes["generative"] = GenerativeMode(self.settings, self.embedder, self._llm or LocalLLM(self.settings))
+        if name == "generative":
+            return self._modes["generative"]
+        return CombinedMode(ExtractiveMode(), self._modes.get("generative"), why)
+
+    # ------------------------------------------------------------------ llama-index interop
+    def as_retriever(self, top_k: int = 5, chosen_only: bool = False):
+        """A llama-index ``BaseRetriever`` whose nodes are exact sentence spans (qa/interop.py)."""
+        from qa.interop import CitedSpanRetriever
+
+        return CitedSpanRetriever(self, top_k, chosen_only)
+
+    def as_query_engine(self, mode: str | None = None):
+        """A llama-index query engine whose responses' source nodes are the cited spans (qa/interop.py)."""
+        from qa.interop import CiteqaQueryEngine
+
+        return CiteqaQueryEngine(assistant=self, mode=mode)
 
     def warm(self) -> None:
         """Load the LLM and read the corpus prompt prefix now (a server calls this at start-up in
         a background thread) so the first question does not pay for it. No-op without an LLM."""
-        if self._generative_available():
-            self._generative_answerer().warm(self)
-
-    def _generative_answerer(self):
-        if self._generative is None:
-            from qa.generative import GenerativeAnswerer
-
-            self._generative = GenerativeAnswerer()
-        return self._generative
+        if self.llm_available()[0]:
+            with self._lock.read():
+                view = self.corpus.view()
+            self._mode("generative").warm(view)

@@ -1,4 +1,5 @@
-"""The `citeqa` command: a thin layer over the qa API."""
+"""The `citeqa` command: a thin layer over the qa API. Every error is one line on stderr and a
+non-zero exit status."""
 
 from __future__ import annotations
 
@@ -7,42 +8,60 @@ import os
 import sys
 
 from index.errors import CiteqaError
+from qa.modes import MODES
+from qa.settings import Settings
+
+
+def _settings(args) -> Settings:
+    return Settings.from_env(index_dir=args.index_dir)
 
 
 def _open(args):
     from qa import Assistant
 
-    return Assistant.open(index_dir=args.index_dir)
+    return Assistant.open(settings=_settings(args))
 
 
 def cmd_ask(args) -> int:
+    from qa import Answer
+
     a = _open(args)
-    final, streamed = None, []
+    final, streamed, quoted = None, [], None
     for item in a.stream(args.question, mode=args.mode):
         if isinstance(item, str):
             print(item, end="", flush=True)
             streamed.append(item)
+        elif quoted is None and args.mode == "combined":
+            quoted = item  # the instant quoted answer, before the LLM writes
+            print(f"Quoted: {item.text}", flush=True)
+            if not item.abstained:
+                print("Written: ", end="", flush=True)
+            final = item
         else:
             final = item
-    print()
-    if final and final.text.strip() != "".join(streamed).strip():
+    assert isinstance(final, Answer)
+    if streamed:
+        print()
+    written = "".join(streamed).strip()
+    if streamed and final.text.strip() != written:
         # The LLM's streamed draft was changed by the checks (verdict dropped, abstained, quoted instead).
         print(f"Checked answer: {final.text}")
-    if final and final.note:
+    elif not streamed and quoted is None:
+        print(final.text)
+    if final.note:
         print(f"({final.note})")
-    if final and final.unsupported:
+    if final.unsupported:
         print("(not supported by the documents: " + " | ".join(final.unsupported) + ")")
-    for n, c in enumerate(final.citations if final else [], 1):
+    for n, c in enumerate(final.citations, 1):
         print(f"[{n}] {c.doc_id}:{c.start}-{c.end} \"{c.text}\"")
     return 0
 
 
 def cmd_index(args) -> int:
-    from qa import Assistant
     from qa.rebuild import rebuild_index
 
     if args.index_cmd == "rebuild":
-        n_docs, n_sent, missing = rebuild_index(args.index_dir)
+        n_docs, n_sent, missing = rebuild_index(_settings(args))
         print(f"rebuilt the index: {n_docs} documents, {n_sent} sentences")
         for m in missing:
             print(f"could not recover {m}: neither its source file nor an intact stored copy exists", file=sys.stderr)
@@ -69,16 +88,17 @@ def cmd_index(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry
     from ui.app import serve
 
-    serve(host=args.host, port=args.port, auth=args.auth, index_dir=args.index_dir)
+    serve(host=args.host, port=args.port, auth=args.auth, settings=_settings(args))
     return 0
 
 
-def cmd_eval(args, rest: list[str]) -> int:
+def cmd_eval(args) -> int:
     from eval.__main__ import main as eval_main
 
-    return eval_main(rest)
+    return eval_main(args.eval_args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="cmd", required=True)
     ask = sub.add_parser("ask", help="ask a question", parents=[common])
     ask.add_argument("question")
-    ask.add_argument("--mode", choices=("extractive", "generative"), default=None)
+    ask.add_argument("--mode", choices=MODES, default=None,
+                     help="extractive (quotes), generative (the local LLM writes), combined (quotes at once, then the LLM)")
     ix = sub.add_parser("index", help="manage the documents of the index")
     ixs = ix.add_subparsers(dest="index_cmd", required=True)
     add = ixs.add_parser("add", help="index files or folders (.txt .md .html)", parents=[common])
@@ -103,23 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", default=None, help="user:password required to use the chat")
-    sub.add_parser("eval", help="run a benchmark suite (python -m eval --help)", add_help=False)
+    sub.add_parser("eval", help="run a benchmark suite (citeqa eval --help)", add_help=False)
     return p
+
+
+def _command_at(argv: list[str]) -> int | None:
+    """Where the sub-command is in argv: the first word that is not a global option or its value."""
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--index-dir":
+            i += 2
+        elif argv[i].startswith("-"):
+            i += 1
+        else:
+            return i
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if "eval" in argv:
-        i = argv.index("eval")
-        args, rest = parser.parse_args(argv[: i + 1]), argv[i + 1 :]
+    at = _command_at(argv)
+    if at is not None and argv[at] == "eval":  # everything after it belongs to the eval suites' own parser
+        args = parser.parse_args(argv[: at + 1])
+        args.eval_args = argv[at + 1 :]
     else:
-        args, rest = parser.parse_args(argv), []
-    for k in ("index_dir",):
-        if getattr(args, k, None) is None:
-            from qa.assistant import default_index_dir
-
-            setattr(args, k, str(default_index_dir()))
+        args = parser.parse_args(argv)
     try:
         if args.cmd == "ask":
             return cmd_ask(args)
@@ -128,8 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "serve":
             return cmd_serve(args)
         if args.cmd == "eval":
-            return cmd_eval(args, rest)
-    except CiteqaError as exc:
+            return cmd_eval(args)
+    except (CiteqaError, ValueError) as exc:  # ValueError: a bad setting (e.g. CITEQA_LLM_THREADS=two)
         print(f"citeqa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,12 +10,14 @@ from index.embedder import get_embedder
 from index.errors import IngestError
 from index.index_dir import IndexDirectory, recover_documents
 from index.loaders import load_file
+from qa.settings import Settings
 
 
-def rebuild_index(index_dir: str, embed_model: str | None = None) -> tuple[int, int, list[str]]:
-    """Re-read each document from its source file (or its intact stored copy) and save a fresh index."""
-    embedder = get_embedder(embed_model)
-    directory = IndexDirectory(index_dir)
+def rebuild_index(settings: Settings) -> tuple[int, int, list[str]]:
+    """Re-read each document of ``settings.index_dir`` from its source file (or its intact stored copy)
+    and save a fresh index with ``settings.embed_model``."""
+    embedder = get_embedder(settings.embed_model)
+    directory = IndexDirectory(settings.index_dir)
     with directory.write_lock():
         corpus = Corpus(embedder.name, embedder.dim)
         docs, missing = [], []

@@ -1,9 +1,10 @@
-"""Hybrid sentence retrieval: dense FAISS search plus BM25, fused by reciprocal rank.
+"""Sentence retrieval: dense FAISS search plus BM25, fused by reciprocal rank.
 
-A llama-index ``BaseRetriever`` (so it plugs into query engines), with a typed ``search`` that
-keeps each side's raw score. We fuse ourselves instead of using llama-index's
-``QueryFusionRetriever`` because that one replaces the raw scores by fused ones, and the
-abstention decision needs the raw cosine and lexical evidence of each candidate.
+We fuse ourselves instead of using llama-index's ``QueryFusionRetriever`` because that one
+replaces the raw scores by fused ones, and the relevance scoring needs each candidate's raw
+cosine. The BM25 side is llama-index's ``BM25Retriever`` over our sentence ``TextNode``s.
+``Settings.retrieval`` picks one side only ("bm25", "dense") for the benchmark baselines; the
+candidates still carry their cosine, which the relevance scoring needs whatever retrieved them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,12 @@ from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle
 from llama_index.retrievers.bm25 import BM25Retriever
 
 from index.corpus import Corpus
 from index.nodes import corpus_nodes
+from qa.settings import Settings
 from qa.text import content_stems
-
-RRF_K = 60
-DEFAULT_TOP_K = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,46 +48,49 @@ class LexicalStats:
         return math.log((self.n + 1) / (self.df.get(stem, 0) + 0.5))
 
 
-class HybridRetriever(BaseRetriever):
-    def __init__(self, corpus: Corpus, embedder, top_k: int = DEFAULT_TOP_K) -> None:
-        super().__init__()
+class HybridRetriever:
+    def __init__(self, corpus: Corpus, embedder, settings: Settings) -> None:
         self.corpus = corpus
         self.embedder = embedder
-        self.top_k = top_k
+        self.top_k = settings.top_k
+        self.rrf_k = settings.rrf_k
+        self.sides = ("dense", "bm25") if settings.retrieval == "hybrid" else (settings.retrieval,)
         self.version = corpus.version
         self.nodes = corpus_nodes(corpus)
-        texts = [n.get_content() for n in self.nodes]
-        self.lexical = LexicalStats(texts)
+        self.lexical = LexicalStats([n.get_content() for n in self.nodes])
         self.bm25 = None
         if self.nodes:
             try:
-                self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(top_k, len(self.nodes)))
+                self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(self.top_k, len(self.nodes)))
             except ValueError:
                 pass  # bm25s cannot index sentences without a single word (only emoji, punctuation, stopwords)
+
+    def _bm25_ranks(self, query: str) -> dict[int, int]:
+        ranks: dict[int, int] = {}
+        if self.bm25 is None:
+            return ranks
+        try:
+            for i, nws in enumerate(self.bm25.retrieve(query)):
+                if nws.score and nws.score > 0:
+                    ranks.setdefault(int(nws.node.metadata["row"]), i)
+        except (ValueError, IndexError, KeyError):
+            pass  # a query of only stopwords has no BM25 terms: nothing from this side
+        return ranks
 
     def search(self, query: str, query_vector: np.ndarray | None = None) -> list[Hit]:
         if not self.nodes:
             return []
         qv = self.embedder.encode_query(query) if query_vector is None else query_vector
-        rows, scores = self.corpus.store.search(qv, self.top_k)
-        dense_rank = {int(r): i for i, r in enumerate(rows)}
-        bm25_rank: dict[int, int] = {}
-        if self.bm25 is not None:
-            try:
-                for i, nws in enumerate(self.bm25.retrieve(query)):
-                    if nws.score and nws.score > 0:
-                        bm25_rank.setdefault(int(nws.node.metadata["row"]), i)
-            except (ValueError, IndexError, KeyError):
-                pass  # a query of only stopwords has no BM25 terms: dense results alone
-        candidates = set(dense_rank) | set(bm25_rank)
+        dense_rank: dict[int, int] = {}
+        if "dense" in self.sides:
+            rows, _ = self.corpus.store.search(qv, self.top_k)
+            dense_rank = {int(r): i for i, r in enumerate(rows)}
+        bm25_rank = self._bm25_ranks(query) if "bm25" in self.sides else {}
         vectors = self.corpus.store.vectors
         hits = []
-        for row in candidates:
+        for row in set(dense_rank) | set(bm25_rank):
             d, b = dense_rank.get(row), bm25_rank.get(row)
-            rrf = (1 / (RRF_K + d + 1) if d is not None else 0.0) + (1 / (RRF_K + b + 1) if b is not None else 0.0)
+            rrf = (1 / (self.rrf_k + d + 1) if d is not None else 0.0) + (1 / (self.rrf_k + b + 1) if b is not None else 0.0)
             hits.append(Hit(row, rrf, float(vectors[row] @ qv), b, d))
         hits.sort(key=lambda h: -h.rrf)
         return hits
-
-    def _retrieve(self, query_bundle: QueryBundle) -> list[NodeWithScore]:
-        return [NodeWithScore(node=self.nodes[h.row], score=h.rrf) for h in self.search(query_bundle.query_str)]

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-
 import numpy as np
 
-from index.corpus import Corpus
+from index.corpus import CorpusView
 from index.layout import META_KINDS
 from qa.text import content_stems, words
 
@@ -60,33 +58,29 @@ def quotes_value(answer_sentence: str, value: str) -> bool:
     return any(not _NAME_CONTINUES.match(answer_sentence, m.end()) for m in pattern.finditer(answer_sentence))
 
 
-@dataclass
-class Verdict:
-    supported: list[tuple[int, float]]  # (corpus row, support probability), best first
-    replaced: bool = False  # the model's marker was replaced by a better-supporting sentence
-
-
 class SupportChecker:
     def __init__(self, embedder) -> None:
         self.embedder = embedder
 
     def scores(self, claim_vec: np.ndarray, claim: str, answer_sentence: str, rows: list[int],
-               corpus: Corpus) -> list[float]:
-        cosines = corpus.store.vectors[rows] @ claim_vec if rows else []
+               corpus: CorpusView) -> list[float]:
+        cosines = corpus.vectors[rows] @ claim_vec if rows else []
         return [1.0 if corpus.records[r].kind in META_KINDS and quotes_value(answer_sentence, corpus.record_text(r))
                 else support_probability(float(c), lexical_support(claim, corpus.record_text(r)))
                 for c, r in zip(cosines, rows)]
 
-    def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: Corpus,
-              answer_sentence: str = "") -> Verdict:
-        """``claim`` is what the support model judges (question + answer sentence); ``answer_sentence``
-        alone decides whether a metadata value is quoted (a question quoting it proves nothing)."""
+    def check(self, claim: str, cited_rows: list[int], candidate_rows: list[int], corpus: CorpusView,
+              answer_sentence: str = "") -> list[tuple[int, float]]:
+        """The (row, support) pairs that support ``claim``, best first: the cited rows that do, else the
+        best supporting candidate row, else none. ``claim`` is what the support model judges (question +
+        answer sentence); ``answer_sentence`` alone decides whether a metadata value is quoted (a
+        question quoting it proves nothing)."""
         cited = list(dict.fromkeys(cited_rows))
         claim_vec = self.embedder.encode_query(claim)  # once for the cited and the fallback rows
         cited_scores = self.scores(claim_vec, claim, answer_sentence, cited, corpus)
         supported = sorted(((r, s) for r, s in zip(cited, cited_scores) if s >= SUPPORT_MIN), key=lambda x: -x[1])
         if supported:
-            return Verdict(supported)
+            return supported
         # The cited sentence does not support the claim (or nothing was cited): take the best
         # retrieved sentence if that one does, else leave the claim unsupported.
         others = [r for r in candidate_rows if r not in cited]
@@ -94,5 +88,5 @@ class SupportChecker:
         if other_scores:
             best = int(np.argmax(other_scores))
             if other_scores[best] >= SUPPORT_MIN:
-                return Verdict([(others[best], other_scores[best])], replaced=True)
-        return Verdict([])
+                return [(others[best], other_scores[best])]
+        return []

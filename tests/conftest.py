@@ -31,3 +31,27 @@ def as_history(turns) -> list[dict]:
     for t in turns or []:
         out += [{"role": "user", "content": t["question"]}, {"role": "assistant", "content": t["answer"]}]
     return out
+
+
+class ScriptedLLM:
+    """A PromptLLM whose reply is scripted, so the decisions after the model are tested deterministically;
+    the real model's answers are covered by tests/test_generative.py."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+        self.prompts: list[str] = []
+
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None):
+        assert prefix is None or prompt.startswith(prefix)
+        self.prompts.append(prompt)
+        yield self.reply
+
+    def warm(self, prefix: str) -> None:
+        pass
+
+
+def scripted_assistant(assistant, reply: str):
+    """The same corpus, answered by a scripted LLM (no index directory: nothing is written)."""
+    from qa import Assistant
+
+    return Assistant(assistant.corpus, assistant.embedder, settings=assistant.settings, llm=ScriptedLLM(reply))

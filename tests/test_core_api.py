@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -261,8 +260,9 @@ def test_embedder_mismatch_and_corruption_say_how_to_rebuild(tmp_path):
     assert "checksum" in str(err.value) and "citeqa index rebuild" in str(err.value)
 
     from qa.rebuild import rebuild_index
+    from qa.settings import Settings
 
-    n_docs, n_sent, missing = rebuild_index(str(idx))
+    n_docs, n_sent, missing = rebuild_index(Settings(index_dir=idx))
     assert (n_docs, missing) == (1, []) and n_sent == 2
     assert Assistant.open(index_dir=idx).ask("What colour are lemons?", mode="extractive").citations
 

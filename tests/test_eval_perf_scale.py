@@ -121,23 +121,20 @@ def test_baselines_single_retriever(tmp_path: Path, capsys: pytest.CaptureFixtur
         assert row["abstained"] == (not row["citations"])
 
 
-def test_baselines_restricted_retrieval_is_one_sided() -> None:
-    from eval.baselines.single_retriever import restricted
+def test_baselines_one_sided_retrieval_through_settings() -> None:
     from qa import Assistant
 
     a = Assistant.from_texts({"d": "The Danube flows through ten countries. Its source is in the Black Forest. "
                                    "Gruyere is a Swiss cheese. The Rhine reaches the North Sea."})
     q = "Where is the source of the Danube?"
     hybrid = a.retriever().search(q)
-    with restricted(a, "bm25"):
-        bm25 = a.retriever().search(q)
-    with restricted(a, "dense"):
-        dense = a.retriever().search(q)
+    bm25 = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval="bm25")).retriever().search(q)
+    dense = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval="dense")).retriever().search(q)
     assert bm25 and all(h.dense_rank is None and h.bm25_rank is not None for h in bm25)
     assert dense and all(h.bm25_rank is None and h.dense_rank is not None for h in dense)
     assert {h.row for h in bm25} == {h.row for h in hybrid if h.bm25_rank is not None}
     assert {h.row for h in dense} == {h.row for h in hybrid if h.dense_rank is not None}
-    assert a.retriever().search(q) == hybrid  # the patch is gone after the block
+    assert a.retriever().search(q) == hybrid  # the original assistant is untouched
 
 
 def test_citation_engine_marker_mapping() -> None:
@@ -157,10 +154,11 @@ def test_citation_engine_marker_mapping() -> None:
 
 @pytest.mark.slow
 def test_baselines_citation_query_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from qa.generative import generative_available
+    from qa.llm.local import availability
+    from qa.settings import Settings
 
-    if not generative_available():
-        pytest.skip("the local LLM is not installed")
+    ok, why = availability(Settings.from_env())
+    assert ok, why  # CI installs the LLM: a missing one is a failure, not a skip
     head, doc = _run(["baselines", "--systems", "cqe", "--limit", "1"], tmp_path / "results", capsys)
     cqe = doc["metrics"]["on_llm_subset"]["cqe"]
     assert cqe["n"] == 1 and cqe["invalid_spans"] == 0
@@ -172,3 +170,20 @@ def test_baselines_citation_query_engine(tmp_path: Path, capsys: pytest.CaptureF
     for c in row["citations"]:
         assert c["end"] > c["start"]
     assert "cqe_citation_precision_micro" in head
+
+
+@pytest.mark.slow
+def test_instant_suite_quotes_first_at_cold_start_and_under_concurrent_users(tmp_path: Path,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    head, doc = _run(["instant", "--users", "2", "--per-user", "1", "--limit", "2"], tmp_path / "results", capsys)
+    m = doc["metrics"]
+    assert m["cold"]["cited"] and _positive(m["cold"]["page_up_s"])
+    assert m["cold"]["first_cited_answer_s"] >= m["cold"]["page_up_s"]
+    for users in (1, 2):
+        r = m[f"users_{users}"]
+        assert r["questions"] == users and r["first_answer_cited_rate"] == 1.0
+    rows = doc["rows"]
+    assert len(rows) == 3
+    for row in rows:  # the quoted answer comes before the LLM's first token, whatever the load
+        assert row["first_answer_ms"] < row["first_token_ms"] <= row["total_ms"]
+    assert "users2_first_cited_p50_ms" in head

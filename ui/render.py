@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass
 from typing import Any
 
 _EXTRA = str.maketrans({"$": "&#36;", "{": "&#123;", "}": "&#125;", "`": "&#96;"})
@@ -38,12 +37,6 @@ def esc(text: Any) -> str:
 
 
 # ----------------------------------------------------------------------------- session data
-@dataclass(frozen=True)
-class CiteRef:
-    turn: int
-    n: int
-
-
 def answer_record(answer, elapsed_s: float) -> dict:
     """The JSON-able part of a qa.Answer kept in the per-session state."""
     return {
@@ -116,7 +109,25 @@ def _text_with_markers(text: str, turn: int, citations: list[dict]) -> str:
     return "".join(out)
 
 
-def answer_html(turn: int, rec: dict) -> str:
+def written_wait_html(note: str) -> str:
+    """Under a quoted answer: the written answer is queued or the model is loading."""
+    return (f'<div class="cq-written cq-written-wait"><span class="cq-dots"><i></i><i></i><i></i></span>'
+            f'<span class="cq-written-note">{esc(note)}</span></div>')
+
+
+def written_draft_html(partial: str) -> str:
+    """Under a quoted answer: the LLM's draft as it streams (its markers hidden until it is checked)."""
+    partial = _DRAFT_MARKER.sub("", partial)
+    return (f'<div class="cq-written cq-streaming"><div class="cq-written-label">Written answer · being checked</div>'
+            f'<div class="cq-text">{esc(partial)}<span class="cq-cursor"></span></div></div>')
+
+
+def provisional_html(turn: int, rec: dict, written: str) -> str:
+    """The quoted answer, shown at once with clickable citations, and the written answer's progress."""
+    return answer_html(turn, rec, extra_class="cq-provisional", footer=written)
+
+
+def answer_html(turn: int, rec: dict, extra_class: str = "", footer: str = "") -> str:
     mode = MODE_LABELS.get(rec.get("mode", ""), rec.get("mode", ""))
     secs = float(rec.get("seconds", 0) or 0)
     meta = [mode, f"{secs * 1000:.0f} ms" if secs < 1 else f"{secs:.1f} s"]
@@ -129,7 +140,7 @@ def answer_html(turn: int, rec: dict) -> str:
     if rec.get("abstained"):
         return (f'<div class="cq-answer cq-abstained"><div class="cq-badge cq-badge-abstain">Not in the documents</div>'
                 f'<div class="cq-text">{esc(rec["text"])}</div>{interpreted}'
-                f'<div class="cq-meta">{esc(" · ".join(meta))}</div></div>')
+                f'<div class="cq-meta">{esc(" · ".join(meta))}</div>{footer}</div>')
     text, cites = rec["text"], rec["citations"]
     body, pos = [], 0
     for s, e in _unsupported_ranges(text, rec.get("unsupported", [])):
@@ -149,22 +160,27 @@ def answer_html(turn: int, rec: dict) -> str:
         unsupported_note = (f'<div class="cq-warn">{k} sentence{"s" if k > 1 else ""} of this answer '
                             f'{"are" if k > 1 else "is"} not supported by the documents (marked).</div>')
     sources_block = f'<div class="cq-sources"><span class="cq-sources-label">Sources</span>{sources}</div>' if cites else ""
-    return (f'<div class="cq-answer"><div class="cq-text">{"".join(body)}</div>{unsupported_note}'
-            f'{sources_block}{interpreted}<div class="cq-meta">{esc(" · ".join(meta))}</div></div>')
+    badge = '<div class="cq-badge cq-badge-quoted">Quoted sentences</div>' if extra_class == "cq-provisional" else ""
+    return (f'<div class="cq-answer {extra_class}">{badge}<div class="cq-text">{"".join(body)}</div>{unsupported_note}'
+            f'{sources_block}{interpreted}<div class="cq-meta">{esc(" · ".join(meta))}</div>{footer}</div>')
 
 
-def chat_messages(turns: list[dict], pending: dict | None = None, pending_body: str | None = None) -> list[dict]:
-    """The Chatbot value (messages format) for a session's turns, plus the question being answered."""
+def chat_messages(turns, pending_question: str | None = None, pending_body: str | None = None,
+                  written: str = "") -> list[dict]:
+    """The Chatbot value (messages format) for a session's turns, plus the question being answered.
+    A provisional turn (quoted answer, written answer to come) shows ``written`` under it."""
     msgs: list[dict] = []
     for i, t in enumerate(turns):
         msgs.append({"role": "user", "content": user_html(t["question"])})
         if t.get("error"):
             body = error_html(t["error"])
+        elif t.get("provisional"):
+            body = provisional_html(i, {**t["answer"], "question": t["question"]}, written)
         else:
             body = answer_html(i, {**t["answer"], "question": t["question"]})
         msgs.append({"role": "assistant", "content": body})
-    if pending is not None:
-        msgs.append({"role": "user", "content": user_html(pending["question"])})
+    if pending_question is not None:
+        msgs.append({"role": "user", "content": user_html(pending_question)})
         msgs.append({"role": "assistant", "content": pending_body or pending_html("Searching the documents…")})
     return msgs
 

@@ -125,16 +125,17 @@ def llama_settings(embed_model: Any, llm: Any) -> Iterator[None]:
 class CitationEngineBaseline:
     """Build once over a folder; ``ask(question)`` -> an Answer with exact spans of our document texts."""
 
-    def __init__(self, docs_dir: Path, embedder: Any, documents: dict[str, str]) -> None:
+    def __init__(self, docs_dir: Path, embedder: Any, documents: dict[str, str], settings: Any) -> None:
         from llama_index.core import SimpleDirectoryReader, VectorStoreIndex
         from llama_index.core.query_engine import CitationQueryEngine
 
-        from qa.llm.runtime import get_llm
+        from qa.llm import runtime
 
         self.documents = documents  # our {doc_id: text}: the texts citations must be exact spans of
         self.docs_dir = Path(docs_dir)
         self.embed_model = SentenceTransformerEmbedding(embedder)
-        self.llm = get_llm()
+        runtime.configure(settings)  # the same local model as citeqa's LLM mode
+        self.llm = runtime.get_llm()
         with llama_settings(self.embed_model, self.llm):
             reader = SimpleDirectoryReader(str(docs_dir)) if self.docs_dir.is_dir() else \
                 SimpleDirectoryReader(input_files=[str(docs_dir)])

@@ -2,7 +2,7 @@
 
 Systems (``--systems``; ``hybrid``, citeqa's own extractive mode, always runs as the reference):
 - ``bm25`` / ``dense``: our extractive answer selection over one side of the retrieval only
-  (``eval.baselines.single_retriever``);
+  (an Assistant over the same corpus with ``Settings.retrieval`` = "bm25" / "dense");
 - ``cqe``: LlamaIndex ``CitationQueryEngine`` with its defaults, our embedder and our local LLM
   (``eval.baselines.citation_engine``);
 - ``generative``: citeqa's own LLM mode, the like-for-like comparison for ``cqe``.
@@ -117,33 +117,32 @@ def run(args: argparse.Namespace) -> SuiteResult:
                                      latency_ms=total, first_token_ms=first, system=system,
                                      history=g.get("history", []), **extra))
 
-        def evidence_rank(g, turns) -> int | None:
+        def evidence_rank(system, g, turns) -> int | None:
             """0-based rank of the first retrieved sentence overlapping gold evidence (this system's retriever)."""
             from qa.followup import condense
 
-            for i, h in enumerate(a.retriever().search(condense(g["question"], turns))):
+            for i, h in enumerate(system.retriever().search(condense(g["question"], turns))):
                 rec = a.corpus.records[h.row]
                 if any(e["doc"] == rec.doc_id and rec.start < e["end"] and e["start"] < rec.end for e in g["evidence"]):
                     return i
             return None
 
-        def ours(mode: str):
+        def ours(mode: str, system=a):
             def ask(g, turns):
-                answer, total, first = timed_answer(a, g["question"], turns, mode)
+                answer, total, first = timed_answer(system, g["question"], turns, mode)
                 extra = {}
                 if mode == "extractive" and g["evidence"]:  # untimed: where this retriever ranks the evidence
-                    extra["evidence_rank"] = evidence_rank(g, turns)
+                    extra["evidence_rank"] = evidence_rank(system, g, turns)
                 return answer, total, first, extra
             return ask
 
         warm_up(a, "extractive")
         answer_all("hybrid", chosen, ours("extractive"))
         for side in ("bm25", "dense"):
-            if side in systems:
-                from eval.baselines.single_retriever import restricted
-
-                with restricted(a, side):
-                    answer_all(side, chosen, ours("extractive"))
+            if side in systems:  # the same corpus, retrieval restricted to one side by its settings
+                one_sided = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval=side))
+                warm_up(one_sided, "extractive")
+                answer_all(side, chosen, ours("extractive", one_sided))
         if "generative" in systems:
             warm_up(a, "generative")
             answer_all("generative", llm_chosen, ours("generative"))
@@ -152,7 +151,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
             from qa.followup import condense
 
             t = time.perf_counter()
-            engine = CitationEngineBaseline(docs, a.embedder, {d: e.text for d, e in a.corpus.documents.items()})
+            engine = CitationEngineBaseline(docs, a.embedder, {d: e.text for d, e in a.corpus.documents.items()},
+                                            a.settings)
             extra_info["cqe"] = {"build_s": round(time.perf_counter() - t, 2), "chunks": engine.n_chunks}
             engine.ask("What is this about?")  # untimed warm-up, as for our modes (loads the LLM)
 

@@ -19,6 +19,7 @@ SUITES: dict[str, str] = {
     "hotpot": "eval.suites.hotpot",
     "scale": "eval.suites.scale",
     "perf": "eval.suites.perf",
+    "instant": "eval.suites.instant",
     "baselines": "eval.baselines.suite",
 }
 

@@ -58,14 +58,17 @@ out = {}
 if cfg["what"] == "bare":
     from index.embedder import BATCH_SIZE, default_model_path
     from sentence_transformers import SentenceTransformer
+    from qa.settings import Settings
     out["import_s"] = time.perf_counter() - t0
-    model = SentenceTransformer(default_model_path(), device="cpu")
+    model = SentenceTransformer(default_model_path(Settings.from_env().embed_model), device="cpu")
     out["load_s"] = time.perf_counter() - t0 - out["import_s"]
     model.encode([cfg["question"]], batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     if cfg.get("llm"):
-        from qa.llm.runtime import complete, get_llm
-        get_llm()
-        complete(cfg["llm_prompt"], max_tokens=1)
+        from qa.llm import runtime
+        from qa.settings import Settings
+        runtime.configure(Settings.from_env())
+        runtime.get_llm()
+        runtime.complete(cfg["llm_prompt"], max_tokens=1)
 elif cfg["what"] == "assistant":
     from qa import Assistant
     out["import_s"] = time.perf_counter() - t0
@@ -190,6 +193,7 @@ def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
     from index.embedder import BATCH_SIZE, get_embedder
     from index.index_dir import IndexDirectory
     from qa.retrieval import HybridRetriever
+    from qa.settings import Settings
 
     emb = get_embedder()
     docs = [parse_document(k, t) for k, t in texts.items()]
@@ -211,7 +215,7 @@ def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
         corpus = Corpus(emb.name, emb.dim)
         corpus.add(parsed, emb, show_progress=False)
         t2 = time.perf_counter()
-        HybridRetriever(corpus, emb)  # BM25 + lexical statistics, built on the first question
+        HybridRetriever(corpus, emb, Settings())  # BM25 + lexical statistics, built on the first question
         t3 = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="citeqa-perf-save-") as tmp:
             d = IndexDirectory(tmp)
@@ -351,15 +355,15 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
                                           answerable=bool(g["answerable"]), evidence=evidence, answer=answer,
                                           latency_ms=total, first_token_ms=first, **extra))
             if mode == "generative":  # floor: the bare LLM answering the question alone, after the mode's run
-                from qa.generative import MAX_NEW_TOKENS
                 from qa.llm.chatml import chatml
-                from qa.llm.runtime import stream_completion
+                from qa.llm.local import LocalLLM
 
+                llm = LocalLLM(a.settings)
                 for row in progress(mode_rows, total=len(mode_rows), desc="perf bare LLM"):
                     t = time.perf_counter()
                     first_b = None
-                    for delta in stream_completion(chatml([{"role": "user", "content": row["question"]}]),
-                                                   max_tokens=MAX_NEW_TOKENS):
+                    for delta in llm.stream(chatml([{"role": "user", "content": row["question"]}]),
+                                            max_tokens=a.settings.answer_max_tokens):
                         if first_b is None and delta:
                             first_b = (time.perf_counter() - t) * 1e3
                     row["baseline_ms"] = round((time.perf_counter() - t) * 1e3, 2)

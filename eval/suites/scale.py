@@ -220,7 +220,7 @@ def measure_vectors(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], 
             for kind, th in (combos if qi % 2 == 0 else list(reversed(combos))):
                 faiss.omp_set_num_threads(th)
                 if efs.get(kind):
-                    stores[kind]._faiss_index.hnsw.efSearch = efs[kind]
+                    stores[kind].set_ef_search(efs[kind])
                 t = time.perf_counter()
                 rows, _ = stores[kind].search(q, top_k)
                 times[(kind, th)].append((time.perf_counter() - t) * 1e3)
@@ -230,7 +230,7 @@ def measure_vectors(vectors: np.ndarray, queries: np.ndarray, kinds: list[str], 
     finally:
         faiss.omp_set_num_threads(default_threads)
         if efs.get("hnsw"):
-            stores["hnsw"]._faiss_index.hnsw.efSearch = efs["hnsw"]
+            stores["hnsw"].set_ef_search(efs["hnsw"])
     for kind in stores:
         by_threads = {str(th): _pct(times[(kind, th)]) for th in threads}
         out["kinds"][kind].update({"query_ms": by_threads[str(threads[0])], "query_ms_by_faiss_threads": by_threads,
@@ -333,7 +333,9 @@ def _crossover(points: list[tuple[int, float]], budget_ms: float) -> int | None:
 
 def run(args: argparse.Namespace) -> SuiteResult:
     from index.vector_store import APPROX_MIN_VECTORS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
-    from qa.retrieval import DEFAULT_TOP_K
+    from qa.settings import Settings
+
+    top_k = Settings().top_k  # what the answer path retrieves per question
 
     try:
         sizes = [int(float(x)) for x in str(args.sizes).split(",") if x.strip()]
@@ -359,7 +361,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
     gen = SyntheticSentences(dim, args.seed)
     results = []
     for n in sizes:
-        results.append(measure_size(gen, n, min(nq, n), kinds, DEFAULT_TOP_K, threads, ef_values))
+        results.append(measure_size(gen, n, min(nq, n), kinds, top_k, threads, ef_values))
     v = verdict(results, args.budget_ms, args.min_recall, APPROX_MIN_VECTORS)
 
     m: dict[str, Any] = {"vectors": VECTORS_LABEL, "dim": dim, "faiss_threads": faiss.omp_get_max_threads(),
@@ -367,7 +369,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
                          "approx_min_vectors": APPROX_MIN_VECTORS, "sizes": {str(r["n"]): r for r in results},
                          "verdict": v}
     if args.real_squad:
-        m["real_check"] = real_check(args.real_squad, nq, kinds, DEFAULT_TOP_K, threads, args.seed)
+        m["real_check"] = real_check(args.real_squad, nq, kinds, top_k, threads, args.seed)
     keys = ["vectors=vectors"]
     for r in results:
         n = r["n"]
@@ -388,7 +390,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
         keys += [f"synthetic_same_n_{kind}_recall@10=real_check.synthetic_same_n.kinds.{kind}.recall_at_10"
                  for kind in kinds]
     config = {"sizes": sizes, "kinds": kinds, "queries": nq, "faiss_threads": threads, "real_squad": args.real_squad,
-              "top_k": DEFAULT_TOP_K, "budget_ms": args.budget_ms, "min_recall": args.min_recall, "seed": args.seed, "limit": args.limit, "dim": dim,
+              "top_k": top_k, "budget_ms": args.budget_ms, "min_recall": args.min_recall, "seed": args.seed, "limit": args.limit, "dim": dim,
               "vectors": "synthetic"}
     if ef_values:
         config["ef_search_extra"] = list(ef_values)

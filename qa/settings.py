@@ -1,0 +1,110 @@
+"""Every knob of citeqa in one typed object: defaults, then the environment, then explicit arguments.
+
+``Settings.from_env()`` reads the ``CITEQA_*`` variables once; everything else receives the object
+(``Assistant.open(settings=...)``) instead of reading the environment or module globals, so a
+benchmark changes behaviour by passing other settings (e.g. ``replace(s, retrieval="bm25")``).
+
+Fitted model parameters (the support model's weights in qa/support.py and qa/verify.py) are not
+settings: they come with the numbers that justify them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Literal
+
+RETRIEVALS = ("hybrid", "bm25", "dense")
+
+# Environment variable -> field. Read only by Settings.from_env().
+ENV = {
+    "CITEQA_HOME": "home",
+    "CITEQA_INDEX_DIR": "index_dir",
+    "CITEQA_CACHE": "cache_dir",
+    "CITEQA_EMBED_MODEL": "embed_model",
+    "CITEQA_LLM_PATH": "llm_path",
+    "CITEQA_LLM_THREADS": "llm_threads",
+    "CITEQA_LLM_MAX_TOKENS": "llm_max_tokens",
+}
+
+
+def _default_home() -> Path:
+    return Path.home() / ".cache" / "citeqa"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- where things live
+    home: Path = None  # type: ignore[assignment]  # default index lives here (~/.cache/citeqa)
+    index_dir: Path = None  # type: ignore[assignment]  # default: <home>/index
+    cache_dir: Path = None  # type: ignore[assignment]  # joined GGUF model, built wheels (~/.cache/citeqa)
+    # --- models
+    embed_model: str | None = None  # a sentence-transformers directory; None = the packaged all-MiniLM-L6-v2
+    llm_path: str | None = None  # any GGUF instruct model with a ChatML template; None = the pinned Qwen
+    # 2 = both cores. Under heavy CPU contention (load average ~14) 1 thread ran a 136+20-token request
+    # 2-2.6x faster than 2 (ggml's threads spin at barriers waiting for a descheduled peer).
+    llm_threads: int = 2
+    llm_max_tokens: int = 256  # per LLM call unless the call says otherwise
+    llm_context_window: int = 4096
+
+    # --- retrieval (qa/retrieval.py)
+    retrieval: Literal["hybrid", "bm25", "dense"] = "hybrid"  # one side only is a benchmark baseline
+    top_k: int = 20
+    rrf_k: int = 60
+
+    # --- evidence selection (qa/evidence.py)
+    # Abstain when the best sentence's support probability is below this; None = the threshold fitted
+    # with the support model on SQuAD v2 (qa/support.py ABSTAIN_BELOW).
+    abstain_below: float | None = None
+    max_sentences: int = 3
+    # A further sentence is quoted only when it supports the answer as well as the best one (a near tie).
+    # Tuned on the project's own gold set (eval/gold_seed.jsonl), not on the shared dev set: margin 0
+    # gave citation precision/recall 0.907/0.889, margin 0.15 0.851/0.911.
+    second_sentence_margin: float = 0.02
+
+    # --- LLM answer mode (qa/modes/generative.py)
+    full_corpus_max_chars: int = 9000  # ~2,300 tokens: the whole corpus fits the context with room to answer
+    retrieved_sentences: int = 6  # larger corpora: these retrieved sentences and their neighbours
+    answer_max_tokens: int = 80  # ~14 tokens/s: a short answer is the only way to stay near 3 s
+    history_turns: int = 4
+    # The user turn names the best retrieved sentences: a dozen tokens that, on the seed article, turned
+    # most of the 1.5B model's "NOT IN DOCUMENTS" replies to answerable questions into answers.
+    hinted_sentences: int = 3
+    # Quote the best sentence instead of the model's unusable draft when its support is at least this
+    # (the probability's midpoint, not a tuned value; see qa/modes/generative.py).
+    quote_best_from: float = 0.5
+
+    def __post_init__(self) -> None:
+        home = Path(self.home).expanduser() if self.home else _default_home()
+        object.__setattr__(self, "home", home)
+        object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser() if self.index_dir else home / "index")
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser() if self.cache_dir else _default_home())
+        if self.retrieval not in RETRIEVALS:
+            raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
+        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences:
+            raise ValueError("llm_threads, llm_max_tokens, top_k and max_sentences must be at least 1")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
+        """Defaults, then ``CITEQA_*`` variables (empty ones are ignored), then ``overrides``."""
+        env = os.environ if env is None else env
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for var, name in ENV.items():
+            raw = env.get(var, "").strip()
+            if not raw:
+                continue
+            if types[name] == "int":
+                try:
+                    values[name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)

@@ -1,0 +1,286 @@
+"""What the chat's events do, as methods of one object over the Assistant and typed session state.
+
+Asking is two queued events, as in the browser: ``start`` (validate, show the question) sets a
+trigger that runs ``answer_fast`` (default concurrency). In LLM mode ``answer_fast`` shows the
+quoted answer at once (``Assistant.stream(mode="combined")`` yields it first) and sets a second
+trigger that runs ``answer_llm`` (``concurrency_limit=1``: one local model, one answer at a time),
+which streams the written answer under the quoted one and replaces it once it passed the checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import gradio as gr
+
+from qa import Answer, CiteqaError, QuestionError, UnknownDocumentError, clean_question
+from ui import render, uploads
+from ui.session import Pending, Session
+
+log = logging.getLogger("citeqa.ui")
+
+STALE_PENDING_S = 600.0
+CANCELLED_NOTE = "Written answer cancelled; the quoted sentences stand."
+DRAFT_REFRESH_S = 0.05  # at most ~20 chat updates a second while the draft streams
+
+
+def sentence(message: str) -> str:
+    """An error message as a sentence: capitalised, ending with a full stop."""
+    message = str(message).strip()
+    if not message:
+        return message
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."
+
+
+class ChatHandlers:
+    def __init__(self, assistant, upload_dir: Path) -> None:
+        self.assistant = assistant
+        self.upload_dir = upload_dir
+        self.llm_ok, self.llm_reason = assistant.llm_available()
+        self._writing: set[str] = set()  # tokens of LLM answers queued or being written, all sessions
+        self._writing_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ asking
+    def start(self, question: str, mode: str, state: Session | None):
+        """Validate the question and show it; the trigger output starts the answer event."""
+        state = state or Session()
+        p = state.pending
+        if p and time.time() - p.since < STALE_PENDING_S:
+            gr.Warning("Please wait for the current answer to finish (or start a new chat).")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            q = clean_question(question if isinstance(question, str) else "")
+        except QuestionError as exc:
+            gr.Warning(sentence(str(exc)))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        pending = Pending(q, mode if mode in ("extractive", "generative") else "extractive")
+        state = replace(state, pending=pending)
+        chat = render.chat_messages(state.turns, q, render.pending_html("Searching the documents…"))
+        return "", chat, state, pending.token
+
+    def start_example(self, mode: str, state: Session | None, evt: gr.SelectData):
+        value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
+        return self.start(value.get("text", ""), mode, state)
+
+    def answer_fast(self, state: Session | None):
+        """The quoted answer: final in fast mode; in LLM mode shown at once, the written one queued.
+        Outputs: chat, state, source panel, tabs, LLM trigger."""
+        state = state or Session()
+        p = state.pending
+        if not p or p.turn is not None:
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        t0 = time.perf_counter()
+        try:
+            quoted = self._quoted(state)
+        except Exception as exc:  # noqa: BLE001 - shown as a failed turn, never a traceback
+            yield (*self._finish(state, None, self._error_text(exc, p.question), t0), gr.skip())
+            return
+        if p.mode == "extractive" or quoted.abstained or not self.llm_ok:
+            if p.mode == "generative" and not self.llm_ok and not quoted.abstained:
+                quoted = replace(quoted, note=f"No written answer: {self.llm_reason}")
+            yield (*self._finish(state, quoted, None, t0), gr.skip())
+            return
+        state, written = self._show_quoted(state, quoted, time.perf_counter() - t0)
+        yield (render.chat_messages(state.turns, written=written), state,
+               self._source_for(state, state.pending.turn, 1), gr.Tabs(selected="source"), p.token)
+
+    def answer_llm(self, state: Session | None):
+        """Stream the written answer under the quoted one; then replace it (or keep the quotes)."""
+        state = state or Session()
+        p = state.pending
+        if not p or p.mode != "generative":
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        t0 = time.perf_counter()
+        try:
+            if p.turn is None:  # an API client that called /answer_llm directly
+                state, _ = self._show_quoted(state, self._quoted(state), 0.0)
+            turn = state.pending.turn
+            loading = not self.assistant.llm_status()["loaded"]
+            note = ("Loading the language model (first written answer since the server started)…" if loading
+                    else "The language model is writing…")
+            yield render.chat_messages(state.turns, written=render.written_wait_html(note)), state, gr.skip(), gr.skip()
+            final, draft, shown = None, "", 0.0
+            stream = self.assistant.stream(p.question, history=state.history(turn), mode="combined")
+            for item in stream:
+                if isinstance(item, Answer):
+                    final = item  # the first is the quoted answer, already on screen
+                    continue
+                draft += item
+                if time.perf_counter() - shown > DRAFT_REFRESH_S:
+                    shown = time.perf_counter()
+                    yield (render.chat_messages(state.turns, written=render.written_draft_html(draft)),
+                           gr.skip(), gr.skip(), gr.skip())
+            if final is None:
+                raise CiteqaError("the answer stream ended without an answer")
+        except Exception as exc:  # noqa: BLE001 - the quoted answer stays, with what went wrong
+            self._done_writing(p.token)
+            log.info("written answer failed: %s", exc)
+            quoted = state.turns[state.pending.turn]["answer"] if state.pending and state.pending.turn is not None else None
+            if quoted is None:
+                yield (*self._finish(state, None, self._error_text(exc, p.question), t0)[:2], gr.skip(), gr.skip())
+                return
+            note = f"No written answer: {sentence(self._error_text(exc, p.question))}"
+            new_state = self._settle(state, {**quoted, "note": note})
+            yield render.chat_messages(new_state.turns), new_state, gr.skip(), gr.skip()
+            return
+        self._done_writing(p.token)
+        elapsed = time.perf_counter() - t0
+        new_state = self._settle(state, render.answer_record(final, elapsed))
+        yield render.chat_messages(new_state.turns), new_state, self._source_for(new_state, turn, 1), gr.skip()
+
+    def stop_writing(self, state: Session | None):
+        """Cancel the written answer (the event itself is cancelled by Gradio); keep the quotes."""
+        state = state or Session()
+        p = state.pending
+        if not p or p.turn is None:
+            return gr.skip(), gr.skip()
+        self._done_writing(p.token)
+        new_state = self._settle(state, {**state.turns[p.turn]["answer"], "note": CANCELLED_NOTE})
+        return render.chat_messages(new_state.turns), new_state
+
+    def _quoted(self, state: Session) -> Answer:
+        """The quoted answer: the first Answer of the combined stream (the LLM is not touched)."""
+        p = state.pending
+        mode = "combined" if p.mode == "generative" else "extractive"
+        stream = self.assistant.stream(p.question, history=state.history(), mode=mode)
+        try:
+            return next(item for item in stream if isinstance(item, Answer))
+        finally:
+            stream.close()
+
+    def _show_quoted(self, state: Session, quoted: Answer, elapsed_s: float) -> tuple[Session, str]:
+        """Add the quoted answer as a provisional turn; return the state and the written-answer note."""
+        p = state.pending
+        rec = render.answer_record(quoted, elapsed_s)
+        turns = (*state.turns, {"question": p.question, "answer": rec, "provisional": True})
+        state = replace(state, turns=turns, pending=replace(p, turn=len(turns) - 1))
+        with self._writing_lock:
+            self._writing.add(p.token)
+            position = len(self._writing)
+        status = self.assistant.llm_status()
+        if position > 1 or status["busy"]:
+            note = f"Written answer queued, position {max(position, 2)}: the language model writes one answer at a time."
+        elif not status["loaded"]:
+            note = "Written answer: loading the language model…"
+        else:
+            note = "Written answer coming…"
+        return state, render.written_wait_html(note)
+
+    def _done_writing(self, token: str) -> None:
+        with self._writing_lock:
+            self._writing.discard(token)
+
+    @staticmethod
+    def _settle(state: Session, record: dict) -> Session:
+        """The provisional turn becomes final with ``record``; nothing is pending any more."""
+        turns = list(state.turns)
+        i = state.pending.turn
+        turns[i] = {"question": turns[i]["question"], "answer": record}
+        return replace(state, turns=tuple(turns), pending=None)
+
+    def _finish(self, state: Session, answer: Answer | None, error: str | None, t0: float):
+        """(chat, state, source, tabs) once a question is answered (or failed) in one step."""
+        q = state.pending.question
+        if error is not None:
+            turn = {"question": q, "error": sentence(error)}
+        else:
+            turn = {"question": q, "answer": render.answer_record(answer, time.perf_counter() - t0)}
+        new_state = replace(state, turns=(*state.turns, turn), pending=None)
+        source, tab = gr.skip(), gr.skip()
+        if error is None and turn["answer"]["citations"]:
+            source, tab = self._source_for(new_state, len(new_state.turns) - 1, 1), gr.Tabs(selected="source")
+        return render.chat_messages(new_state.turns), new_state, source, tab
+
+    @staticmethod
+    def _error_text(exc: Exception, question: str) -> str:
+        if isinstance(exc, CiteqaError):
+            return str(exc)
+        log.error("answering %r failed", question, exc_info=exc)
+        return f"Something went wrong while answering ({type(exc).__name__}). Please try again."
+
+    # ------------------------------------------------------------------ sources and chat
+    def _source_for(self, state: Session, turn: int, n: int) -> str:
+        turns = state.turns
+        if not (0 <= turn < len(turns)) or turns[turn].get("error"):
+            return render.source_message("That citation belongs to a chat that is no longer shown.")
+        cites = turns[turn]["answer"]["citations"]
+        if not (1 <= n <= len(cites)):
+            return render.source_message("Unknown citation.")
+        c = cites[n - 1]
+        try:
+            text = self.assistant.document_text(c["doc_id"])
+        except (UnknownDocumentError, KeyError):
+            return render.source_message(f"The document {c['doc_id']} has been removed from the corpus since this answer.")
+        stale = text[c["start"] : c["end"]] != c["text"]
+        return render.source_html(c["doc_id"], text, turn, n, cites, stale=stale)
+
+    def show_source(self, state: Session | None, evt: gr.EventData):
+        data = getattr(evt, "_data", None) or {}
+        try:
+            turn, n = int(data.get("turn")), int(data.get("n"))
+        except (TypeError, ValueError):
+            return gr.skip(), gr.skip()
+        return self._source_for(state or Session(), turn, n), gr.Tabs(selected="source")
+
+    def new_chat(self, state: Session | None):
+        if state and state.pending:
+            self._done_writing(state.pending.token)
+        return [], Session(), render.SOURCE_PLACEHOLDER, ""
+
+    def mode_changed(self, mode: str) -> None:
+        if mode == "generative" and not self.llm_ok:
+            gr.Warning(sentence(self.llm_reason) + " Answers will quote the documents only.")
+        elif mode == "generative" and self.assistant.llm_status()["busy"]:
+            gr.Info("The language model is busy: quoted answers come at once, written ones wait their turn.")
+
+    # ------------------------------------------------------------------ corpus management
+    def doc_views(self):
+        docs = self.assistant.documents()
+        choices = sorted(d.doc_id for d in docs)
+        return render.documents_html(docs, str(self.upload_dir.resolve())), gr.update(choices=choices, value=None)
+
+    def upload(self, files, progress=gr.Progress()):
+        paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
+        paths = [p for p in paths if p]
+        if not paths:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        result = uploads.add_uploads(self.assistant, self.upload_dir, paths, progress=progress)
+        lines = []
+        if result.added:
+            lines.append(f'<div class="cq-status-ok">Added and indexed: {render.esc(", ".join(result.added))} '
+                         f"({result.sentences:,} sentences). You can ask about {'it' if len(result.added) == 1 else 'them'} now.</div>")
+        if result.updated:
+            lines.append(f'<div class="cq-status-ok">Replaced: {render.esc(", ".join(result.updated))}.</div>')
+        if result.unchanged:
+            lines.append(f'<div class="cq-status-ok">Already indexed, unchanged: {render.esc(", ".join(result.unchanged))}.</div>')
+        for e in result.errors:
+            lines.append(f'<div class="cq-status-err">Not added: {render.esc(e)}</div>')
+            gr.Warning(f"Not added: {e}")
+        if result.added or result.updated:
+            gr.Info(f"Indexed {len(result.added) + len(result.updated)} document(s).")
+        docs_html, dd = self.doc_views()
+        return "".join(lines), docs_html, dd, None
+
+    def remove(self, doc_id):
+        if not doc_id:
+            gr.Warning("Choose a document to remove first.")
+            return gr.skip(), gr.skip(), gr.skip()
+        status = f'<div class="cq-status-ok">Removed {render.esc(doc_id)}.</div>'
+        try:
+            uploads.remove_document(self.assistant, self.upload_dir, doc_id)
+        except (UnknownDocumentError, KeyError):
+            msg = f"{doc_id} is not in the corpus (someone may have removed it already)."
+            gr.Warning(msg)
+            status = f'<div class="cq-status-err">{render.esc(msg)}</div>'
+        except CiteqaError as exc:
+            gr.Warning(sentence(str(exc)))
+            return gr.skip(), gr.skip(), gr.skip()
+        docs_html, dd = self.doc_views()
+        return status, docs_html, dd
