@@ -215,13 +215,13 @@ class GenerativeAnswerer:
 
     def warm(self, assistant: "Assistant") -> None:
         """Read the corpus prefix into the KV cache now (e.g. at server start), not on the first question."""
-        from qa.llm import runtime
+        from qa.llm import prefix_store, runtime
 
         with assistant._lock.read():  # only while building the prompt; the LLM runs without it
             ctx = self.context_for(assistant, [])
             full = bool(self._full_context and self._full_context[2] is ctx)
-        if full:
-            runtime.warm_prefix(ctx.prefix)
+        if full:  # the whole-corpus prefix is also kept on disk beside the index, for restarts
+            runtime.warm_prefix(ctx.prefix, prefix_store.state_dir(assistant.index_dir))
 
     @staticmethod
     def user_turn(question: str, turns: list[dict[str, str]], hint: list[int] = ()) -> str:
@@ -235,7 +235,7 @@ class GenerativeAnswerer:
 
     # ------------------------------------------------------------------ answering
     def stream(self, assistant: "Assistant", question: str, turns: list[dict[str, str]]) -> Iterator[str | Answer]:
-        from qa.llm import runtime
+        from qa.llm import prefix_store, runtime
 
         t0 = time.perf_counter()
         standalone = condense(question, turns)
@@ -250,13 +250,15 @@ class GenerativeAnswerer:
                              timings_ms={"total": (time.perf_counter() - t0) * 1e3})
                 return
             ctx = self.context_for(assistant, [s.hit.row for s in scored])
+            full = self._full_context is not None and self._full_context[2] is ctx  # per-question prefixes: RAM only
             corpus, version = assistant.corpus, assistant.corpus.version
         number_of = {row: n for n, row in enumerate(ctx.rows, 1)}
         hint = [number_of[s.hit.row] for s in scored[:HINTED_SENTENCES] if s.hit.row in number_of]
         prompt = ctx.prefix + self.user_turn(question, turns, hint)
         raw_parts: list[str] = []
         first_token = None
-        for delta in runtime.stream_completion(prompt, max_tokens=MAX_NEW_TOKENS, prefix=ctx.prefix):
+        state_dir = prefix_store.state_dir(assistant.index_dir) if full else None
+        for delta in runtime.stream_completion(prompt, max_tokens=MAX_NEW_TOKENS, prefix=ctx.prefix, state_dir=state_dir):
             if first_token is None:
                 first_token = time.perf_counter() - t0
             raw_parts.append(delta)
