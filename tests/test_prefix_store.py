@@ -141,25 +141,20 @@ def rt():
     return runtime
 
 
-def _short_prefix() -> tuple[str, str]:
-    """A ~300-token document prefix (quick to read on 2 cores) and a prompt that starts with it."""
+def _short_prefix(n_sentences: int = 10) -> tuple[str, str]:
+    """A document prefix of a few hundred tokens (quick to read on 2 cores) and a prompt that starts with it."""
     text = SEED.read_text(encoding="utf-8")
-    sents = [s.strip() for s in re.split(r"(?<=[.!?”])\s+|\n+", text) if s.strip()][:10]
+    sents = [s.strip() for s in re.split(r"(?<=[.!?”])\s+|\n+", text) if s.strip()][:n_sentences]
     numbered = "\n".join(f"[{i}] {s}" for i, s in enumerate(sents, 1))
     prefix = f"<|im_start|>system\nAnswer only from the numbered sentences; cite like [3].\n{numbered}<|im_end|>\n"
     return prefix, f"{prefix}<|im_start|>user\nWho cancelled the trip?<|im_end|>\n<|im_start|>assistant\n"
 
 
-def _fresh(rt) -> None:
-    """As after a restart: no snapshot in RAM, an empty KV cache."""
-    rt.clear_prefix_cache()
-
-
 @pytest.mark.slow
 def test_saved_state_gives_the_same_answer_without_rereading(rt, tmp_path: Path) -> None:
     prefix, prompt = _short_prefix()
-    _fresh(rt)
-    cold = rt.complete(prompt, max_tokens=24, prefix=prefix, state_dir=tmp_path)
+    rt.clear_prefix_cache()  # as after a restart: no snapshot in RAM, an empty KV cache
+    cold = rt.complete(prompt, max_tokens=16, prefix=prefix, state_dir=tmp_path)
     n = rt.last_stats().prompt_tokens
     assert rt.last_stats().reused_tokens == 0
     (saved,) = tmp_path.glob("*.kv")
@@ -168,46 +163,69 @@ def test_saved_state_gives_the_same_answer_without_rereading(rt, tmp_path: Path)
     # A restart: a new Llama instance, nothing in its RAM, reads the file instead of the prefix.
     restarted = rt.build_llm()._model
     try:
-        warm = "".join(rt._stream(restarted, prompt, 24, None, prefix, tmp_path))
+        warm = "".join(rt._stream(restarted, prompt, 16, None, prefix, tmp_path))
     finally:
         restarted.close()
     assert warm == cold and warm.strip()
     assert rt.last_stats().reused_tokens >= n - 20  # only the question was read
 
-    _fresh(rt)  # warm_prefix reads the same file
+    rt.clear_prefix_cache()  # warm_prefix reads the same file
     assert rt.warm_prefix(prefix, tmp_path) > 200
-    assert rt.complete(prompt, max_tokens=24) == cold and rt.last_stats().reused_tokens >= n - 20
+    assert rt.complete(prompt, max_tokens=16) == cold and rt.last_stats().reused_tokens >= n - 20
 
 
 @pytest.mark.slow
-def test_bad_state_files_fall_back_to_reading_the_prefix(rt, tmp_path: Path, monkeypatch) -> None:
-    prefix, prompt = _short_prefix()
-    _fresh(rt)
-    cold = rt.complete(prompt, max_tokens=24, prefix=prefix, state_dir=tmp_path)
+def test_bad_state_files_fall_back_to_reading_the_prefix(rt, tmp_path: Path, monkeypatch, caplog) -> None:
+    prefix, prompt = _short_prefix(4)
+    rt.clear_prefix_cache()
+    cold = rt.complete(prompt, max_tokens=8, prefix=prefix, state_dir=tmp_path)
     (saved,) = tmp_path.glob("*.kv")
     good = saved.read_bytes()
+    llama = rt._llama()
+    facts = ps.facts(llama)
 
-    def answer_after(damage) -> str:
+    def answer_after(damage) -> None:
         saved.write_bytes(good)
         damage()
-        _fresh(rt)
-        out = rt.complete(prompt, max_tokens=24, prefix=prefix, state_dir=tmp_path)
-        assert rt.last_stats().reused_tokens == 0  # read from scratch
-        return out
+        rt.clear_prefix_cache()
+        with caplog.at_level(logging.INFO, logger=ps.__name__):
+            assert rt.complete(prompt, max_tokens=8, prefix=prefix, state_dir=tmp_path) == cold
+        assert rt.last_stats().reused_tokens == 0  # the prefix was read from scratch
+        assert saved.is_file() and saved.read_bytes() != b""  # and saved again
 
-    assert answer_after(lambda: os.truncate(saved, len(good) // 2)) == cold
-    assert answer_after(lambda: _flip(saved, len(good) // 2)) == cold
-    facts = ps.facts(rt._llama())
-    monkeypatch.setitem(rt._llama().__dict__, "_citeqa_state_facts", {**facts, "model": "0" * 64})
-    assert answer_after(lambda: None) == cold  # "another model": refused, then replaced by ours
+    answer_after(lambda: os.truncate(saved, len(good) // 2))
+    assert "truncated" in caplog.text
+    # Another model: refused although llama.cpp would restore it (same architecture and sizes).
+    monkeypatch.setitem(llama.__dict__, "_citeqa_state_facts", {**facts, "model": "0" * 64})
+    answer_after(lambda: None)
+    assert "saved under other model" in caplog.text
     monkeypatch.undo()
-    saved.write_bytes(good)
+    assert ps.load(tmp_path, saved.stem, facts, rt._tokenize(llama, prefix)) is None  # the fake model's file
     # A blob llama.cpp itself refuses (right checksum, wrong contents): discarded, no crash.
-    tokens, blob = ps.load(tmp_path, saved.stem, facts, rt._tokenize(rt._llama(), prefix)) or (None, None)
-    assert blob is not None
-    junk = (ctypes.c_uint8 * len(blob))()
-    ps.save(tmp_path, saved.stem, facts, tokens, junk)
-    _fresh(rt)
-    assert rt.complete(prompt, max_tokens=24, prefix=prefix, state_dir=tmp_path) == cold
-    assert rt.last_stats().reused_tokens == 0
-    assert saved.read_bytes() == good  # recomputed and saved again: the same state as the first time
+    tokens = rt._tokenize(llama, prefix)
+    answer_after(lambda: ps.save(tmp_path, saved.stem, facts, np.asarray(tokens), (ctypes.c_uint8 * 4096)()))
+    assert "discarding the LLM prefix state" in caplog.text
+    assert saved.read_bytes() == good  # recomputed and saved again: the very state of the first time
+
+
+@pytest.mark.slow
+def test_assistant_keeps_the_corpus_prefix_beside_its_index(rt, tmp_path: Path, monkeypatch) -> None:
+    from qa import Assistant
+
+    doc = tmp_path / "tides.txt"
+    doc.write_text("The tide rises twice a day in Brest. The harbour master is Anne Le Gall. "
+                   "Ferries leave for Ouessant at nine.", encoding="utf-8")
+    a = Assistant.open(paths=[doc], index_dir=tmp_path / "idx")
+    rt.clear_prefix_cache()
+    a.warm()
+    (saved,) = (tmp_path / "idx" / ps.SUBDIR).glob("*.kv")
+    rt.clear_prefix_cache()  # as in a new process
+    again = Assistant.open(index_dir=tmp_path / "idx")
+    ans = again.ask("Who is the harbour master?", mode="generative")
+    assert "Anne Le Gall" in ans.text, ans.text
+    st = rt.last_stats()
+    assert st.prompt_tokens - st.reused_tokens < 40  # the corpus prefix came from the file
+    # An in-memory assistant has no directory to keep state in.
+    monkeypatch.setattr(ps, "save", lambda *a, **k: pytest.fail("in-memory assistant saved LLM state"))
+    rt.clear_prefix_cache()
+    Assistant.from_texts({"tides.txt": doc.read_text(encoding="utf-8")}).warm()

@@ -103,6 +103,7 @@ def save(directory: Path, key: str, facts_: dict[str, Any], tokens: np.ndarray, 
             f.write(digest.digest())
             f.flush()
             os.fsync(f.fileno())
+            os.fchmod(f.fileno(), 0o644)  # mkstemp creates 0600; index files are readable like the rest
         target = _path(directory, key)
         os.replace(tmp, target)  # readers see the old file or the whole new one, never a part
         tmp = None
