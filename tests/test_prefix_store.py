@@ -130,6 +130,21 @@ def test_keeps_the_newest_files_and_drops_stale_temp_files(tmp_path: Path) -> No
     assert names == {f"{keys[0]}.kv", f"{keys[2]}.kv", fresh.name}, names
 
 
+def test_model_identity_of_an_unpinned_file(tmp_path: Path) -> None:
+    from qa.llm.model_file import model_identity
+
+    model = tmp_path / "other.gguf"
+    model.write_bytes(b"GGUF" + bytes(range(256)) * (3 << 12))  # 3 MiB: head, middle, tail
+    first = model_identity(model)
+    assert first.startswith("quick:") and model_identity(model) == first
+    st = model.stat()
+    data = bytearray(model.read_bytes())
+    data[-10] ^= 1  # other weights at the end, same size, and even the old mtime put back
+    model.write_bytes(bytes(data))
+    os.utime(model, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert model_identity(model) != first
+
+
 # --- with the real model (slow) -----------------------------------------------------------
 
 
@@ -183,6 +198,10 @@ def test_bad_state_files_fall_back_to_reading_the_prefix(rt, tmp_path: Path, mon
     good = saved.read_bytes()
     llama = rt._llama()
     facts = ps.facts(llama)
+    if not os.environ.get("CITEQA_LLM_PATH"):
+        from qa.llm.model_file import PINNED_SHA256
+
+        assert facts["model"] == PINNED_SHA256  # from the verified sidecar, not a 1 GB hash
 
     def answer_after(damage) -> None:
         saved.write_bytes(good)

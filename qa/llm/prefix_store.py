@@ -46,11 +46,13 @@ _LEN = struct.Struct("<I")
 _MAX_HEADER = 64 * 1024
 _DIGEST = 32
 
-# Context parameters that shape the state blob (KV cache size, element types, V layout under
-# flash attention, sequences). The blob records none of them reliably enough to be refused by
-# llama_state_set_data in every case, so a change of any of them invalidates a saved file.
-_CONTEXT_FIELDS = ("n_ctx", "n_batch", "n_ubatch", "n_seq_max", "type_k", "type_v", "flash_attn",
-                   "flash_attn_type", "swa_full", "kv_unified", "embeddings")
+# Context parameters a saved blob depends on: KV size and element types, V layout under flash
+# attention, streams (n_ctx .. kv_unified); RoPE settings, since K is stored already rotated; batch
+# sizes, which change float summation order, so the restored state would not be the one this
+# process computes. llama_state_set_data checks only the architecture and KV shapes.
+_CONTEXT_FIELDS = ("n_ctx", "n_seq_max", "type_k", "type_v", "flash_attn_type", "swa_full", "kv_unified",
+                   "attention_type", "rope_scaling_type", "rope_freq_base", "rope_freq_scale", "yarn_ext_factor",
+                   "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_orig_ctx", "n_batch", "n_ubatch")
 
 
 def state_dir(index_dir: Any) -> Path | None:
@@ -70,11 +72,16 @@ def facts(llama: Any) -> dict[str, Any]:
         cached = {
             "model": model_identity(Path(llama.model_path)),
             "llama_cpp_python": llama_cpp.__version__,
-            **{f: getattr(params, f) for f in _CONTEXT_FIELDS if hasattr(params, f)},
+            # floats as text: a NaN setting would otherwise never equal itself after a JSON round trip
+            **{f: _plain(getattr(params, f)) for f in _CONTEXT_FIELDS if hasattr(params, f)},
         }
         cached["n_ctx"] = llama.n_ctx()  # the real size (the param may be 0 = "the model's")
         llama.__dict__["_citeqa_state_facts"] = cached
     return cached
+
+
+def _plain(value: Any) -> Any:
+    return repr(value) if isinstance(value, float) else value
 
 
 def _path(directory: Path, key: str) -> Path:
