@@ -1,7 +1,7 @@
 """Prefix KV snapshots on disk, so a restarted process does not re-read the corpus prompt.
 
-Why: reading the seed article's ~1,200-token prompt prefix costs 20-36 s on the 2-core CPU; its
-llama.cpp state (~35 MB) reads back from disk in well under a second. The runtime keeps these
+Why: reading the seed article's ~1,150-token prompt prefix costs 20-36 s on the 2 idle cores (over
+90 s when they are shared); its llama.cpp state (~32 MB) reads back and restores in ~0.15 s. The runtime keeps these
 snapshots in RAM (qa/llm/runtime.py); this module writes them beside the index
 (``<index_dir>/llm-state/``) and reads them back after a restart.
 
@@ -40,7 +40,7 @@ MAGIC = b"CITEQAKV"
 FORMAT_VERSION = 1
 SUBDIR = "llm-state"
 SUFFIX = ".kv"
-KEEP = 2  # each file is ~35 MB; an index normally needs one (its current corpus)
+KEEP = 2  # each file is ~32 MB for the seed article; an index normally needs one (its current corpus)
 _STALE_TMP_S = 3600.0  # a temp file this old is a crashed writer's, not one being written
 _LEN = struct.Struct("<I")
 _MAX_HEADER = 64 * 1024
