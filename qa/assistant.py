@@ -213,7 +213,10 @@ class Assistant:
         from qa.modes.generative import GenerativeMode
 
         if ok and "generative" not in self._modes:  # one LLM mode (and its prompt cache) serves both
-            self._modes["generative"] = GenerativeMode(self.settings, self.embedder, self._llm or LocalLLM(self.settings))
+            from qa.llm.prefix_store import state_dir
+
+            llm = self._llm or LocalLLM(self.settings, state_dir(self.index_dir))  # the corpus prefix survives restarts
+            self._modes["generative"] = GenerativeMode(self.settings, self.embedder, llm)
         if name == "generative":
             return self._modes["generative"]
         return CombinedMode(ExtractiveMode(), self._modes.get("generative"), why)

@@ -41,12 +41,13 @@ class ScriptedLLM:
         self.reply = reply
         self.prompts: list[str] = []
 
-    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None):
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None,
+               persist_prefix: bool = False):
         assert prefix is None or prompt.startswith(prefix)
         self.prompts.append(prompt)
         yield self.reply
 
-    def warm(self, prefix: str) -> None:
+    def warm(self, prefix: str, persist_prefix: bool = False) -> None:
         pass
 
 

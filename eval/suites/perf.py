@@ -14,6 +14,11 @@ figures to read are the RATIOS to each part's baseline (and the load average rec
 (b) cold start: a fresh ``python -c`` process that opens an Assistant on a new index directory and
     answers one question; again on the index it wrote (warm index). Baselines: ``python -c pass``, and
     a process that only loads the bare SentenceTransformer and encodes the question.
+    LLM mode (``--modes ...,generative``): first token and total of the first question in a fresh
+    process (i) cold: no saved LLM state, the corpus prefix is read; (ii) saved state: a second fresh
+    process on the same index reads the prefix's KV state from ``<index>/llm-state/``; (iii) in RAM:
+    a second question in process (i). Baseline: the bare LLM load time (``get_llm()``) in a process
+    that loads only the models.
 (c) latency: per-question latency (and first token, generative) on the seed gold questions, per
     mode. Baselines per question: bare encode of the question + FAISS search (extractive); the bare
     LLM completing the question alone, with no documents (generative).
@@ -29,6 +34,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -55,6 +61,25 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 cfg = json.loads(sys.argv[1])
 out = {}
+
+def timed(a, question):
+    # (answer, first text delta s, total s) of one streamed question
+    from qa import Answer
+    t = time.perf_counter()
+    first = answer = None
+    for item in a.stream(question, mode=cfg["mode"]):
+        if isinstance(item, Answer):
+            answer = item
+        elif first is None and item:
+            first = time.perf_counter() - t
+    return answer, first, time.perf_counter() - t
+
+def llm_figures(first, total):
+    from qa.llm.runtime import last_stats
+    st = last_stats()
+    return {"first_token_s": first, "total_s": total, "prompt_tokens": st.prompt_tokens,
+            "read_tokens": st.prompt_tokens - st.reused_tokens}
+
 if cfg["what"] == "bare":
     from index.embedder import BATCH_SIZE, default_model_path
     from sentence_transformers import SentenceTransformer
@@ -65,9 +90,10 @@ if cfg["what"] == "bare":
     model.encode([cfg["question"]], batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
     if cfg.get("llm"):
         from qa.llm import runtime
-        from qa.settings import Settings
         runtime.configure(Settings.from_env())
+        t1 = time.perf_counter()
         runtime.get_llm()
+        out["llm_load_s"] = time.perf_counter() - t1
         runtime.complete(cfg["llm_prompt"], max_tokens=1)
 elif cfg["what"] == "assistant":
     from qa import Assistant
@@ -75,11 +101,14 @@ elif cfg["what"] == "assistant":
     a = Assistant.open(paths=cfg["paths"], index_dir=cfg["index_dir"])
     out["open_s"] = time.perf_counter() - t0 - out["import_s"]
     out["sentences_embedded"] = a.last_sync.sentences_embedded if a.last_sync else None
-    t1 = time.perf_counter()
-    answer = a.ask(cfg["question"], mode=cfg["mode"])
-    out["ask_s"] = time.perf_counter() - t1
+    answer, first, out["ask_s"] = timed(a, cfg["question"])
     out["abstained"] = answer.abstained
     out["citations"] = len(answer.citations)
+    if cfg["mode"] == "generative":
+        out["llm"] = llm_figures(first, out["ask_s"])
+        if cfg.get("second_question"):
+            _, first, total = timed(a, cfg["second_question"])
+            out["llm_second"] = llm_figures(first, total)
 out["in_process_s"] = time.perf_counter() - t0
 out["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print("PERF-CHILD " + json.dumps(out), flush=True)
@@ -269,7 +298,7 @@ def run_child(cfg: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def bench_cold(docs: Path, question: str, modes: list[str], repeats: int) -> dict[str, Any]:
+def bench_cold(docs: Path, question: str, modes: list[str], repeats: int, second_question: str) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {"python": [], "bare_model": [], "fresh_index": [], "warm_index": []}
     base = {"question": question, "paths": [str(docs)], "mode": "extractive"}
     with tempfile.TemporaryDirectory(prefix="citeqa-perf-cold-") as tmp:
@@ -281,11 +310,16 @@ def bench_cold(docs: Path, question: str, modes: list[str], repeats: int) -> dic
             runs["warm_index"].append(run_child({**base, "what": "assistant", "index_dir": index_dir}))
         if "generative" in modes:  # one round: each costs an LLM load and a full prompt read
             from qa.llm.chatml import chatml
+            from qa.llm.prefix_store import SUBDIR
 
             prompt = chatml([{"role": "user", "content": question}])
             runs["bare_model_llm"] = [run_child({**base, "what": "bare", "llm": True, "llm_prompt": prompt})]
-            runs["warm_index_generative"] = [run_child({**base, "what": "assistant", "mode": "generative",
-                                                        "index_dir": str(Path(tmp) / "index-0")})]
+            index0 = Path(tmp) / "index-0"
+            gen = {**base, "what": "assistant", "mode": "generative", "index_dir": str(index0)}
+            shutil.rmtree(index0 / SUBDIR, ignore_errors=True)  # (i) cold: no saved LLM state
+            runs["warm_index_generative"] = [run_child({**gen, "second_question": second_question})]
+            llm_state_mb = round(sum(p.stat().st_size for p in (index0 / SUBDIR).glob("*.kv")) / 1e6, 1)
+            runs["warm_index_generative_saved_state"] = [run_child(gen)]  # (ii) a restart with the state file
     out: dict[str, Any] = {"question": question, "docs": str(docs), "runs": _round(runs)}
     for k, v in runs.items():
         out[k] = {"wall_s": _round(_stats([x["wall_s"] for x in v])),
@@ -300,7 +334,25 @@ def bench_cold(docs: Path, question: str, modes: list[str], repeats: int) -> dic
             out["warm_index_generative"]["wall_s"]["min"], out["bare_model_llm"]["wall_s"]["min"])
         out["ratios"]["warm_index_generative_rss_vs_bare_model_llm"] = _ratio(
             out["warm_index_generative"]["maxrss_mb"], out["bare_model_llm"]["maxrss_mb"])
+        out["llm_first_question"] = llm_first_question(runs, llm_state_mb, second_question)
     return out
+
+
+def llm_first_question(runs: dict[str, list[dict[str, Any]]], state_mb: float, second_question: str) -> dict[str, Any]:
+    """First token / total of the first LLM question: cold, from the saved state, and in RAM, as
+    ratios to the bare LLM load time and to the cold figures."""
+    cold = runs["warm_index_generative"][0]
+    got = {"cold": cold["llm"], "saved_state": runs["warm_index_generative_saved_state"][0]["llm"],
+           "in_ram": {**cold["llm_second"], "question": second_question}}
+    load = runs["bare_model_llm"][0]["llm_load_s"]
+    ratios: dict[str, float | None] = {}
+    for case in got:
+        for fig in ("first_token_s", "total_s"):
+            ratios[f"{case}_{fig[:-2]}_vs_llm_load"] = _ratio(got[case][fig], load)
+    for case in ("saved_state", "in_ram"):
+        for fig in ("first_token_s", "total_s"):
+            ratios[f"{case}_{fig[:-2]}_vs_cold"] = _ratio(got[case][fig], got["cold"][fig])
+    return _round({**got, "bare_llm_load_s": load, "state_file_mb": state_mb, "ratios": ratios})
 
 
 # ---------------------------------------------------------------- (c) per-question latency
@@ -412,8 +464,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
     # Cold start first: nothing loaded in this process yet, so the children do not compete with it for RAM.
     if "cold" in parts:
         gold = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
-        question = next((g["question"] for g in gold if g.get("answerable") and not g.get("history")), gold[0]["question"])
-        m["cold"] = bench_cold(args.docs, question, modes, args.cold_repeats)
+        plain = [g["question"] for g in gold if g.get("answerable") and not g.get("history")] or [gold[0]["question"]]
+        m["cold"] = bench_cold(args.docs, plain[0], modes, args.cold_repeats, plain[min(1, len(plain) - 1)])
         m["peak_rss_mb"]["after_cold"] = maxrss_mb()
         keys += ["cold_python_s=cold.python.wall_s.min", "cold_bare_model_s=cold.bare_model.wall_s.min",
                  "cold_fresh_index_s=cold.fresh_index.wall_s.min", "cold_warm_index_s=cold.warm_index.wall_s.min",
@@ -426,10 +478,23 @@ def run(args: argparse.Namespace) -> SuiteResult:
                      "cold_bare_model_llm_s=cold.bare_model_llm.wall_s.min",
                      "cold_generative_vs_bare=cold.ratios.warm_index_generative_vs_bare_model_llm",
                      "rss_generative_mb=cold.warm_index_generative.maxrss_mb",
-                     "rss_bare_model_llm_mb=cold.bare_model_llm.maxrss_mb"]
+                     "rss_bare_model_llm_mb=cold.bare_model_llm.maxrss_mb",
+                     "llm_load_s=cold.llm_first_question.bare_llm_load_s"]
+            for case in ("cold", "saved_state", "in_ram"):
+                keys += [f"llm_{case}_first_token_s=cold.llm_first_question.{case}.first_token_s",
+                         f"llm_{case}_total_s=cold.llm_first_question.{case}.total_s",
+                         f"llm_{case}_first_token_vs_load=cold.llm_first_question.ratios.{case}_first_token_vs_llm_load"]
+            keys += ["llm_saved_state_first_token_vs_cold=cold.llm_first_question.ratios.saved_state_first_token_vs_cold",
+                     "llm_saved_state_total_vs_cold=cold.llm_first_question.ratios.saved_state_total_vs_cold",
+                     "llm_state_file_mb=cold.llm_first_question.state_file_mb"]
         notes.append("Cold start: wall time of a new `python -c` process (interpreter start included) that opens the "
                      "Assistant and answers one question; baseline: a process that loads the bare SentenceTransformer "
                      "and encodes the question. Best of --cold-repeats rounds.")
+        if "generative" in modes:
+            notes.append("LLM first question (one round each, fresh processes on the same index): cold = no saved LLM "
+                         "state, the corpus prefix is read; saved_state = the next process reads the prefix's KV state "
+                         "from <index>/llm-state/; in_ram = a second question in the cold process. Times include "
+                         "loading the LLM on first use; ratios are to the bare LLM load time and to cold.")
     if "latency" in parts:
         m["latency"], rows = bench_latency(args, modes)
         m["peak_rss_mb"]["after_latency"] = maxrss_mb()

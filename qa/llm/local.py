@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from index.errors import CiteqaError
@@ -23,9 +24,13 @@ class LLMUnavailableError(CiteqaError):
 
 
 class PromptLLM(Protocol):
-    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None) -> Iterator[str]: ...
+    """``prefix`` (a beginning of ``prompt``) is worth caching; ``persist_prefix``: it serves every question
+    of this corpus, so an implementation may keep it across restarts."""
 
-    def warm(self, prefix: str) -> None: ...
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None,
+               persist_prefix: bool = False) -> Iterator[str]: ...
+
+    def warm(self, prefix: str, persist_prefix: bool = False) -> None: ...
 
 
 def availability(settings: Settings) -> tuple[bool, str]:
@@ -49,8 +54,9 @@ class LocalLLM:
     """The llama.cpp model of this process (qa/llm/runtime.py) as a PromptLLM, through its
     llama-index ``LLM`` interface (``stream_complete``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, state_dir: Path | None = None) -> None:
         self.settings = settings
+        self.state_dir = state_dir  # where persisted prefix states live (beside the index); None: RAM only
 
     def _llm(self):
         ok, why = availability(self.settings)
@@ -61,16 +67,19 @@ class LocalLLM:
         runtime.configure(self.settings)
         return runtime.get_llm()
 
-    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None) -> Iterator[str]:
-        for response in self._llm().stream_complete(prompt, formatted=True, prefix=prefix, max_tokens=max_tokens):
+    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None,
+               persist_prefix: bool = False) -> Iterator[str]:
+        state_dir = self.state_dir if persist_prefix else None
+        for response in self._llm().stream_complete(prompt, formatted=True, prefix=prefix, max_tokens=max_tokens,
+                                                    state_dir=state_dir):
             if response.delta:
                 yield response.delta
 
-    def warm(self, prefix: str) -> None:
+    def warm(self, prefix: str, persist_prefix: bool = False) -> None:
         self._llm()
         from qa.llm import runtime
 
-        runtime.warm_prefix(prefix)
+        runtime.warm_prefix(prefix, self.state_dir if persist_prefix else None)
 
     @staticmethod
     def loaded() -> bool:

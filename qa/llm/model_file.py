@@ -99,6 +99,26 @@ def _sidecar_ok(path: Path) -> bool:
     )
 
 
+def model_identity(path: Path) -> str:
+    """Identity of a model file, for keying state derived from it (saved KV caches).
+
+    The pinned model with a valid sidecar: its sha256. Any other GGUF (``CITEQA_LLM_PATH``) has no
+    known hash, and hashing 1+ GB on every start would cost seconds, so it gets a cheap identity:
+    sha256 over size, mtime and the first and last MiB (GGUF metadata and tensor index sit at
+    the start; other weights change the size or the end). Its failure mode is a needless miss (a
+    copied file has a new mtime), not a false match, short of an in-place edit that keeps size and mtime.
+    """
+    if _sidecar_ok(path):
+        return PINNED_SHA256
+    st = path.stat()
+    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}:".encode())
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        f.seek(max(0, st.st_size - (1 << 20)))
+        h.update(f.read(1 << 20))
+    return "quick:" + h.hexdigest()
+
+
 def _join_parts(target: Path) -> str:
     """Concatenate the chunks into target atomically; return the sha256 of what was written."""
     parts = part_files()

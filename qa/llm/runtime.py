@@ -26,6 +26,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import llama_cpp
@@ -39,6 +40,7 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.callbacks import llm_completion_callback
 from llama_index.llms.llama_cpp import LlamaCPP
 
+from qa.llm import prefix_store
 from qa.llm.chatml import IM_END, chatml
 from qa.llm.model_file import ModelFileError, model_path
 from qa.settings import Settings
@@ -98,7 +100,8 @@ class CiteqaLlamaCPP(LlamaCPP):
     (measured: 0.40-0.47 s to first token with our snapshot vs a ~20 s full re-read).
 
     ``prefix=`` (a beginning of the formatted prompt) is warmed and snapshotted first, as with
-    ``warm_prefix``: citeqa's LLM mode passes its corpus prefix this way.
+    ``warm_prefix`` (and kept on disk in ``state_dir=`` if given): citeqa's LLM mode passes its
+    corpus prefix this way.
     """
 
     def _deltas(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> Iterator[str]:
@@ -107,7 +110,8 @@ class CiteqaLlamaCPP(LlamaCPP):
         prefix = kwargs.get("prefix")
         if prefix is not None and not prompt.startswith(prefix):
             raise ValueError("prefix must be the beginning of the prompt")
-        return _stream(self._model, prompt, kwargs.get("max_tokens") or self.max_new_tokens, kwargs.get("stop"), prefix)
+        return _stream(self._model, prompt, kwargs.get("max_tokens") or self.max_new_tokens, kwargs.get("stop"), prefix,
+                       kwargs.get("state_dir"))
 
     @llm_completion_callback()
     def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
@@ -256,7 +260,8 @@ def _restore_best(llama: Llama, tokens: Sequence[int]) -> int:
     return best
 
 
-def _warm_locked(llama: Llama, prefix: str) -> int:
+def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tuple[int, int]:
+    """(prefix tokens, tokens evaluated now); state_dir: also keep the snapshot on disk there."""
     key = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
     tokens = _tokenize(llama, prefix)
     snapshots = _snapshots(llama)
@@ -264,9 +269,11 @@ def _warm_locked(llama: Llama, prefix: str) -> int:
         snapshots.move_to_end(key)
         if _common_prefix(_live_tokens(llama), tokens) < len(tokens):
             _load(llama, snapshots[key])
-        return len(tokens)
+        return len(tokens), 0
     if len(tokens) >= llama.n_ctx():
         raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
+    if state_dir is not None and _load_from_disk(llama, state_dir, key, tokens):
+        return len(tokens), 0
     reuse = min(_restore_best(llama, tokens), len(tokens))
     llama.n_tokens = reuse
     if reuse < len(tokens):
@@ -274,22 +281,51 @@ def _warm_locked(llama: Llama, prefix: str) -> int:
     else:  # prefix fully inside a longer live prompt: drop the tail, logits are stale
         llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
         llama._requires_eval = True
-    snapshots[key] = _save(llama)
+    _remember(llama, key, _save(llama))
+    if state_dir is not None:
+        prefix_store.save(state_dir, key, prefix_store.facts(llama), snapshots[key].tokens, snapshots[key].blob)
+    return len(tokens), len(tokens) - reuse
+
+
+def _remember(llama: Llama, key: str, state: _PrefixState) -> None:
+    snapshots = _snapshots(llama)
+    snapshots[key] = state
     while len(snapshots) > MAX_PREFIX_STATES:
         snapshots.popitem(last=False)
-    return len(tokens)
 
 
-def warm_prefix(prefix_text: str) -> int:
+def _load_from_disk(llama: Llama, state_dir: Path, key: str, tokens: list[int]) -> bool:
+    """Restore the prefix from its saved file (qa/llm/prefix_store.py) if there is a valid one."""
+    saved = prefix_store.load(state_dir, key, prefix_store.facts(llama), tokens)
+    if saved is None:
+        return False
+    state = _PrefixState(*saved)
+    try:
+        _load(llama, state)
+        # A restored state serialises to the very bytes it came from; another size means
+        # llama.cpp read it under another layout (its set_data does not check everything).
+        if llama_cpp.llama_state_get_size(llama._ctx.ctx) != len(state.blob):
+            raise RuntimeError("the restored state has another size than the saved one")
+    except RuntimeError as exc:
+        prefix_store.discard(state_dir, key, str(exc))
+        llama.n_tokens = 0  # the KV cache may be half-restored: start from an empty one
+        llama._ctx.kv_cache_seq_rm(-1, 0, -1)
+        return False
+    _remember(llama, key, state)
+    return True
+
+
+def warm_prefix(prefix_text: str, state_dir: Path | None = None) -> int:
     """Evaluate a raw ChatML prompt prefix once and keep a snapshot of its KV state.
 
     Later prompts that start with it only read their own tail, even after other prompts ran
     in between. End the prefix at a token boundary (e.g. a newline) for an exact token match;
-    otherwise only the last token or so is re-read. Returns the prefix length in tokens.
+    otherwise only the last token or so is re-read. With ``state_dir`` the snapshot is also read
+    from / saved to a file there, so it survives a restart. Returns the prefix length in tokens.
     """
     llama = _llama()
     with _gen_lock:
-        return _warm_locked(llama, prefix_text)
+        return _warm_locked(llama, prefix_text, state_dir)[0]
 
 
 def clear_prefix_cache() -> None:
@@ -306,18 +342,19 @@ def stream_completion(
     max_tokens: int | None = None,
     stop: Iterable[str] | None = None,
     prefix: str | None = None,
+    state_dir: Path | None = None,
 ) -> Iterator[str]:
     """Yield text deltas of the greedy completion of a raw ChatML prompt.
 
     Stops at ``<|im_end|>`` (also an end-of-generation token for Qwen), any extra ``stop``
     string, or after ``max_tokens`` (default ``Settings.llm_max_tokens``). ``prefix``, if given, must start
-    ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix``. The generation
-    lock is held from the first ``next()`` until the generator finishes or is closed: consume
-    it fully or close it (``contextlib.closing``).
+    ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix`` (``state_dir``
+    too). The generation lock is held from the first ``next()`` until the generator finishes or
+    is closed: consume it fully or close it (``contextlib.closing``).
     """
     if prefix is not None and not prompt_text.startswith(prefix):
         raise ValueError("prefix must be the beginning of prompt_text")
-    return _stream(_llama(), prompt_text, max_tokens, stop, prefix)
+    return _stream(_llama(), prompt_text, max_tokens, stop, prefix, state_dir)
 
 
 def _stream(
@@ -326,6 +363,7 @@ def _stream(
     max_tokens: int | None,
     stop: Iterable[str] | None,
     prefix: str | None = None,
+    state_dir: Path | None = None,
 ) -> Iterator[str]:
     global _last_stats
     stops = [IM_END, *(stop or [])]
@@ -339,8 +377,8 @@ def _stream(
                 f"prompt is {len(tokens)} tokens; the model context is {llama.n_ctx()} tokens"
             )
         known = _best_source(llama, tokens)[1]  # before warming: what this call did not read
-        if prefix:
-            _warm_locked(llama, prefix)
+        if prefix and _warm_locked(llama, prefix, state_dir)[1] == 0:  # e.g. read back from disk
+            known = max(known, _common_prefix(_live_tokens(llama), tokens))
         _restore_best(llama, tokens)
         stats = GenerationStats(len(tokens), min(known, len(tokens)), None, 0.0)
         _last_stats = stats
@@ -372,9 +410,10 @@ def complete(
     max_tokens: int | None = None,
     stop: Iterable[str] | None = None,
     prefix: str | None = None,
+    state_dir: Path | None = None,
 ) -> str:
     """Non-streaming stream_completion()."""
-    return "".join(stream_completion(prompt_text, max_tokens, stop, prefix))
+    return "".join(stream_completion(prompt_text, max_tokens, stop, prefix, state_dir))
 
 
 def _bench(seed_path: str) -> None:

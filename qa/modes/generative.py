@@ -51,7 +51,7 @@ class GenerativeMode:
         """Read the whole-corpus prefix into the LLM's KV cache now (e.g. at server start)."""
         ctx = self.context(view)
         if ctx.whole_corpus:
-            self.llm.warm(ctx.prefix)
+            self.llm.warm(ctx.prefix, persist_prefix=True)
 
     def stream(self, ev: Evidence) -> Iterator[str | Answer]:
         if ev.abstains:
@@ -67,7 +67,9 @@ class GenerativeMode:
         prompt = ctx.prefix + user_turn(ev.question, ev.history, s.history_turns, hint)
         parts: list[str] = []
         first_token = None
-        for delta in self.llm.stream(prompt, prefix=ctx.prefix, max_tokens=s.answer_max_tokens):
+        # Only the whole-corpus prefix is kept across restarts: per-question prefixes would cost a ~32 MB write each.
+        for delta in self.llm.stream(prompt, prefix=ctx.prefix, max_tokens=s.answer_max_tokens,
+                                     persist_prefix=ctx.whole_corpus):
             if first_token is None:
                 first_token = time.perf_counter() - ev.started
             parts.append(delta)
