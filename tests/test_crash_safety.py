@@ -7,6 +7,8 @@
   says how to rebuild, and ``citeqa index rebuild`` rebuilds it from the documents.
 - A full disk during a save (a failing write at each step, and a real full tmpfs) leaves the
   previous index byte-identical and is reported clearly (CLI: a message, exit 2, no traceback).
+
+Length: each crash scenario needs its own set-up (killed processes, full disks, torn files).
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ traceback, a hang, or a changed index. Property-based tests (hypothesis) over th
 ingestion, then the named cases of the issue, then the same inputs through the CLI.
 
 Real embedder and real FAISS throughout; examples per property are kept small (2 shared cores).
+
+Length: one scenario per kind of hostile input, kept together so every input path is covered in one place.
 """
 
 from __future__ import annotations

@@ -102,8 +102,10 @@ class ChatHandlers:
             if p.turn is None:  # an API client that called /answer_llm directly
                 state, _ = self._show_quoted(state, self._quoted(state), 0.0)
             turn = state.pending.turn
-            loading = not self.assistant.llm_status()["loaded"]
-            note = ("Loading the language model (first written answer since the server started)…" if loading
+            status = self.assistant.llm_status()
+            # Written answers run one at a time here, so a busy model is still reading the documents at start-up.
+            note = ("Loading the language model (first written answer since the server started)…" if not status["loaded"]
+                    else "The language model is reading the documents (once after start-up)…" if status["busy"]
                     else "The language model is writing…")
             yield render.chat_messages(state.turns, written=render.written_wait_html(note)), state, gr.skip(), gr.skip()
             final, draft, shown = None, "", 0.0
@@ -165,8 +167,10 @@ class ChatHandlers:
             self._writing.add(p.token)
             position = len(self._writing)
         status = self.assistant.llm_status()
-        if position > 1 or status["busy"]:
-            note = f"Written answer queued, position {max(position, 2)}: the language model writes one answer at a time."
+        if position > 1:
+            note = f"Written answer queued, position {position}: the language model writes one answer at a time."
+        elif status["busy"]:  # no other written answer is under way: the model is reading the documents
+            note = "Written answer next: the language model is reading the documents (once after start-up)…"
         elif not status["loaded"]:
             note = "Written answer: loading the language model…"
         else:

@@ -82,7 +82,7 @@ def bench_cold(args: argparse.Namespace, question: str) -> dict[str, Any]:
             client = Client(url, verbose=False, download_files=False)
             t1 = time.perf_counter()
             client.submit(question, "generative", api_name="/ask").result(timeout=args.timeout)
-            chat, _, _ = client.submit(api_name="/answer").result(timeout=args.timeout)
+            chat = client.submit(api_name="/answer").result(timeout=args.timeout)[0]
             answered = time.perf_counter()
             cited = "cq-cite" in json.dumps(chat)
         finally:

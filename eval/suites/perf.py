@@ -22,6 +22,8 @@ figures to read are the RATIOS to each part's baseline (and the load average rec
 (c) latency: per-question latency (and first token, generative) on the seed gold questions, per
     mode. Baselines per question: bare encode of the question + FAISS search (extractive); the bare
     LLM completing the question alone, with no documents (generative).
+Length: the four parts share the child-process harness and the baseline bookkeeping; one module keeps
+each timing next to the baseline it is divided by.
 (d) memory: peak RSS (ru_maxrss) of each cold-start process and of the bare-model process, and of
     this process after each part.
 """

@@ -16,6 +16,7 @@ project's HNSW_* parameters, both built by ``index.vector_store.build_faiss_inde
   so load from other processes hits both alike;
 - recall@10 against exact search (ground truth: a batched exact search).
 Then which kind ``index_kind_for(n)`` picks at each size, and whether the numbers agree.
+Length: the synthetic generator, the measurement and the real-embedding check belong to this one suite.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ time under a plain ``threading.Lock`` (not an RLock: Gradio may advance one stre
 from different worker threads, and only a plain Lock may be released by another thread).
 ``llm_busy()`` tells a UI that a request would wait.
 
+Length: the KV snapshot machinery (save, restore, best prefix, disk hand-off) must sit with the
+generation loop that shares its lock and token bookkeeping; splitting it would expose both.
+
 Configuration: ``configure(settings)`` (model path, threads, token limit) before the first use;
 ``qa.llm.local.LocalLLM`` does that for the Assistant. Nothing here reads the environment.
 """

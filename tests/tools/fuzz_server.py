@@ -23,6 +23,8 @@ Separately, ``unsafe_html`` counts replies in which hostile markup came back une
 It prints one JSON line and exits 0 only when every requested input was tried, nothing crashed
 and nothing came back unescaped. New inputs stop at --seconds; one request waits at most --timeout.
 ``--dry-run`` only generates the inputs and prints their counts by kind (no server needed).
+
+Length: the generators of hostile questions and files and the client that replays them form one tool.
 """
 
 from __future__ import annotations
