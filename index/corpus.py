@@ -23,6 +23,9 @@ class DocumentEntry:
     metadata: dict[str, str] = field(default_factory=dict)
     source_size: int = -1  # fingerprint of the file it came from, to notice changes cheaply
     source_mtime_ns: int = -1
+    # Where each span is in the original file (index.locations); None for plain text and for
+    # documents saved before PDF/DOCX support (documents.json without the field).
+    locations: dict | None = None
 
 
 class Corpus:
@@ -63,7 +66,8 @@ class Corpus:
         self.records.extend(new_records)
         for d in docs:
             size, mtime = (sizes or {}).get(d.doc_id, (-1, -1))
-            self.documents[d.doc_id] = DocumentEntry(d.doc_id, d.text, d.sha256, d.source, d.format, d.metadata, size, mtime)
+            self.documents[d.doc_id] = DocumentEntry(d.doc_id, d.text, d.sha256, d.source, d.format, d.metadata, size, mtime,
+                                                     d.locations)
         self.version += 1
         return len(new_records)
 

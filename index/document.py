@@ -33,13 +33,15 @@ class ParsedDocument:
     format: str = "text"
     metadata: dict[str, str] = field(default_factory=dict)
     sentences: list[SentenceRecord] = field(default_factory=list)
+    locations: dict | None = None  # index.locations map (PDF pages/boxes, DOCX paragraphs), None for plain text
 
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def parse_document(doc_id: str, text: str, source: str = "", format: str = "text") -> ParsedDocument:
+def parse_document(doc_id: str, text: str, source: str = "", format: str = "text",
+                   locations: dict | None = None) -> ParsedDocument:
     lay = layout.analyze(text)
     records: list[SentenceRecord] = []
     for region in lay.regions:
@@ -55,4 +57,4 @@ def parse_document(doc_id: str, text: str, source: str = "", format: str = "text
                 SentenceRecord(doc_id, region.start, region.end, region.kind,
                                layout.index_text_for(region.kind, span_text, lay.metadata))
             )
-    return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, records)
+    return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, records, locations)

@@ -6,6 +6,7 @@ import re
 from dataclasses import replace
 
 from index.corpus import Corpus
+from index.locations import location_of
 from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone
 from qa.types import Citation
 
@@ -70,7 +71,8 @@ def with_antecedents(corpus: Corpus, question: str, chosen: list[Scored]) -> lis
 def citation_for(corpus: Corpus, s: Scored) -> Citation:
     rec = corpus.records[s.hit.row]
     text = corpus.documents[rec.doc_id].text[rec.start : rec.end]
-    return Citation(rec.doc_id, rec.start, rec.end, text, round(s.probability, 4))
+    return Citation(rec.doc_id, rec.start, rec.end, text, round(s.probability, 4),
+                    location_of(corpus.documents[rec.doc_id], rec.start, rec.end))
 
 
 def compose(corpus: Corpus, chosen: list[Scored]) -> tuple[str, list[Citation]]:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from index.corpus import Corpus
 from index.layout import META_KINDS
+from index.locations import location_of
 from qa import extractive
 from qa.citations import AnswerSentence, parse_markers
 from qa.followup import condense
@@ -305,7 +306,8 @@ class GenerativeAnswerer:
             for row, score in supported:
                 if row not in index_of:
                     rec = corpus.records[row]
-                    citations.append(Citation(rec.doc_id, rec.start, rec.end, corpus.record_text(row), round(score, 4)))
+                    citations.append(Citation(rec.doc_id, rec.start, rec.end, corpus.record_text(row), round(score, 4),
+                                              location_of(corpus.documents[rec.doc_id], rec.start, rec.end)))
                     index_of[row] = len(citations)
                 numbers.append(index_of[row])
             if not numbers and sent.text.strip():

@@ -1,0 +1,426 @@
+"""PDF text layer -> document text plus a word map (page and box of every word).
+
+Library: pypdfium2 (PDFium, Apache-2.0/BSD-3; a binary wheel, no system packages). It gives each
+character with its box and font size, fast (see eval/README.md "PDF and DOCX ingestion" for the
+measurement against pypdf, pdfminer.six and pdfplumber), and renders pages for the chat's page view.
+PDFium extracts in content-stream order, which is not reading order, so the reading order is
+rebuilt here from geometry:
+
+1. characters -> words (split at spaces and at gaps) -> line segments (split at gaps wider than
+   a column gutter or a table cell gap);
+2. running headers/footers (a margin line repeated on most pages, digits ignored) and lone page
+   numbers are dropped; small-print lines at the page bottom are footnotes;
+3. a page with a vertical gutter that no text line crosses is read left column then right column,
+   in bands separated by full-width lines (a title above two columns);
+4. lines are joined into paragraphs: a line-end hyphen before a lowercase word is removed, and a
+   paragraph that runs on across a column or page boundary stays one paragraph. Footnotes are
+   emitted after the paragraph they interrupted, so no sentence is cut or glued across them.
+   Table rows (segments on one line) become one line each, cells separated by a tab.
+
+PDFium is not thread-safe, so every call into it holds ``PDFIUM_LOCK``.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import threading
+from dataclasses import dataclass, field
+
+from index.errors import IngestError
+
+MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
+MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
+PDFIUM_LOCK = threading.Lock()
+
+_SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
+_MARGIN = 0.1  # the top and bottom tenth of a page hold running headers and footers
+_REPEATED_ON = 0.5  # a margin line on at least this share of the pages is a running header/footer
+_SMALL_PRINT = 0.85  # footnotes are set at most this size of the body text
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-\u2013\u2014(\[]?\s*(?:\d{1,4}|[ivxlcdm]{1,6})\s*[-\u2013\u2014)\]]?"
+                          r"(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
+_SENTENCE_END = ('.', '!', '?', ':', '"', '\u201d', '\u2019', ')')
+_HYPHENS = ("-", "\u00ad", "\u2010")
+
+
+@dataclass
+class Word:
+    text: str
+    page: int
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    size: float
+
+
+@dataclass
+class Segment:
+    """Words on one line with no wide gap between them."""
+
+    words: list[Word]
+    kind: str = "body"  # body | footnote
+
+    @property
+    def x0(self) -> float:
+        return self.words[0].x0
+
+    @property
+    def x1(self) -> float:
+        return self.words[-1].x1
+
+    @property
+    def top(self) -> float:
+        return min(w.top for w in self.words)
+
+    @property
+    def bottom(self) -> float:
+        return max(w.bottom for w in self.words)
+
+    @property
+    def size(self) -> float:
+        return max(w.size for w in self.words)
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text for w in self.words)
+
+
+@dataclass
+class Unit:
+    """What is placed in the text as one line: a text line, or a table row of several cells."""
+
+    cells: list[Segment]
+    page: int
+    column: int
+    column_right: float
+    column_width: float
+    kind: str = "body"  # body | table | heading | footnote
+
+
+@dataclass
+class PageWords:
+    number: int
+    width: float
+    height: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+def open_pdf(data: bytes, name: str):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if exc.err_code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
+            raise IngestError(f"{name}: the PDF is encrypted (password protected); save an unprotected copy and add that") from None
+        raise IngestError(f"{name}: not a readable PDF (damaged or not a PDF file)") from None
+
+
+def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
+    """(text, location map) of a PDF, or IngestError saying why not."""
+    import pypdfium2 as pdfium
+
+    pages: list[PageWords] = []
+    with PDFIUM_LOCK:
+        pdf = open_pdf(data, name)
+        try:
+            n_pages = len(pdf)
+            if n_pages > MAX_PDF_PAGES:
+                raise IngestError(f"{name}: {n_pages:,} pages is over the limit of {MAX_PDF_PAGES:,} pages per PDF; split it")
+            chars = 0
+            for i in range(n_pages):
+                try:
+                    page = pdf[i]
+                    width, height = page.get_size()
+                    words = _page_words(page, i + 1, height)
+                    page.close()
+                except pdfium.PdfiumError:
+                    raise IngestError(f"{name}: page {i + 1} of the PDF is damaged and cannot be read") from None
+                chars += sum(len(w.text) for w in words)
+                if chars > MAX_PDF_CHARS:
+                    raise IngestError(f"{name}: over {MAX_PDF_CHARS:,} characters of text (limit per document); split it")
+                pages.append(PageWords(i + 1, width, height, _segments(words)))
+        finally:
+            pdf.close()
+    if not any(p.segments for p in pages):
+        raise IngestError(f"{name}: the PDF has no text layer (a scanned document?); citeqa reads only PDFs with "
+                          f"selectable text and has no OCR engine, so run OCR on it first (e.g. ocrmypdf) and add the result")
+    return assemble(pages)
+
+
+def _page_words(page, number: int, height: float) -> list[Word]:
+    import pypdfium2.raw as raw
+
+    textpage = page.get_textpage()
+    words: list[Word] = []
+    current: list[tuple[str, float, float, float, float, float]] = []
+
+    def flush() -> None:
+        if current:
+            text = "".join(c[0] for c in current)
+            words.append(Word(text, number, min(c[1] for c in current), min(c[2] for c in current),
+                              max(c[3] for c in current), max(c[4] for c in current), max(c[5] for c in current)))
+            current.clear()
+
+    rect = raw.FS_RECTF()
+    try:
+        for i in range(textpage.count_chars()):
+            code = raw.FPDFText_GetUnicode(textpage, i)
+            ch = "-" if code in (0x02, 0xFFFE) else chr(code)  # PDFium marks a line-end hyphen as 0x02
+            if ch.isspace() or not ch.isprintable() or not raw.FPDFText_GetLooseCharBox(textpage, i, rect):
+                flush()
+                continue
+            size = raw.FPDFText_GetFontSize(textpage, i) or (rect.top - rect.bottom)
+            box = (ch, rect.left, height - rect.top, rect.right, height - rect.bottom, size)
+            if current:
+                prev = current[-1]
+                new_line = abs((box[2] + box[4]) - (prev[2] + prev[4])) / 2 > 0.5 * size
+                if new_line or box[1] - prev[3] > 0.2 * size or box[1] < prev[1] - 0.5 * size:
+                    flush()
+            current.append(box)
+        flush()
+    finally:
+        textpage.close()
+    return words
+
+
+def _segments(words: list[Word]) -> list[Segment]:
+    """Group words into lines (by vertical centre), then split each line at wide gaps."""
+    lines: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: ((w.top + w.bottom) / 2, w.x0)):
+        centre = (w.top + w.bottom) / 2
+        if lines:
+            last = lines[-1]
+            lc = sum((x.top + x.bottom) / 2 for x in last) / len(last)
+            if abs(centre - lc) < 0.35 * max(w.size, last[0].size):
+                last.append(w)
+                continue
+        lines.append([w])
+    segments: list[Segment] = []
+    for line in lines:
+        line.sort(key=lambda w: w.x0)
+        seg = [line[0]]
+        for w in line[1:]:
+            if w.x0 - seg[-1].x1 > _SEGMENT_GAP_EM * max(w.size, seg[-1].size):
+                segments.append(Segment(seg))
+                seg = []
+            seg.append(w)
+        segments.append(Segment(seg))
+    return segments
+
+
+def _drop_running_lines(pages: list[PageWords]) -> None:
+    """Remove repeated margin lines (headers/footers) and lone page numbers in the margins."""
+    def in_margin(p: PageWords, s: Segment) -> bool:
+        return s.bottom < p.height * _MARGIN or s.top > p.height * (1 - _MARGIN)
+
+    def key(s: Segment) -> str:
+        return re.sub(r"\d+", "#", s.text.lower())
+
+    seen: dict[str, set[int]] = {}
+    for p in pages:
+        for s in p.segments:
+            if in_margin(p, s):
+                seen.setdefault(key(s), set()).add(p.number)
+    threshold = max(2, _REPEATED_ON * len(pages))
+    for p in pages:
+        p.segments = [s for s in p.segments
+                      if not (in_margin(p, s) and (len(seen[key(s)]) >= threshold or _PAGE_NUMBER.match(s.text)))]
+
+
+def _mark_footnotes(page: PageWords, body_size: float) -> None:
+    """Small print at the bottom of the page, below all body-size text, is footnotes."""
+    for s in sorted(page.segments, key=lambda s: -s.top):
+        if s.size < _SMALL_PRINT * body_size and s.top > page.height * 0.5:
+            s.kind = "footnote"
+        else:
+            break
+
+
+def _gutter(page: PageWords, segs: list[Segment]) -> float | None:
+    """The x of a column gutter: a vertical line near the middle that few text lines cross, with
+    several wide lines (text columns, not table cells) on each side; None for one column."""
+    best: tuple[int, float, float] | None = None
+    x = page.width * 0.3
+    while x <= page.width * 0.7:
+        crossing = sum(1 for s in segs if s.x0 < x < s.x1)
+        cand = (crossing, abs(x - page.width / 2), x)
+        if best is None or cand < best:
+            best = cand
+        x += 2.0
+    if best is None:
+        return None
+    crossing, _, x = best
+    left = [s.x1 - s.x0 for s in segs if s.x1 <= x]
+    right = [s.x1 - s.x0 for s in segs if s.x0 >= x]
+    if (len(left) >= 3 and len(right) >= 3 and crossing <= 0.2 * len(segs)
+            and statistics.median(left) > 0.25 * page.width and statistics.median(right) > 0.25 * page.width):
+        return x
+    return None
+
+
+def _page_units(page: PageWords, body_size: float) -> tuple[list[Unit], list[Unit]]:
+    """(body units in reading order, footnote units) of one page."""
+    body = [s for s in page.segments if s.kind == "body"]
+    notes = [s for s in page.segments if s.kind == "footnote"]
+    # A line of three or more segments is a table row: it spans the columns and is read across.
+    table = {id(s) for line in _same_line(body) if len(line) >= 3 for s in line}
+    gutter = _gutter(page, [s for s in body if id(s) not in table])
+    ordered: list[tuple[int, Segment]] = []  # (column, segment): 0 full width / single column, 1 left, 2 right
+    if gutter is None:
+        ordered = [(0, s) for s in sorted(body, key=lambda s: (s.top, s.x0))]
+    else:
+        band: list[Segment] = []
+
+        def flush_band() -> None:
+            ordered.extend((1, s) for s in sorted((s for s in band if s.x1 <= gutter), key=lambda s: (s.top, s.x0)))
+            ordered.extend((2, s) for s in sorted((s for s in band if s.x1 > gutter), key=lambda s: (s.top, s.x0)))
+            band.clear()
+
+        for s in sorted(body, key=lambda s: (s.top, s.x0)):
+            if s.x0 < gutter < s.x1 or id(s) in table:
+                flush_band()
+                ordered.append((0, s))
+            else:
+                band.append(s)
+        flush_band()
+    return _rows(page, ordered, body_size), _rows(page, [(0, s) for s in sorted(notes, key=lambda s: (s.top, s.x0))],
+                                                  body_size, "footnote")
+
+
+def _same_line(segs: list[Segment]) -> list[list[Segment]]:
+    lines: list[list[Segment]] = []
+    for s in sorted(segs, key=lambda s: (s.top, s.x0)):
+        if lines and abs(s.top - lines[-1][0].top) < 0.35 * s.size:
+            lines[-1].append(s)
+        else:
+            lines.append([s])
+    return lines
+
+
+def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float, kind: str = "body") -> list[Unit]:
+    """Segments of one column on one line form a row: a table row when there are several."""
+    extent: dict[int, tuple[float, float]] = {}
+    for col, s in ordered:
+        lo, hi = extent.get(col, (s.x0, s.x1))
+        extent[col] = (min(lo, s.x0), max(hi, s.x1))
+    units: list[Unit] = []
+    for col, s in ordered:
+        last = units[-1] if units else None
+        if last and last.column == col and abs(s.top - last.cells[-1].top) < 0.35 * s.size:
+            last.cells.append(s)
+            last.kind = "table"
+            continue
+        lo, hi = extent[col]
+        k = "heading" if kind == "body" and s.size > 1.15 * body_size else kind
+        units.append(Unit([s], page.number, col, hi, hi - lo, k))
+    return units
+
+
+class _Writer:
+    """Appends words to the text and records each word's offsets and box."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pos = 0
+        self.words: list[list] = []
+
+    def put(self, text: str) -> None:
+        self.parts.append(text)
+        self.pos += len(text)
+
+    def word(self, w: Word) -> None:
+        self.words.append([self.pos, self.pos + len(w.text), w.page,
+                           round(w.x0, 1), round(w.top, 1), round(w.x1, 1), round(w.bottom, 1)])
+        self.put(w.text)
+
+    def drop_hyphen(self) -> None:
+        self.parts[-1] = self.parts[-1][:-1]
+        self.pos -= 1
+        self.words[-1][1] -= 1
+
+    def line(self, unit: Unit) -> None:
+        for i, cell in enumerate(unit.cells):
+            if i:
+                self.put("\t")
+            for j, w in enumerate(cell.words):
+                if j:
+                    self.put(" ")
+                self.word(w)
+
+
+def _ends_paragraph(prev: Unit, nxt: Unit) -> bool:
+    """Whether a paragraph ends between two consecutive body lines."""
+    if prev.kind != "body" or nxt.kind != "body":
+        return True
+    last, first = prev.cells[-1], nxt.cells[0]
+    short = last.x1 < prev.column_right - 0.15 * prev.column_width
+    if short and last.text.endswith(_SENTENCE_END):
+        return True
+    if prev.page == nxt.page and prev.column == nxt.column:
+        gap = first.top - last.bottom
+        return gap > 0.6 * (last.bottom - last.top) or gap < -0.5 * last.size or first.x0 > last.x0 + 2 * last.size
+    return False  # a paragraph that runs on into the next column or page
+
+
+def _hyphenated(prev: Unit, nxt: Unit) -> bool:
+    end, start = prev.cells[-1].words[-1].text, nxt.cells[0].words[0].text
+    return len(end) > 2 and end.endswith(_HYPHENS) and end[-2].isalpha() and start[:1].islower()
+
+
+def assemble(pages: list[PageWords]) -> tuple[str, dict]:
+    _drop_running_lines(pages)
+    sizes = [w.size for p in pages for s in p.segments for w in s.words for _ in w.text]
+    body_size = statistics.median(sizes) if sizes else 10.0
+    for p in pages:
+        _mark_footnotes(p, body_size)
+    out = _Writer()
+    prev: Unit | None = None
+    # Footnotes and tables that interrupt a paragraph are floats: written after that paragraph ends.
+    floats: list[Unit] = []
+
+    def write_floats() -> None:
+        before: Unit | None = None
+        for unit in floats:
+            starts_note = bool(re.match(r"^[\d*\u2020\u2021]", unit.cells[0].text))
+            if before is None or before.kind != unit.kind or (unit.kind == "footnote" and starts_note):
+                out.put("\n\n")
+            elif unit.kind == "table":
+                out.put("\n")
+            elif _hyphenated(before, unit):
+                out.drop_hyphen()
+            else:
+                out.put(" ")
+            out.line(unit)
+            before = unit
+        floats.clear()
+
+    for p in pages:
+        units, notes = _page_units(p, body_size)
+        for unit in units:
+            if unit.kind == "table" and prev is not None and prev.kind == "body":
+                floats.append(unit)
+                continue
+            if prev is not None:
+                if _ends_paragraph(prev, unit):
+                    write_floats()
+                    out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
+                elif _hyphenated(prev, unit):
+                    out.drop_hyphen()
+                else:
+                    out.put(" ")
+            out.line(unit)
+            prev = unit
+        floats.extend(notes)
+    write_floats()
+    text = "".join(out.parts)
+    # Footnotes written first (an empty first page of body text) leave a leading break.
+    lead = len(text) - len(text.lstrip("\n"))
+    if lead:
+        text = text[lead:]
+        for w in out.words:
+            w[0] -= lead
+            w[1] -= lead
+    out.words.sort(key=lambda w: w[0])
+    return text, {"kind": "pdf", "page_sizes": [[round(p.width, 1), round(p.height, 1)] for p in pages], "words": out.words}
