@@ -34,7 +34,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import gradio as gr  # noqa: E402
 
 from qa import MAX_QUESTION_CHARS, Answer, CiteqaError, QuestionError, UnknownDocumentError  # noqa: E402
-from ui import render, uploads  # noqa: E402
+from ui import page_view, render, uploads  # noqa: E402
 
 log = logging.getLogger("citeqa.ui")
 
@@ -51,7 +51,7 @@ MODE_CHOICES = [("Fast · quotes", "extractive"), ("LLM · written answer", "gen
 SHARED_NOTE = (
     "**Shared documents.** Everyone using this server asks about the same documents: files you "
     "add or remove here are added or removed for all users. Your chat itself is private to this "
-    "browser tab. Accepted: .txt, .md, .html up to 10 MB each."
+    "browser tab. Accepted: .txt, .md, .html up to 10 MB each; .pdf (with a text layer) and .docx up to 50 MB."
 )
 
 # ----------------------------------------------------------------------------- browser side
@@ -368,7 +368,8 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None,
         except (UnknownDocumentError, KeyError):
             return render.source_message(f"The document {c['doc_id']} has been removed from the corpus since this answer.")
         stale = text[c["start"] : c["end"]] != c["text"]
-        return render.source_html(c["doc_id"], text, turn, n, cites, stale=stale)
+        page = page_view.page_html(assistant.corpus.document(c["doc_id"]), c["start"], c["end"], stale)
+        return render.source_html(c["doc_id"], text, turn, n, cites, stale=stale, page=page)
 
     def show_source(state: dict, evt: gr.EventData):
         data = getattr(evt, "_data", None) or {}
