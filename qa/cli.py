@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=("extractive", "generative"), default=None)
     ix = sub.add_parser("index", help="manage the documents of the index")
     ixs = ix.add_subparsers(dest="index_cmd", required=True)
-    add = ixs.add_parser("add", help="index files or folders (.txt .md .html)", parents=[common])
+    add = ixs.add_parser("add", help="index files or folders (.txt .md .html .pdf .docx)", parents=[common])
     add.add_argument("paths", nargs="+")
     ixs.add_parser("list", help="list indexed documents", parents=[common])
     rm = ixs.add_parser("remove", help="remove a document", parents=[common])

@@ -19,6 +19,7 @@ SUITES: dict[str, str] = {
     "hotpot": "eval.suites.hotpot",
     "scale": "eval.suites.scale",
     "perf": "eval.suites.perf",
+    "ingest": "eval.suites.ingest",
     "baselines": "eval.baselines.suite",
 }
 
