@@ -34,6 +34,7 @@ MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
 PDFIUM_LOCK = threading.Lock()
 
 _SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
+_CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
 _MARGIN = 0.1  # the top and bottom tenth of a page hold running headers and footers
 _REPEATED_ON = 0.5  # a margin line on at least this share of the pages is a running header/footer
 _SMALL_PRINT = 0.85  # footnotes are set at most this size of the body text
@@ -95,6 +96,7 @@ class Unit:
     column: int
     column_right: float
     column_width: float
+    line_gap: float | None = None  # the usual space between two lines of this column and page
     kind: str = "body"  # body | table | heading | footnote
 
 
@@ -200,9 +202,14 @@ def _segments(words: list[Word]) -> list[Segment]:
     segments: list[Segment] = []
     for line in lines:
         line.sort(key=lambda w: w.x0)
+        gaps = [b.x0 - a.x1 for a, b in zip(line, line[1:])]
+        usual = statistics.median(gaps) if gaps else 0.0
         seg = [line[0]]
-        for w in line[1:]:
-            if w.x0 - seg[-1].x1 > _SEGMENT_GAP_EM * max(w.size, seg[-1].size):
+        for w, gap in zip(line[1:], gaps):
+            em = max(w.size, seg[-1].size)
+            # Justified text stretches every space of a line alike: a gutter or a cell gap is
+            # wider than the line's usual space, or wider than any justified space.
+            if gap > _SEGMENT_GAP_EM * em and (gap > 2 * usual or gap > _CELL_GAP_EM * em):
                 segments.append(Segment(seg))
                 seg = []
             seg.append(w)
@@ -264,8 +271,10 @@ def _page_units(page: PageWords, body_size: float) -> tuple[list[Unit], list[Uni
     """(body units in reading order, footnote units) of one page."""
     body = [s for s in page.segments if s.kind == "body"]
     notes = [s for s in page.segments if s.kind == "footnote"]
-    # A line of three or more segments is a table row: it spans the columns and is read across.
-    table = {id(s) for line in _same_line(body) if len(line) >= 3 for s in line}
+    # A line of three or more segments across most of the page is a table row: it spans the
+    # columns and is read across.
+    table = {id(s) for line in _same_line(body)
+             if len(line) >= 3 and max(s.x1 for s in line) - min(s.x0 for s in line) > 0.6 * page.width for s in line}
     gutter = _gutter(page, [s for s in body if id(s) not in table])
     ordered: list[tuple[int, Segment]] = []  # (column, segment): 0 full width / single column, 1 left, 2 right
     if gutter is None:
@@ -315,6 +324,13 @@ def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float,
         lo, hi = extent[col]
         k = "heading" if kind == "body" and s.size > 1.15 * body_size else kind
         units.append(Unit([s], page.number, col, hi, hi - lo, k))
+    gaps: dict[int, list[float]] = {}
+    for a, b in zip(units, units[1:]):
+        gap = b.cells[0].top - a.cells[-1].bottom
+        if a.column == b.column and -0.5 * a.cells[-1].size < gap < a.cells[-1].size:
+            gaps.setdefault(a.column, []).append(gap)
+    for u in units:
+        u.line_gap = statistics.median(gaps[u.column]) if len(gaps.get(u.column, ())) >= 3 else None
     return units
 
 
@@ -358,15 +374,43 @@ def _ends_paragraph(prev: Unit, nxt: Unit) -> bool:
     short = last.x1 < prev.column_right - 0.15 * prev.column_width
     if short and last.text.endswith(_SENTENCE_END):
         return True
+    # A line ending before 60% of the column is no line break of running text (the next word
+    # would have fitted), so a capital after it starts a paragraph ("PRAGMA x=1;" then "The ...").
+    if last.x1 < prev.column_right - 0.4 * prev.column_width and first.text[:1].isupper():
+        return True
     if prev.page == nxt.page and prev.column == nxt.column:
         gap = first.top - last.bottom
-        return gap > 0.6 * (last.bottom - last.top) or gap < -0.5 * last.size or first.x0 > last.x0 + 2 * last.size
+        # Paragraph spacing: more space than between the other lines of the column (when there
+        # are enough of them to tell), else more than 0.6 of a line.
+        wide = gap > prev.line_gap + 0.25 * last.size if prev.line_gap is not None else gap > 0.6 * (last.bottom - last.top)
+        return wide or gap < -0.5 * last.size or first.x0 > last.x0 + 2 * last.size
     return False  # a paragraph that runs on into the next column or page
 
 
-def _hyphenated(prev: Unit, nxt: Unit) -> bool:
+def _hyphenated(prev: Unit, nxt: Unit, vocabulary: set[str]) -> str | None:
+    """How to join a line ending in a hyphen to the next: "drop" the hyphen (a word broken by
+    hyphenation), "keep" it without a space (a compound the document also writes with a hyphen
+    mid-line, "write-ahead"), or None (no hyphenation here)."""
     end, start = prev.cells[-1].words[-1].text, nxt.cells[0].words[0].text
-    return len(end) > 2 and end.endswith(_HYPHENS) and end[-2].isalpha() and start[:1].islower()
+    # A lowercase continuation, or capitals continuing capitals ("DATA-" "BASE").
+    continues = start[:1].islower() or (end[:-1].isupper() and start[:1].isupper())
+    if not (len(end) > 2 and end.endswith(_HYPHENS) and end[-2].isalpha() and continues):
+        return None
+    compound = _bare(end + start)
+    return "keep" if compound in vocabulary and _bare(end[:-1] + start) not in vocabulary else "drop"
+
+
+def _bare(word: str) -> str:
+    return word.strip(".,;:!?()[]\"'\u201c\u201d\u2018\u2019").lower()
+
+
+def _join(out: "_Writer", prev: Unit, nxt: Unit, vocabulary: set[str]) -> None:
+    """Join two lines of one paragraph: a space, or undo the hyphenation of a word."""
+    how = _hyphenated(prev, nxt, vocabulary)
+    if how == "drop":
+        out.drop_hyphen()
+    elif how is None:
+        out.put(" ")
 
 
 def assemble(pages: list[PageWords]) -> tuple[str, dict]:
@@ -375,6 +419,9 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
     body_size = statistics.median(sizes) if sizes else 10.0
     for p in pages:
         _mark_footnotes(p, body_size)
+    # Words written whole somewhere in the document tell a compound ("write-ahead") from a word
+    # that hyphenation broke ("infor-mation"). A line's last word is not whole, so it is left out.
+    vocabulary = {_bare(w.text) for p in pages for s in p.segments for w in s.words[:-1]}
     out = _Writer()
     prev: Unit | None = None
     # Footnotes and tables that interrupt a paragraph are floats: written after that paragraph ends.
@@ -388,10 +435,8 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
                 out.put("\n\n")
             elif unit.kind == "table":
                 out.put("\n")
-            elif _hyphenated(before, unit):
-                out.drop_hyphen()
             else:
-                out.put(" ")
+                _join(out, before, unit, vocabulary)
             out.line(unit)
             before = unit
         floats.clear()
@@ -406,10 +451,8 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
                 if _ends_paragraph(prev, unit):
                     write_floats()
                     out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
-                elif _hyphenated(prev, unit):
-                    out.drop_hyphen()
                 else:
-                    out.put(" ")
+                    _join(out, prev, unit, vocabulary)
             out.line(unit)
             prev = unit
         floats.extend(notes)

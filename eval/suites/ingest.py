@@ -40,7 +40,9 @@ HEADLINE = ("generated_pages", "pages_per_s", "chars_per_s", "sentences_cut_or_g
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--pdf", type=Path, nargs="*", default=[], help="real PDFs to time and check (no ground truth)")
+    p.add_argument("--pdf", type=Path, nargs="*", default=[], help="real PDFs to time and check")
+    p.add_argument("--pdf-source", type=Path, nargs="*", default=[],
+                   help="for each --pdf, the text it was typeset from (eval/groff_pdf.py), to count whole sentences")
     p.add_argument("--fifty-pages", type=int, default=50, help="pages of the long generated PDF")
 
 
@@ -113,7 +115,7 @@ def check_pdf(path: Path, source: str, drawn) -> dict[str, Any]:
     }
 
 
-def check_real_pdf(path: Path) -> dict[str, Any]:
+def check_real_pdf(path: Path, source: Path | None = None) -> dict[str, Any]:
     from index.loaders import load_file
     from index.locations import location_of
 
@@ -125,9 +127,15 @@ def check_real_pdf(path: Path) -> dict[str, Any]:
     located = sum(1 for s, e, _ in records if location_of(entry, s, e) is not None)
     pages = len(loaded.locations["page_sizes"])
     spanning = sum(1 for s, e, _ in records if (loc := location_of(entry, s, e)) and len(loc.pages) > 1)
-    return {"file": path.name, "pages": pages, "seconds": round(seconds, 3), "pages_per_s": round(pages / seconds, 1),
-            "chars_per_s": round(len(loaded.text) / seconds), "chars": len(loaded.text), "sentences": len(records),
-            "sentences_located": located, "sentences_across_pages": spanning}
+    out = {"file": path.name, "pages": pages, "seconds": round(seconds, 3), "pages_per_s": round(pages / seconds, 1),
+           "chars_per_s": round(len(loaded.text) / seconds), "chars": len(loaded.text), "sentences": len(records),
+           "sentences_located": located, "sentences_across_pages": spanning}
+    if source is not None:
+        pdf_sentences = {" ".join(t.split()) for _, _, t in records}
+        src = [" ".join(t.split()) for _, _, t in sentence_texts("src", source.read_text(encoding="utf-8"))]
+        cut = [t for t in src if t not in pdf_sentences]
+        out.update(source_sentences=len(src), sentences_cut_or_glued=len(cut), cut_examples=cut[:5])
+    return out
 
 
 def seed_docx(path: Path, source: str) -> None:
@@ -227,7 +235,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
             m["pdfs"].append(check_pdf(tmp / name, text, drawn))
         seed_docx(tmp / "seed.docx", source)
         m["docx"] = check_docx(tmp / "seed.docx", source)
-        m["real_pdfs"] = [check_real_pdf(p) for p in args.pdf]
+        sources = list(args.pdf_source) + [None] * (len(args.pdf) - len(args.pdf_source))
+        m["real_pdfs"] = [check_real_pdf(p, s) for p, s in zip(args.pdf, sources)]
         txt_m, pdf_m, rows = seed_questions(tmp / "one_column.pdf", drawn_one, args)
     pdfs = m["pdfs"]
     m.update({
