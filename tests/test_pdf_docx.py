@@ -133,3 +133,32 @@ def test_plain_text_and_old_indexes_have_no_location(tmp_path):
     assert a.ask("What conducts electricity?", mode="extractive").citations[0].location is None
     saved = json.loads(next((tmp_path / "idx").glob("gen-*/documents.json")).read_text(encoding="utf-8"))
     assert saved[0]["locations"] is None
+
+
+def test_page_view_boxes_the_span_escapes_text_and_falls_back_to_text_when_the_file_changed(tmp_path):
+    from eval.pdf_fixtures import new_pdf
+    from ui.page_view import page_html
+
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.text(60, 100, "Intro line of the first page.")
+    pdf.add_page()
+    pdf.text(60, 200, "The <b>bold</b> claim sits on page two.")
+    f = tmp_path / "p.pdf"
+    pdf.output(str(f))
+    loaded = load_file(f)
+    st = f.stat()
+    entry = DocumentEntry("p.pdf", loaded.text, "", str(f), "pdf", {}, st.st_size, st.st_mtime_ns, loaded.locations)
+    start = loaded.text.index("The <b>")
+    end = loaded.text.index("two.") + 4
+    html = page_html(entry, start, end)
+    assert 'class="cq-page-number">2</b> of 2' in html and "data:image/jpeg;base64," in html
+    assert html.count('class="cq-page-box"') == 1
+    assert "<b>bold" not in html  # the image carries the text; nothing of it is markup
+    assert page_html(entry, start, end, stale=True) == ""
+    f.write_bytes(f.read_bytes() + b"\n")  # changed since indexed: the page as text, escaped, span marked
+    html = page_html(entry, start, end)
+    assert "data:image" not in html and "shown as text" in html
+    assert '<mark class="cq-hl cq-active">The &lt;b&gt;bold&lt;/b&gt; claim sits on page two.</mark>' in html
+    plain = DocumentEntry("n.txt", "Plain.", "")
+    assert page_html(plain, 0, 6) == ""
