@@ -27,6 +27,8 @@ import statistics
 import threading
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from index.errors import IngestError
 
 MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
@@ -61,30 +63,19 @@ class Segment:
 
     words: list[Word]
     kind: str = "body"  # body | footnote
+    # Computed once: the layout steps read them many times.
+    x0: float = field(init=False)
+    x1: float = field(init=False)
+    top: float = field(init=False)
+    bottom: float = field(init=False)
+    size: float = field(init=False)
+    text: str = field(init=False)
 
-    @property
-    def x0(self) -> float:
-        return self.words[0].x0
-
-    @property
-    def x1(self) -> float:
-        return self.words[-1].x1
-
-    @property
-    def top(self) -> float:
-        return min(w.top for w in self.words)
-
-    @property
-    def bottom(self) -> float:
-        return max(w.bottom for w in self.words)
-
-    @property
-    def size(self) -> float:
-        return max(w.size for w in self.words)
-
-    @property
-    def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+    def __post_init__(self) -> None:
+        self.x0, self.x1 = self.words[0].x0, self.words[-1].x1
+        self.top, self.bottom = min(w.top for w in self.words), max(w.bottom for w in self.words)
+        self.size = max(w.size for w in self.words)
+        self.text = " ".join(w.text for w in self.words)
 
 
 @dataclass
@@ -152,36 +143,45 @@ def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
 
 
 def _page_words(page, number: int, height: float) -> list[Word]:
+    """The page's words with their boxes (top-left origin), in PDFium's character order."""
+    import ctypes
+
     import pypdfium2.raw as raw
 
     textpage = page.get_textpage()
     words: list[Word] = []
-    current: list[tuple[str, float, float, float, float, float]] = []
-
-    def flush() -> None:
-        if current:
-            text = "".join(c[0] for c in current)
-            words.append(Word(text, number, min(c[1] for c in current), min(c[2] for c in current),
-                              max(c[3] for c in current), max(c[4] for c in current), max(c[5] for c in current)))
-            current.clear()
-
+    chars: list[str] = []
+    box = [0.0, 0.0, 0.0, 0.0]  # x0, top, x1, bottom of the word being read
+    size = 0.0
+    last = (0.0, 0.0, 0.0)  # left, right, vertical centre of the previous character
     rect = raw.FS_RECTF()
+    get_box, get_size = raw.FPDFText_GetLooseCharBox, raw.FPDFText_GetFontSize
     try:
-        for i in range(textpage.count_chars()):
-            code = raw.FPDFText_GetUnicode(textpage, i)
+        n = textpage.count_chars()
+        buf = (ctypes.c_ushort * (n + 1))()
+        raw.FPDFText_GetText(textpage, 0, n, buf)  # all characters in one call: one UTF-16 unit each
+        for i, code in enumerate(buf[:n]):
             ch = "-" if code in (0x02, 0xFFFE) else chr(code)  # PDFium marks a line-end hyphen as 0x02
-            if ch.isspace() or not ch.isprintable() or not raw.FPDFText_GetLooseCharBox(textpage, i, rect):
-                flush()
+            if ch.isspace() or not ch.isprintable() or not get_box(textpage, i, rect):
+                if chars:
+                    words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                    chars = []
                 continue
-            size = raw.FPDFText_GetFontSize(textpage, i) or (rect.top - rect.bottom)
-            box = (ch, rect.left, height - rect.top, rect.right, height - rect.bottom, size)
-            if current:
-                prev = current[-1]
-                new_line = abs((box[2] + box[4]) - (prev[2] + prev[4])) / 2 > 0.5 * size
-                if new_line or box[1] - prev[3] > 0.2 * size or box[1] < prev[1] - 0.5 * size:
-                    flush()
-            current.append(box)
-        flush()
+            top, bottom = height - rect.top, height - rect.bottom
+            centre = (top + bottom) / 2
+            if chars and (abs(centre - last[2]) > 0.5 * size or rect.left - last[1] > 0.2 * size
+                          or rect.left < last[0] - 0.5 * size):  # a new line, a gap, or a jump back
+                words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                chars = []
+            if not chars:
+                size = get_size(textpage, i) or (rect.top - rect.bottom)
+                box = [rect.left, top, rect.right, bottom]
+            else:
+                box = [min(box[0], rect.left), min(box[1], top), max(box[2], rect.right), max(box[3], bottom)]
+            chars.append(ch)
+            last = (rect.left, rect.right, centre)
+        if chars:
+            words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
     finally:
         textpage.close()
     return words
@@ -248,17 +248,15 @@ def _mark_footnotes(page: PageWords, body_size: float) -> None:
 def _gutter(page: PageWords, segs: list[Segment]) -> float | None:
     """The x of a column gutter: a vertical line near the middle that few text lines cross, with
     several wide lines (text columns, not table cells) on each side; None for one column."""
-    best: tuple[int, float, float] | None = None
-    x = page.width * 0.3
-    while x <= page.width * 0.7:
-        crossing = sum(1 for s in segs if s.x0 < x < s.x1)
-        cand = (crossing, abs(x - page.width / 2), x)
-        if best is None or cand < best:
-            best = cand
-        x += 2.0
-    if best is None:
+    if not segs:
         return None
-    crossing, _, x = best
+    xs = np.arange(page.width * 0.3, page.width * 0.7, 2.0)
+    x0 = np.array([s.x0 for s in segs])[:, None]
+    x1 = np.array([s.x1 for s in segs])[:, None]
+    crossings = ((x0 < xs) & (xs < x1)).sum(axis=0)
+    # The fewest crossings, and of those the x closest to the middle of the page.
+    best = min(range(len(xs)), key=lambda i: (crossings[i], abs(xs[i] - page.width / 2)))
+    crossing, x = int(crossings[best]), float(xs[best])
     left = [s.x1 - s.x0 for s in segs if s.x1 <= x]
     right = [s.x1 - s.x0 for s in segs if s.x0 >= x]
     if (len(left) >= 3 and len(right) >= 3 and crossing <= 0.2 * len(segs)
