@@ -1,11 +1,12 @@
 """Measure candidate PDF text libraries on the generated known-layout PDFs (how index/pdf.py was chosen).
 
     pip install pypdf==7.1.0 pdfminer.six==20260107 pdfplumber==0.11.10   # candidates, not dependencies
-    python -m eval.pdf_libraries [--pages 50]
+    python -m eval.pdf_libraries [--pages 50] [--pdf F.pdf --pdf-source F.txt]   # F: eval/groff_pdf.py
 
 For each library that is installed: seconds and pages/s on a two-column, hyphenated PDF of about
 --pages pages, and the share of the source's sentences found whole (whitespace-normalised) in
-its plain text output on that PDF and on the two-column page with a table and footnotes. Whether a
+its plain text output on that PDF, on the two-column page with a table and footnotes, and on
+--pdf (typeset from --pdf-source) when given. Whether a
 library gives character boxes (needed for page highlights) is a fact of its API, printed with it.
 Prints one JSON line per library.
 """
@@ -75,6 +76,8 @@ def whole_sentences(text: str, source: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pages", type=int, default=50)
+    p.add_argument("--pdf", type=Path, default=None, help="a real PDF typeset from --pdf-source")
+    p.add_argument("--pdf-source", type=Path, default=None)
     args = p.parse_args(argv)
     from eval.pdf_fixtures import flow_pdf
     from eval.suites.ingest import FOOTNOTES, SEED, TABLE
@@ -95,10 +98,14 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print(json.dumps({"library": name, "installed": False}))
             continue
-        print(json.dumps({"library": name, "licence": licence, "char_boxes": boxes, "pages": long_drawn.pages,
-                          "seconds": round(seconds, 2), "pages_per_s": round(long_drawn.pages / seconds, 1),
-                          "whole_sentences_two_columns": round(whole_sentences(text, long_text), 3),
-                          "whole_sentences_table_footnotes": round(whole_sentences(fn(table_pdf), source), 3)}))
+        row = {"library": name, "licence": licence, "char_boxes": boxes, "pages": long_drawn.pages,
+               "seconds": round(seconds, 2), "pages_per_s": round(long_drawn.pages / seconds, 1),
+               "whole_sentences_two_columns": round(whole_sentences(text, long_text), 3),
+               "whole_sentences_table_footnotes": round(whole_sentences(fn(table_pdf), source), 3)}
+        if args.pdf and args.pdf_source:
+            row["whole_sentences_real_pdf"] = round(whole_sentences(fn(args.pdf.read_bytes()),
+                                                                    args.pdf_source.read_text(encoding="utf-8")), 3)
+        print(json.dumps(row))
     return 0
 
 
