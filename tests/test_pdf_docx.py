@@ -162,3 +162,17 @@ def test_page_view_boxes_the_span_escapes_text_and_falls_back_to_text_when_the_f
     assert '<mark class="cq-hl cq-active">The &lt;b&gt;bold&lt;/b&gt; claim sits on page two.</mark>' in html
     plain = DocumentEntry("n.txt", "Plain.", "")
     assert page_html(plain, 0, 6) == ""
+
+
+def test_eval_ingest_suite_runs_and_reports_its_figures(tmp_path, capsys):
+    from eval.__main__ import main
+
+    assert main(["ingest", "--fifty-pages", "4", "--limit", "12", "--results-dir", str(tmp_path)]) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert head["suite"] == "ingest" and head["generated_pages"] >= 8
+    assert head["sentences_cut_or_glued"] == 0 and head["debris_lines_left"] == 0
+    assert head["spans_exact"] == head["docx_spans_exact"] == head["sentence_pages_right"] == 1.0
+    assert head["seed_pdf_citation_pages_right"] == 1.0
+    assert head["seed_pdf_citation_precision_micro"] == head["seed_txt_citation_precision_micro"]
+    assert head["seed_pdf_citation_recall_micro"] == head["seed_txt_citation_recall_micro"]
+    assert head["pages_per_s"] > 0 and head["chars_per_s"] > 0

@@ -24,7 +24,7 @@ from typing import Any
 
 from eval import metrics
 from eval.metrics import Span
-from eval.suites.base import SuiteResult, headline, make_row, progress, warm_up
+from eval.suites.base import SuiteResult, headline, make_row, progress, sample, warm_up
 
 DESCRIPTION = "PDF/DOCX ingestion: speed, reading order, debris, exact spans, pages of seed-gold citations"
 EVAL_DIR = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def seed_questions(pdf: Path, drawn, args) -> tuple[dict, dict, list[dict]]:
     from qa import Assistant
 
     source = SEED.read_text(encoding="utf-8")
-    gold = load_gold(GOLD)
+    gold = sample(load_gold(GOLD), args.limit, args.seed)
     results = {}
     with tempfile.TemporaryDirectory(prefix="citeqa-eval-ingest-") as tmp:
         for kind, path in (("txt", SEED), ("pdf", pdf)):
@@ -250,7 +250,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
         "docx_chars_per_s": m["docx"]["chars_per_s"], "docx_spans_exact": m["docx"]["spans_exact"],
         "seed_txt": txt_m, "seed_pdf": pdf_m,
     })
-    config = {"seed": str(SEED), "gold": str(GOLD), "fifty_pages": args.fifty_pages, "real_pdfs": [str(p) for p in args.pdf]}
+    config = {"seed_article": str(SEED), "gold": str(GOLD), "fifty_pages": args.fifty_pages, "limit": args.limit,
+              "seed": args.seed, "real_pdfs": [str(p) for p in args.pdf]}
     notes = ["Generated PDFs: fpdf2 with DejaVu Sans, running header, 'Page N' footer, hyphenated line ends; "
              "the gold evidence of the .txt is mapped onto the PDF text by its words."]
     return SuiteResult(config, m, headline(m, HEADLINE), rows, notes)
