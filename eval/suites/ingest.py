@@ -142,7 +142,7 @@ def seed_docx(path: Path, source: str) -> None:
     import docx
 
     d = docx.Document()
-    for n, line in enumerate(l for l in source.splitlines() if l.strip()):
+    for n, line in enumerate(line for line in source.splitlines() if line.strip()):
         if n in (0, 1):  # the publication and the headline
             d.add_heading(line, level=n + 1)
         else:
