@@ -33,7 +33,7 @@ def cmd_ask(args) -> int:
     if final and final.unsupported:
         print("(not supported by the documents: " + " | ".join(final.unsupported) + ")")
     for n, c in enumerate(final.citations if final else [], 1):
-        print(f"[{n}] {c.doc_id}:{c.start}-{c.end} \"{c.text}\"")
+        print(f"[{n}] {c.doc_id}:{c.start}-{c.end}{f' ({c.location.describe()})' if c.location else ''} \"{c.text}\"")
     return 0
 
 

@@ -175,3 +175,31 @@ def test_eval_ingest_suite_runs_and_reports_its_figures(tmp_path, capsys):
     assert head["seed_pdf_citation_precision_micro"] == head["seed_txt_citation_precision_micro"]
     assert head["seed_pdf_citation_recall_micro"] == head["seed_txt_citation_recall_micro"]
     assert head["pages_per_s"] > 0 and head["chars_per_s"] > 0
+
+
+def test_cli_adds_a_pdf_and_prints_the_page_of_each_citation(tmp_path, two_column):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from eval.pdf_fixtures import encrypted_pdf
+
+    pdf = tmp_path / "report.pdf"
+    shutil.copy(two_column[0], pdf)
+    locked = tmp_path / "locked.pdf"
+    encrypted_pdf(locked)
+    idx = str(tmp_path / "idx")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "qa.cli", *args, "--index-dir", idx], cwd=ROOT, capture_output=True,
+                              text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    added = cli("index", "add", str(pdf))
+    assert added.returncode == 0 and "added report.pdf" in added.stdout, added.stderr
+    refused = cli("index", "add", str(locked))
+    assert refused.returncode != 0 and "locked.pdf: the PDF is encrypted" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    asked = cli("ask", "Which government did Trump blame?", "--mode", "extractive")
+    assert asked.returncode == 0, asked.stderr
+    assert any(line.startswith("[") and "report.pdf:" in line and "(page 1)" in line for line in asked.stdout.splitlines())
