@@ -62,8 +62,7 @@ def location_of(entry: Any, start: int, end: int) -> Location | None:
 
 def _overlapping(rows: list[list], start: int, end: int) -> list[list]:
     """Rows [s, e, ...] (sorted by s, disjoint) that overlap [start, end)."""
-    i = bisect.bisect_right([r[0] for r in rows], start) - 1 if rows else 0
-    i = max(i, 0)
+    i = max(bisect.bisect_right(rows, start, key=lambda r: r[0]) - 1, 0)
     out = []
     while i < len(rows) and rows[i][0] < end:
         if rows[i][1] > start:

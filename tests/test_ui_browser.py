@@ -99,6 +99,8 @@ def test_source_html_highlights_every_span_and_emphasises_the_clicked_one():
     ("/abs/path/page.HTML", "page.html"),
     (".hidden.txt", "hidden.txt"),
     ("we ird<>|:*?name.htm", "we ird_name.htm"),
+    ("Annual Report.PDF", "Annual Report.pdf"),
+    ("C:\\Users\\x\\memo.docx", "memo.docx"),
 ])
 def test_safe_name_keeps_uploads_inside_the_directory(name, expected):
     from ui.uploads import safe_name
@@ -106,7 +108,7 @@ def test_safe_name_keeps_uploads_inside_the_directory(name, expected):
     assert safe_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "script.sh", "noext", "..", ""])
+@pytest.mark.parametrize("name", ["slides.pptx", "script.sh", "noext", "..", ""])
 def test_safe_name_rejects_other_types(name):
     from qa import IngestError
     from ui.uploads import safe_name
