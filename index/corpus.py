@@ -7,27 +7,15 @@ no lock while the LLM writes, even if a document is added meanwhile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from index.document import ParsedDocument, SentenceRecord
+from index.document import DocumentEntry, ParsedDocument, SentenceRecord
 from index.errors import UnknownDocumentError
 from index.vector_store import SentenceVectorStore
 
 PROGRESS_MIN_SENTENCES = 300  # show a progress bar when embedding more than this
-
-
-@dataclass
-class DocumentEntry:
-    doc_id: str
-    text: str
-    sha256: str
-    source: str = ""
-    format: str = "text"
-    metadata: dict[str, str] = field(default_factory=dict)
-    source_size: int = -1  # fingerprint of the file it came from, to notice changes cheaply
-    source_mtime_ns: int = -1
 
 
 @dataclass(frozen=True)
@@ -109,7 +97,7 @@ class Corpus:
         self.documents = dict(self.documents)
         for d in docs:
             size, mtime = (sizes or {}).get(d.doc_id, (-1, -1))
-            self.documents[d.doc_id] = DocumentEntry(d.doc_id, d.text, d.sha256, d.source, d.format, d.metadata, size, mtime)
+            self.documents[d.doc_id] = d.entry(size, mtime)
         self.version += 1
         return len(new_records)
 

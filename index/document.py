@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from index import layout
 from index.sentences import split_sentences
@@ -25,21 +25,39 @@ class SentenceRecord:
 
 
 @dataclass
-class ParsedDocument:
+class DocumentEntry:
+    """A document of the corpus (what documents.json stores)."""
+
     doc_id: str
     text: str
     sha256: str
     source: str = ""
     format: str = "text"
     metadata: dict[str, str] = field(default_factory=dict)
+    source_size: int = -1  # fingerprint of the file it came from, to notice changes cheaply
+    source_mtime_ns: int = -1
+    # Where each span is in the original file (index.locations); None for plain text and for
+    # documents saved before PDF/DOCX support (documents.json without the field).
+    locations: dict | None = None
+
+
+@dataclass
+class ParsedDocument(DocumentEntry):
+    """A document as read from its file, with its sentence records: what ``Corpus.add`` takes."""
+
     sentences: list[SentenceRecord] = field(default_factory=list)
+
+    def entry(self, source_size: int = -1, source_mtime_ns: int = -1) -> DocumentEntry:
+        kept = {f.name: getattr(self, f.name) for f in fields(DocumentEntry)}
+        return DocumentEntry(**{**kept, "source_size": source_size, "source_mtime_ns": source_mtime_ns})
 
 
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def parse_document(doc_id: str, text: str, source: str = "", format: str = "text") -> ParsedDocument:
+def parse_document(doc_id: str, text: str, source: str = "", format: str = "text",
+                   locations: dict | None = None) -> ParsedDocument:
     lay = layout.analyze(text)
     records: list[SentenceRecord] = []
     for region in lay.regions:
@@ -55,4 +73,5 @@ def parse_document(doc_id: str, text: str, source: str = "", format: str = "text
                 SentenceRecord(doc_id, region.start, region.end, region.kind,
                                layout.index_text_for(region.kind, span_text, lay.metadata))
             )
-    return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, records)
+    return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, locations=locations,
+                          sentences=records)

@@ -30,7 +30,9 @@ import faiss
 import filelock
 import numpy as np
 
-from index.corpus import Corpus, DocumentEntry
+from index.corpus import Corpus
+from index.document import DocumentEntry
+from index.fsutil import fsync_dir as _fsync_dir  # module-level name: the crash tests fail it on purpose
 from index.document import SentenceRecord, text_sha256
 from index.errors import CiteqaError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from index.vector_store import SentenceVectorStore
@@ -234,14 +236,6 @@ def _sync(fh) -> None:
     os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     try:
@@ -253,13 +247,14 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | None]]:
-    """Best effort, for a rebuild: (doc_id, source path, stored text or None) from any generation.
+def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | None, dict | None]]:
+    """Best effort, for a rebuild: (doc_id, source path, stored text or None, stored location map
+    or None) from any generation.
 
-    Works on a damaged index: it reads only documents.json files and keeps a stored text only
-    when it matches its own checksum.
+    Works on a damaged index: it reads only documents.json files and keeps a stored text (and its
+    location map) only when the text matches its own checksum.
     """
-    found: dict[str, tuple[str, str, str | None]] = {}
+    found: dict[str, tuple[str, str, str | None, dict | None]] = {}
     gens = sorted(directory.path.glob("gen-*"), key=lambda p: p.name, reverse=True)
     for gen in gens:
         try:
@@ -269,6 +264,7 @@ def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | N
         for d in docs if isinstance(docs, list) else []:
             try:
                 doc_id, source, text, sha = d["doc_id"], d.get("source", ""), d.get("text"), d.get("sha256")
+                locations = d.get("locations")
             except (TypeError, KeyError, AttributeError):
                 continue
             if not isinstance(doc_id, str):
@@ -276,7 +272,7 @@ def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | N
             ok = isinstance(text, str) and text_sha256(text) == sha
             if doc_id not in found or (found[doc_id][2] is None and ok):
                 found[doc_id] = (doc_id, found.get(doc_id, ("", ""))[1] or (source if isinstance(source, str) else ""),
-                                 text if ok else None)
+                                 text if ok else None, locations if ok and isinstance(locations, dict) else None)
         # documents.json damaged or gone: the manifest still names each document and its source file.
         try:
             listed = json.loads((gen / "manifest.json").read_text(encoding="utf-8")).get("documents", {})
@@ -285,7 +281,7 @@ def recover_documents(directory: IndexDirectory) -> list[tuple[str, str, str | N
         for doc_id, info in listed.items() if isinstance(listed, dict) else []:
             source = info.get("source", "") if isinstance(info, dict) else ""
             if doc_id not in found:
-                found[doc_id] = (doc_id, source if isinstance(source, str) else "", None)
+                found[doc_id] = (doc_id, source if isinstance(source, str) else "", None, None)
             elif not found[doc_id][1] and isinstance(source, str):
-                found[doc_id] = (doc_id, source, found[doc_id][2])
+                found[doc_id] = (doc_id, source, found[doc_id][2], found[doc_id][3])
     return list(found.values())

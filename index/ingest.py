@@ -109,7 +109,7 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
             report.unchanged.append(doc_id)
             continue
         (report.updated if known else report.added).append(doc_id)
-        to_add.append(parse_document(doc_id, loaded.text, str(fp.resolve()), loaded.format))
+        to_add.append(parse_document(doc_id, loaded.text, str(fp.resolve()), loaded.format, loaded.locations))
     report.sentences_embedded = corpus.add(to_add, embedder, fingerprints)
     return report
 

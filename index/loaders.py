@@ -4,6 +4,8 @@
 - .html/.htm: the visible text, produced by a real HTML parser (stdlib ``html.parser``, which is
   streaming and has no recursion limit, so deeply nested pages cannot crash it). Offsets then refer
   to that visible text, which is what ``Assistant.document_text`` returns and the UI shows.
+- .pdf (text layer, ``index/pdf.py``) and .docx (``index/docx.py``): the extracted text, plus a
+  location map (pages and word boxes, or headings and paragraphs; see ``index/locations.py``).
 """
 
 from __future__ import annotations
@@ -16,21 +18,31 @@ from pathlib import Path
 
 from index.errors import IngestError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+PACKED_SUFFIXES = (".pdf", ".docx")  # files whose text is a small part of their bytes (fonts, images)
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # ~100k sentences; embedding more on 2 cores takes many minutes
+# PDF/DOCX carry images and fonts besides text; their text is limited after extraction instead
+# (index.pdf.MAX_PDF_CHARS, index.docx.MAX_DOCX_CHARS).
+MAX_PACKED_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class LoadedText:
     text: str
-    format: str  # "text" or "html"
+    format: str  # "text", "html", "pdf" or "docx"
+    locations: dict | None = None  # index.locations map (pages/boxes, paragraphs) for PDF and DOCX
 
 
-def load_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> LoadedText:
+def max_bytes_for(suffix: str) -> int:
+    return MAX_PACKED_DOCUMENT_BYTES if suffix.lower() in PACKED_SUFFIXES else MAX_DOCUMENT_BYTES
+
+
+def load_file(path: Path, max_bytes: int | None = None) -> LoadedText:
     """Read one file, or raise IngestError naming it and saying why."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise IngestError(f"{path.name}: unsupported file type {suffix or '(none)'}; use {', '.join(SUPPORTED_SUFFIXES)}")
+    max_bytes = max_bytes_for(suffix) if max_bytes is None else max_bytes
     try:
         size = path.stat().st_size
         if size > max_bytes:
@@ -42,6 +54,16 @@ def load_file(path: Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> LoadedText:
 
 
 def load_bytes(data: bytes, name: str, suffix: str) -> LoadedText:
+    if suffix == ".pdf":
+        from index.pdf import extract_pdf  # imported here: plain-text users never load PDFium
+
+        text, locations = extract_pdf(data, name)
+        return LoadedText(text, "pdf", locations)
+    if suffix == ".docx":
+        from index.docx import extract_docx
+
+        text, locations = extract_docx(data, name)
+        return LoadedText(text, "docx", locations)
     text = decode_text(data, name)
     if suffix in (".html", ".htm"):
         return LoadedText(html_to_visible_text(text), "html")

@@ -53,7 +53,7 @@ def cmd_ask(args) -> int:
     if final.unsupported:
         print("(not supported by the documents: " + " | ".join(final.unsupported) + ")")
     for n, c in enumerate(final.citations, 1):
-        print(f"[{n}] {c.doc_id}:{c.start}-{c.end} \"{c.text}\"")
+        print(f"[{n}] {c.doc_id}:{c.start}-{c.end}{f' ({c.location.describe()})' if c.location else ''} \"{c.text}\"")
     return 0
 
 
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="extractive (quotes), generative (the local LLM writes), combined (quotes at once, then the LLM)")
     ix = sub.add_parser("index", help="manage the documents of the index")
     ixs = ix.add_subparsers(dest="index_cmd", required=True)
-    add = ixs.add_parser("add", help="index files or folders (.txt .md .html)", parents=[common])
+    add = ixs.add_parser("add", help="index files or folders (.txt .md .html .pdf .docx)", parents=[common])
     add.add_argument("paths", nargs="+")
     ixs.add_parser("list", help="list indexed documents", parents=[common])
     rm = ixs.add_parser("remove", help="remove a document", parents=[common])

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from index.corpus import Corpus, CorpusView
+from index.locations import location_of
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
@@ -42,7 +43,8 @@ class Evidence:
 def citation(view: CorpusView, row: int, score: float) -> Citation:
     """The one place a Citation is made: the record's exact span of its document."""
     rec = view.records[row]
-    return Citation(rec.doc_id, rec.start, rec.end, view.record_text(row), round(score, 4))
+    return Citation(rec.doc_id, rec.start, rec.end, view.record_text(row), round(score, 4),
+                    location_of(view.documents[rec.doc_id], rec.start, rec.end))
 
 
 def select(scored: list[Scored] | tuple[Scored, ...], threshold: float, margin: float,

@@ -21,18 +21,18 @@ def rebuild_index(settings: Settings) -> tuple[int, int, list[str]]:
     with directory.write_lock():
         corpus = Corpus(embedder.name, embedder.dim)
         docs, missing = [], []
-        for doc_id, source, stored in recover_documents(directory):
+        for doc_id, source, stored, locations in recover_documents(directory):
             text, fmt = stored, "text"
             if source and Path(source).is_file():
                 try:
                     loaded = load_file(Path(source))
-                    text, fmt = loaded.text, loaded.format
+                    text, fmt, locations = loaded.text, loaded.format, loaded.locations
                 except IngestError:
                     pass
             if text is None:
                 missing.append(doc_id)
                 continue
-            docs.append(parse_document(doc_id, text, source, fmt))
+            docs.append(parse_document(doc_id, text, source, fmt, locations))
         corpus.add(docs, embedder)
         directory.save(corpus)
     return len(corpus.documents), len(corpus), missing

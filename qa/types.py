@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from index.locations import Location
+
 
 @dataclass(frozen=True, slots=True)
 class Citation:
@@ -14,6 +16,7 @@ class Citation:
     end: int
     text: str
     score: float  # support of the answer by this span, 0..1
+    location: Location | None = None  # page(s) and boxes (PDF), heading and paragraph (DOCX); None for plain text
 
 
 @dataclass

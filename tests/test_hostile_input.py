@@ -596,3 +596,107 @@ def test_cli_hostile_questions_and_files(tmp_path):
     not_a_dir = tmp_path / "file-not-dir"
     not_a_dir.write_text("x")
     _clear_failure(_cli("index", "list", "--index-dir", str(not_a_dir)), "cannot write to the index directory")
+
+
+# --------------------------------------------------------------------------- PDF and DOCX
+def _pdf_bytes(tmp_path: Path, text: str = "The lighthouse keeper lives on the island.", pages: int = 1) -> bytes:
+    """A text PDF with one sentence on each page."""
+    from eval.pdf_fixtures import new_pdf
+
+    pdf = new_pdf()
+    for n in range(pages):
+        pdf.add_page()
+        pdf.text(60, 100, f"{text} ({n + 1})")
+    pdf.output(str(tmp_path / "made.pdf"))
+    return (tmp_path / "made.pdf").read_bytes()
+
+
+def _zip_bomb() -> bytes:
+    """A 'DOCX' of ~300 KB that would unpack to 300 MB."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"<w:document>" + b" " * (300 * 1024 * 1024))
+    return buf.getvalue()
+
+
+def _scanned(tmp_path: Path) -> bytes:
+    from eval.pdf_fixtures import scanned_pdf
+
+    scanned_pdf(tmp_path / "scan.pdf")
+    return (tmp_path / "scan.pdf").read_bytes()
+
+
+def _encrypted(tmp_path: Path) -> bytes:
+    from eval.pdf_fixtures import encrypted_pdf
+
+    encrypted_pdf(tmp_path / "enc.pdf")
+    return (tmp_path / "enc.pdf").read_bytes()
+
+
+BAD_PACKED = [  # (file name, bytes maker, words the message must hold, limit to lower for the case)
+    ("secret.pdf", _encrypted, "encrypted", None),
+    ("scan.pdf", _scanned, "no text layer", None),
+    ("noise.pdf", lambda tmp: b"%PDF-1.7\n" + random.Random(3).randbytes(4000), "not a readable PDF", None),
+    ("empty-ish.pdf", lambda tmp: b"%PDF-", "not a readable PDF", None),
+    ("book.pdf", lambda tmp: _pdf_bytes(tmp, pages=3), "over the limit of 2 pages", ("index.pdf.MAX_PDF_PAGES", 2)),
+    ("long.pdf", lambda tmp: _pdf_bytes(tmp, pages=3), "characters of text", ("index.pdf.MAX_PDF_CHARS", 60)),
+    ("bomb.docx", lambda tmp: _zip_bomb(), "zip bomb", None),
+    ("noise.docx", lambda tmp: random.Random(4).randbytes(3000), "not a readable DOCX", None),
+    ("locked.docx", lambda tmp: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(2000), "encrypted", None),
+    ("not-word.docx", lambda tmp: _zip_of({"hello.txt": "hi"}), "not a readable DOCX", None),
+]
+
+
+def _zip_of(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, body in members.items():
+            z.writestr(name, body)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("name,make,msg,limit", BAD_PACKED, ids=[b[0] for b in BAD_PACKED])
+def test_bad_pdf_and_docx_give_one_clear_error_and_change_nothing(tmp_path, monkeypatch, name, make, msg, limit):
+    if limit:
+        monkeypatch.setattr(limit[0], limit[1])
+    f = tmp_path / "in" / name
+    f.parent.mkdir()
+    f.write_bytes(make(tmp_path))
+    a, idx, before = _open_and_add(tmp_path, [f])
+    with pytest.raises(IngestError) as err:
+        a.add_paths([f])
+    assert name in str(err.value) and msg in str(err.value), str(err.value)
+    assert "Traceback" not in str(err.value)
+    assert dir_digest(idx) == before
+    assert [d.doc_id for d in a.documents()] == ["base.txt"]
+
+
+@examples(25)
+@given(cuts=st.lists(st.tuples(st.floats(0, 1), st.binary(min_size=0, max_size=8)), min_size=1, max_size=4))
+def test_damaged_pdfs_index_or_raise_an_ingest_error(tmp_path_factory, cuts):
+    """A real PDF with bytes overwritten or cut off: PDFium repairs what it can; the rest is a clear error."""
+    tmp = tmp_path_factory.mktemp("pdf")
+    data = bytearray(_pdf_bytes(tmp, pages=2))
+    for where, junk in cuts:
+        i = int(where * (len(data) - 1))
+        data[i : i + len(junk)] = junk
+    try:
+        loaded = load_bytes(bytes(data), "damaged.pdf", ".pdf")
+    except IngestError as exc:
+        assert "damaged.pdf" in str(exc)
+        return
+    loaded.text.encode("utf-8")
+    check_records("doc", loaded.text)
+    from index.locations import location_of
+
+    entry = type("Entry", (), {"locations": loaded.locations})()
+    for r in parse_document("doc", loaded.text).sentences:
+        loc = location_of(entry, r.start, r.end)
+        assert loc is None or all(p >= 1 for p in loc.pages)

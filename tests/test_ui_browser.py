@@ -103,6 +103,8 @@ def test_source_html_highlights_every_span_and_emphasises_the_clicked_one():
     ("/abs/path/page.HTML", "page.html"),
     (".hidden.txt", "hidden.txt"),
     ("we ird<>|:*?name.htm", "we ird_name.htm"),
+    ("Annual Report.PDF", "Annual Report.pdf"),
+    ("C:\\Users\\x\\memo.docx", "memo.docx"),
 ])
 def test_safe_name_keeps_uploads_inside_the_directory(name, expected):
     from ui.uploads import safe_name
@@ -110,7 +112,7 @@ def test_safe_name_keeps_uploads_inside_the_directory(name, expected):
     assert safe_name(name) == expected
 
 
-@pytest.mark.parametrize("name", ["report.pdf", "script.sh", "noext", "..", ""])
+@pytest.mark.parametrize("name", ["slides.pptx", "script.sh", "noext", "..", ""])
 def test_safe_name_rejects_other_types(name):
     from qa import IngestError
     from ui.uploads import safe_name
@@ -338,6 +340,70 @@ def test_uploaded_markup_is_shown_as_text_never_run(server, browser, tmp_path):
         assert "zorblax_notes.txt" not in page.inner_text("#cq-docs")
         assert not (server["index_dir"] / "uploads" / "zorblax_notes.txt").exists()
         assert page.evaluate("typeof window.__pwned") == "undefined"
+    finally:
+        ctx.close()
+
+
+def _two_page_pdf(path: Path) -> None:
+    from eval.pdf_fixtures import new_pdf
+
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.text(60, 100, "The harbour office opens at nine in the morning.")
+    pdf.add_page()
+    pdf.text(60, 100, "Greyport lighthouse notes, second page.")
+    pdf.text(60, 300, "The pelican keeper of Greyport is Oswald <script>window.__pwned=9</script> Brightwater.")
+    pdf.output(str(path))
+
+
+@pytest.mark.slow
+def test_pdf_citation_shows_its_page_with_the_span_boxed(server, browser, tmp_path):
+    pdf = tmp_path / "greyport.pdf"
+    _two_page_pdf(pdf)
+    ctx, page = _open(browser, server)
+    try:
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#cq-upload input[type=file]", [str(pdf)])
+        page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=120_000)
+        assert "greyport.pdf" in page.inner_text("#cq-upload-status")
+
+        _ask(page, "Who is the pelican keeper of Greyport?")
+        assert "Oswald" in page.locator(ANSWERED).last.inner_text()
+        chip = page.locator("#cq-chat .cq-chip", has_text="greyport.pdf").last
+        assert "page 2" in chip.get_attribute("title")
+        chip.click()
+        page.wait_for_selector("#cq-source .cq-page-img", timeout=30_000)
+        view = page.evaluate("""() => {
+            const img = document.querySelector('#cq-source .cq-page-img');
+            const r = img.getBoundingClientRect();
+            const boxes = [...document.querySelectorAll('#cq-source .cq-page-box')].map(b => b.getBoundingClientRect());
+            return {page: document.querySelector('#cq-source .cq-page-number').textContent,
+                    src: img.getAttribute("src").slice(0, 22), loaded: img.complete && img.naturalWidth > 0,
+                    ratio: r.height / r.width,
+                    boxes: boxes.map(b => ({x: (b.left - r.left) / r.width, y: (b.top - r.top) / r.height,
+                                            w: b.width / r.width, h: b.height / r.height})),
+                    active: [...document.querySelectorAll('#cq-source mark.cq-active')].map(m => m.textContent).join('')};
+        }""")
+        assert view["page"] == "2" and view["src"] == "data:image/jpeg;base64" and view["loaded"]
+        assert abs(view["ratio"] - 842 / 595) < 0.02  # the A4 page itself, not a crop
+        assert len(view["boxes"]) == 1
+        box = view["boxes"][0]  # the sentence drawn at y = 300 pt from x = 60 pt
+        assert abs(box["x"] - 60 / 595) < 0.01 and abs(box["y"] + box["h"] - 300 / 842) < 0.02
+        assert 0.3 < box["w"] < 0.9 and 0 < box["h"] < 0.03
+        assert "Oswald <script>window.__pwned=9</script> Brightwater" in view["active"]
+        assert page.evaluate("typeof window.__pwned") == "undefined"
+        shot = tmp_path / "ui_pdf_page_view.png"
+        page.locator("#cq-source").screenshot(path=str(shot))
+        out = ROOT / "test-output"
+        out.mkdir(exist_ok=True)
+        shutil.copy(shot, out / shot.name)
+
+        page.get_by_role("tab", name="Documents").click()
+        page.locator("#cq-remove-choice input").click()
+        page.get_by_role("option", name="greyport.pdf").click()
+        page.click("#cq-remove")
+        page.wait_for_function("() => document.querySelector('#cq-upload-status').textContent.includes('Removed greyport.pdf')",
+                               timeout=30_000)
     finally:
         ctx.close()
 

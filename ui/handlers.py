@@ -18,7 +18,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import Answer, CiteqaError, QuestionError, UnknownDocumentError, clean_question
-from ui import render, uploads
+from ui import page_view, render, uploads
 from ui.session import Pending, Session
 
 log = logging.getLogger("citeqa.ui")
@@ -223,7 +223,8 @@ class ChatHandlers:
         except (UnknownDocumentError, KeyError):
             return render.source_message(f"The document {c['doc_id']} has been removed from the corpus since this answer.")
         stale = text[c["start"] : c["end"]] != c["text"]
-        return render.source_html(c["doc_id"], text, turn, n, cites, stale=stale)
+        page = page_view.page_html(self.assistant.corpus.document(c["doc_id"]), c["start"], c["end"], stale)
+        return render.source_html(c["doc_id"], text, turn, n, cites, stale=stale, page=page)
 
     def show_source(self, state: Session | None, evt: gr.EventData):
         data = getattr(evt, "_data", None) or {}

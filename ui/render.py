@@ -42,7 +42,8 @@ def answer_record(answer, elapsed_s: float) -> dict:
     return {
         "text": answer.text,
         "abstained": bool(answer.abstained),
-        "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": c.score}
+        "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": c.score,
+                       "where": c.location.describe() if getattr(c, "location", None) else ""}
                       for c in answer.citations],
         "unsupported": list(answer.unsupported or []),
         "mode": answer.mode,
@@ -73,7 +74,8 @@ def error_html(message: str) -> str:
 
 
 def _cite_title(c: dict) -> str:
-    return f"{c['doc_id']} · characters {c['start']}–{c['end']}"
+    where = f" · {c['where']}" if c.get("where") else ""
+    return f"{c['doc_id']}{where} · characters {c['start']}–{c['end']}"
 
 
 def marker_html(turn: int, n: int, c: dict) -> str:
@@ -209,8 +211,10 @@ def _segments(start: int, end: int, spans: list[tuple[int, int, int]], active: i
     return out
 
 
-def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict], stale: bool = False) -> str:
-    """The cited document with every span this answer cites in it highlighted, [n] emphasised."""
+def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict], stale: bool = False,
+                page: str = "") -> str:
+    """The cited document with every span this answer cites in it highlighted, [n] emphasised;
+    ``page`` is the PDF page view of the clicked citation (ui/page_view.py), shown above the text."""
     active = citations[n - 1]
     spans = [(c["start"], c["end"], k) for k, c in enumerate(citations, 1) if c["doc_id"] == doc_id]
     lo, hi = 0, len(text)
@@ -253,7 +257,7 @@ def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict]
         f'<div class="cq-src-sub">Citation <b class="cq-src-n">[{n}]</b> · characters '
         f'<span class="cq-off-start">{active["start"]}</span>–<span class="cq-off-end">{active["end"]}</span>'
         f' of {len(text):,} · {same_doc} cited passage{"s" if same_doc != 1 else ""} highlighted in this document</div>'
-        f'<div class="cq-src-chips">{chips}</div>{stale_note}</div>'
+        f'<div class="cq-src-chips">{chips}</div>{stale_note}</div>{page}'
         f'<div class="cq-src-body">{clipped_note_before}<div class="cq-doc-text">{"".join(parts)}</div>{clipped_note_after}</div>'
         "</div>"
     )

@@ -16,10 +16,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from index.loaders import MAX_PACKED_DOCUMENT_BYTES, max_bytes_for
 from qa import CiteqaError, IngestError
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm")
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # the indexer's own per-document limit
+ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+MAX_UPLOAD_BYTES = MAX_PACKED_DOCUMENT_BYTES  # the largest file the indexer takes (PDF/DOCX); the server refuses more
 MAX_FILES_PER_UPLOAD = 20
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
@@ -75,9 +76,9 @@ def add_uploads(assistant, upload_dir: Path, files: list[str], progress=None) ->
                 progress(i / max(1, len(files)), desc=f"Indexing {shown} ({i + 1}/{len(files)})")
             try:
                 name = safe_name(shown)
-                size = src_path.stat().st_size
-                if size > MAX_UPLOAD_BYTES:
-                    raise IngestError(f"{shown}: {size / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit per document")
+                size, limit = src_path.stat().st_size, max_bytes_for(Path(name).suffix)  # the indexer's own limits
+                if size > limit:
+                    raise IngestError(f"{shown}: {size / 1e6:.1f} MB is over the {limit / 1e6:.0f} MB limit per document")
                 if size == 0:
                     raise IngestError(f"{shown}: the file is empty")
                 dest = upload_dir / name

@@ -20,6 +20,7 @@ SUITES: dict[str, str] = {
     "scale": "eval.suites.scale",
     "perf": "eval.suites.perf",
     "instant": "eval.suites.instant",
+    "ingest": "eval.suites.ingest",
     "baselines": "eval.baselines.suite",
 }
 

@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from index.fsutil import fsync_dir
+
 log = logging.getLogger(__name__)
 
 MAGIC = b"CITEQAKV"
@@ -114,7 +116,7 @@ def save(directory: Path, key: str, facts_: dict[str, Any], tokens: np.ndarray, 
         target = _path(directory, key)
         os.replace(tmp, target)  # readers see the old file or the whole new one, never a part
         tmp = None
-        _fsync_dir(directory)
+        fsync_dir(directory)
     except OSError as exc:
         log.warning("could not save the LLM prefix state in %s: %s", directory, exc)
         return None
@@ -238,10 +240,3 @@ def _mtime(p: Path) -> float:
         return time.time()
 
 
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself must reach the disk, or a crash could lose the new name.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -408,15 +408,9 @@ def _stream(
             stats.total_s = time.perf_counter() - t0
 
 
-def complete(
-    prompt_text: str,
-    max_tokens: int | None = None,
-    stop: Iterable[str] | None = None,
-    prefix: str | None = None,
-    state_dir: Path | None = None,
-) -> str:
-    """Non-streaming stream_completion()."""
-    return "".join(stream_completion(prompt_text, max_tokens, stop, prefix, state_dir))
+def complete(prompt_text: str, *args: Any, **kwargs: Any) -> str:
+    """Non-streaming stream_completion(), same arguments."""
+    return "".join(stream_completion(prompt_text, *args, **kwargs))
 
 
 def _bench(seed_path: str) -> None:

@@ -1,0 +1,109 @@
+"""PDF text layer -> document text plus a word map (page and box of every word).
+
+Library: pypdfium2 (PDFium, Apache-2.0/BSD-3; a binary wheel, no system packages). It gives each
+character with its box and font size, fast (see eval/README.md "PDF and DOCX ingestion" for the
+measurement against pypdf, pdfminer.six and pdfplumber), and renders pages for the chat's page view.
+This module reads the words and their boxes; PDFium lists them in content-stream order, which is
+not reading order, so ``index/pdf_layout.py`` rebuilds the reading order from their geometry.
+
+PDFium is not thread-safe, so every call into it holds ``PDFIUM_LOCK``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from index.errors import IngestError
+from index.pdf_layout import PageWords, Word, assemble, segments
+
+MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
+MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
+PDFIUM_LOCK = threading.Lock()
+
+
+def open_pdf(data: bytes, name: str):
+    import pypdfium2 as pdfium
+
+    try:
+        return pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        if exc.err_code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
+            raise IngestError(f"{name}: the PDF is encrypted (password protected); save an unprotected copy and add that") from None
+        raise IngestError(f"{name}: not a readable PDF (damaged or not a PDF file)") from None
+
+
+def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
+    """(text, location map) of a PDF, or IngestError saying why not."""
+    import pypdfium2 as pdfium
+
+    pages: list[PageWords] = []
+    with PDFIUM_LOCK:
+        pdf = open_pdf(data, name)
+        try:
+            n_pages = len(pdf)
+            if n_pages > MAX_PDF_PAGES:
+                raise IngestError(f"{name}: {n_pages:,} pages is over the limit of {MAX_PDF_PAGES:,} pages per PDF; split it")
+            chars = 0
+            for i in range(n_pages):
+                try:
+                    page = pdf[i]
+                    width, height = page.get_size()
+                    words = _page_words(page, i + 1, height)
+                    page.close()
+                except pdfium.PdfiumError:
+                    raise IngestError(f"{name}: page {i + 1} of the PDF is damaged and cannot be read") from None
+                chars += sum(len(w.text) for w in words)
+                if chars > MAX_PDF_CHARS:
+                    raise IngestError(f"{name}: over {MAX_PDF_CHARS:,} characters of text (limit per document); split it")
+                pages.append(PageWords(i + 1, width, height, segments(words)))
+        finally:
+            pdf.close()
+    if not any(p.segments for p in pages):
+        raise IngestError(f"{name}: the PDF has no text layer (a scanned document?); citeqa reads only PDFs with "
+                          f"selectable text and has no OCR engine, so run OCR on it first (e.g. ocrmypdf) and add the result")
+    return assemble(pages)
+
+
+def _page_words(page, number: int, height: float) -> list[Word]:
+    """The page's words with their boxes (top-left origin), in PDFium's character order."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    textpage = page.get_textpage()
+    words: list[Word] = []
+    chars: list[str] = []
+    box = [0.0, 0.0, 0.0, 0.0]  # x0, top, x1, bottom of the word being read
+    size = 0.0
+    last = (0.0, 0.0, 0.0)  # left, right, vertical centre of the previous character
+    rect = raw.FS_RECTF()
+    get_box, get_size = raw.FPDFText_GetLooseCharBox, raw.FPDFText_GetFontSize
+    try:
+        n = textpage.count_chars()
+        buf = (ctypes.c_ushort * (n + 1))()
+        raw.FPDFText_GetText(textpage, 0, n, buf)  # all characters in one call: one UTF-16 unit each
+        for i, code in enumerate(buf[:n]):
+            ch = "-" if code in (0x02, 0xFFFE) else chr(code)  # PDFium marks a line-end hyphen as 0x02
+            if ch.isspace() or not ch.isprintable() or not get_box(textpage, i, rect):
+                if chars:
+                    words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                    chars = []
+                continue
+            top, bottom = height - rect.top, height - rect.bottom
+            centre = (top + bottom) / 2
+            if chars and (abs(centre - last[2]) > 0.5 * size or rect.left - last[1] > 0.2 * size
+                          or rect.left < last[0] - 0.5 * size):  # a new line, a gap, or a jump back
+                words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                chars = []
+            if not chars:
+                size = get_size(textpage, i) or (rect.top - rect.bottom)
+                box = [rect.left, top, rect.right, bottom]
+            else:
+                box = [min(box[0], rect.left), min(box[1], top), max(box[2], rect.right), max(box[3], bottom)]
+            chars.append(ch)
+            last = (rect.left, rect.right, centre)
+        if chars:
+            words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+    finally:
+        textpage.close()
+    return words

@@ -1,0 +1,368 @@
+"""Reading order of PDF words -> document text plus a word map (page and box of every word).
+
+1. words -> line segments (split at gaps wider than a column gutter or a table cell gap; the
+   equal wide spaces of a justified line are no such gap);
+2. running headers/footers (a margin line repeated on most pages, digits ignored) and lone page
+   numbers are dropped; small-print lines at the page bottom are footnotes;
+3. a page with a vertical gutter that no text line crosses is read left column then right column,
+   in bands separated by full-width lines (a title above two columns, a table row);
+4. lines are joined into paragraphs: a line-end hyphen is removed (kept when the document also
+   writes that compound with its hyphen), and a paragraph that runs on across a column or page
+   boundary stays one paragraph. Footnotes and tables are emitted after the paragraph they
+   interrupted, so no sentence is cut or glued across them. Table rows become one line each,
+   cells separated by a tab.
+
+Input: ``PageWords`` per page from ``index/pdf.py``; output: ``assemble`` -> (text, location map
+of ``index/locations.py``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
+_CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
+_MARGIN = 0.1  # the top and bottom tenth of a page hold running headers and footers
+_REPEATED_ON = 0.5  # a margin line on at least this share of the pages is a running header/footer
+_SMALL_PRINT = 0.85  # footnotes are set at most this size of the body text
+_PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-\u2013\u2014(\[]?\s*(?:\d{1,4}|[ivxlcdm]{1,6})\s*[-\u2013\u2014)\]]?"
+                          r"(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
+_SENTENCE_END = ('.', '!', '?', ':', '"', '\u201d', '\u2019', ')')
+_HYPHENS = ("-", "\u00ad", "\u2010")
+
+
+@dataclass
+class Word:
+    text: str
+    page: int
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+    size: float
+
+
+@dataclass
+class Segment:
+    """Words on one line with no wide gap between them."""
+
+    words: list[Word]
+    kind: str = "body"  # body | footnote
+    # Computed once: the layout steps read them many times.
+    x0: float = field(init=False)
+    x1: float = field(init=False)
+    top: float = field(init=False)
+    bottom: float = field(init=False)
+    size: float = field(init=False)
+    text: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.x0, self.x1 = self.words[0].x0, self.words[-1].x1
+        self.top, self.bottom = min(w.top for w in self.words), max(w.bottom for w in self.words)
+        self.size = max(w.size for w in self.words)
+        self.text = " ".join(w.text for w in self.words)
+
+
+@dataclass
+class Unit:
+    """What is placed in the text as one line: a text line, or a table row of several cells."""
+
+    cells: list[Segment]
+    page: int
+    column: int
+    column_right: float
+    column_width: float
+    line_gap: float | None = None  # the usual space between two lines of this column and page
+    kind: str = "body"  # body | table | heading | footnote
+
+
+@dataclass
+class PageWords:
+    number: int
+    width: float
+    height: float
+    segments: list[Segment] = field(default_factory=list)
+
+
+def segments(words: list[Word]) -> list[Segment]:
+    """Group words into lines (by vertical centre), then split each line at wide gaps."""
+    lines: list[list[Word]] = []
+    for w in sorted(words, key=lambda w: ((w.top + w.bottom) / 2, w.x0)):
+        centre = (w.top + w.bottom) / 2
+        if lines:
+            last = lines[-1]
+            lc = sum((x.top + x.bottom) / 2 for x in last) / len(last)
+            if abs(centre - lc) < 0.35 * max(w.size, last[0].size):
+                last.append(w)
+                continue
+        lines.append([w])
+    segments: list[Segment] = []
+    for line in lines:
+        line.sort(key=lambda w: w.x0)
+        gaps = [b.x0 - a.x1 for a, b in zip(line, line[1:])]
+        usual = statistics.median(gaps) if gaps else 0.0
+        seg = [line[0]]
+        for w, gap in zip(line[1:], gaps):
+            em = max(w.size, seg[-1].size)
+            # Justified text stretches every space of a line alike: a gutter or a cell gap is
+            # wider than the line's usual space, or wider than any justified space.
+            if gap > _SEGMENT_GAP_EM * em and (gap > 2 * usual or gap > _CELL_GAP_EM * em):
+                segments.append(Segment(seg))
+                seg = []
+            seg.append(w)
+        segments.append(Segment(seg))
+    return segments
+
+
+def _drop_running_lines(pages: list[PageWords]) -> None:
+    """Remove repeated margin lines (headers/footers) and lone page numbers in the margins."""
+    def in_margin(p: PageWords, s: Segment) -> bool:
+        return s.bottom < p.height * _MARGIN or s.top > p.height * (1 - _MARGIN)
+
+    def key(s: Segment) -> str:
+        return re.sub(r"\d+", "#", s.text.lower())
+
+    seen: dict[str, set[int]] = {}
+    for p in pages:
+        for s in p.segments:
+            if in_margin(p, s):
+                seen.setdefault(key(s), set()).add(p.number)
+    threshold = max(2, _REPEATED_ON * len(pages))
+    for p in pages:
+        p.segments = [s for s in p.segments
+                      if not (in_margin(p, s) and (len(seen[key(s)]) >= threshold or _PAGE_NUMBER.match(s.text)))]
+
+
+def _mark_footnotes(page: PageWords, body_size: float) -> None:
+    """Small print at the bottom of the page, below all body-size text, is footnotes."""
+    for s in sorted(page.segments, key=lambda s: -s.top):
+        if s.size < _SMALL_PRINT * body_size and s.top > page.height * 0.5:
+            s.kind = "footnote"
+        else:
+            break
+
+
+def _gutter(page: PageWords, segs: list[Segment]) -> float | None:
+    """The x of a column gutter: a vertical line near the middle that few text lines cross, with
+    several wide lines (text columns, not table cells) on each side; None for one column."""
+    if not segs:
+        return None
+    xs = np.arange(page.width * 0.3, page.width * 0.7, 2.0)
+    x0 = np.array([s.x0 for s in segs])[:, None]
+    x1 = np.array([s.x1 for s in segs])[:, None]
+    crossings = ((x0 < xs) & (xs < x1)).sum(axis=0)
+    # The fewest crossings, and of those the x closest to the middle of the page.
+    best = min(range(len(xs)), key=lambda i: (crossings[i], abs(xs[i] - page.width / 2)))
+    crossing, x = int(crossings[best]), float(xs[best])
+    left = [s.x1 - s.x0 for s in segs if s.x1 <= x]
+    right = [s.x1 - s.x0 for s in segs if s.x0 >= x]
+    if (len(left) >= 3 and len(right) >= 3 and crossing <= 0.2 * len(segs)
+            and statistics.median(left) > 0.25 * page.width and statistics.median(right) > 0.25 * page.width):
+        return x
+    return None
+
+
+def _page_units(page: PageWords, body_size: float) -> tuple[list[Unit], list[Unit]]:
+    """(body units in reading order, footnote units) of one page."""
+    body = [s for s in page.segments if s.kind == "body"]
+    notes = [s for s in page.segments if s.kind == "footnote"]
+    # A line of three or more segments across most of the page is a table row: it spans the
+    # columns and is read across.
+    table = {id(s) for line in _same_line(body)
+             if len(line) >= 3 and max(s.x1 for s in line) - min(s.x0 for s in line) > 0.6 * page.width for s in line}
+    gutter = _gutter(page, [s for s in body if id(s) not in table])
+    ordered: list[tuple[int, Segment]] = []  # (column, segment): 0 full width / single column, 1 left, 2 right
+    if gutter is None:
+        ordered = [(0, s) for s in sorted(body, key=lambda s: (s.top, s.x0))]
+    else:
+        band: list[Segment] = []
+
+        def flush_band() -> None:
+            ordered.extend((1, s) for s in sorted((s for s in band if s.x1 <= gutter), key=lambda s: (s.top, s.x0)))
+            ordered.extend((2, s) for s in sorted((s for s in band if s.x1 > gutter), key=lambda s: (s.top, s.x0)))
+            band.clear()
+
+        for s in sorted(body, key=lambda s: (s.top, s.x0)):
+            if s.x0 < gutter < s.x1 or id(s) in table:
+                flush_band()
+                ordered.append((0, s))
+            else:
+                band.append(s)
+        flush_band()
+    return _rows(page, ordered, body_size), _rows(page, [(0, s) for s in sorted(notes, key=lambda s: (s.top, s.x0))],
+                                                  body_size, "footnote")
+
+
+def _same_line(segs: list[Segment]) -> list[list[Segment]]:
+    lines: list[list[Segment]] = []
+    for s in sorted(segs, key=lambda s: (s.top, s.x0)):
+        if lines and abs(s.top - lines[-1][0].top) < 0.35 * s.size:
+            lines[-1].append(s)
+        else:
+            lines.append([s])
+    return lines
+
+
+def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float, kind: str = "body") -> list[Unit]:
+    """Segments of one column on one line form a row: a table row when there are several."""
+    extent: dict[int, tuple[float, float]] = {}
+    for col, s in ordered:
+        lo, hi = extent.get(col, (s.x0, s.x1))
+        extent[col] = (min(lo, s.x0), max(hi, s.x1))
+    units: list[Unit] = []
+    for col, s in ordered:
+        last = units[-1] if units else None
+        if last and last.column == col and abs(s.top - last.cells[-1].top) < 0.35 * s.size:
+            last.cells.append(s)
+            last.kind = "table"
+            continue
+        lo, hi = extent[col]
+        k = "heading" if kind == "body" and s.size > 1.15 * body_size else kind
+        units.append(Unit([s], page.number, col, hi, hi - lo, k))
+    gaps: dict[int, list[float]] = {}
+    for a, b in zip(units, units[1:]):
+        gap = b.cells[0].top - a.cells[-1].bottom
+        if a.column == b.column and -0.5 * a.cells[-1].size < gap < a.cells[-1].size:
+            gaps.setdefault(a.column, []).append(gap)
+    for u in units:
+        u.line_gap = statistics.median(gaps[u.column]) if len(gaps.get(u.column, ())) >= 3 else None
+    return units
+
+
+class _Writer:
+    """Appends words to the text and records each word's offsets and box."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pos = 0
+        self.words: list[list] = []
+
+    def put(self, text: str) -> None:
+        self.parts.append(text)
+        self.pos += len(text)
+
+    def word(self, w: Word) -> None:
+        self.words.append([self.pos, self.pos + len(w.text), w.page,
+                           round(w.x0, 1), round(w.top, 1), round(w.x1, 1), round(w.bottom, 1)])
+        self.put(w.text)
+
+    def drop_hyphen(self) -> None:
+        self.parts[-1] = self.parts[-1][:-1]
+        self.pos -= 1
+        self.words[-1][1] -= 1
+
+    def line(self, unit: Unit) -> None:
+        for i, cell in enumerate(unit.cells):
+            if i:
+                self.put("\t")
+            for j, w in enumerate(cell.words):
+                if j:
+                    self.put(" ")
+                self.word(w)
+
+
+def _ends_paragraph(prev: Unit, nxt: Unit) -> bool:
+    """Whether a paragraph ends between two consecutive body lines."""
+    if prev.kind != "body" or nxt.kind != "body":
+        return True
+    last, first = prev.cells[-1], nxt.cells[0]
+    short = last.x1 < prev.column_right - 0.15 * prev.column_width
+    if short and last.text.endswith(_SENTENCE_END):
+        return True
+    # A line ending before 60% of the column is no line break of running text (the next word
+    # would have fitted), so a capital after it starts a paragraph ("PRAGMA x=1;" then "The ...").
+    if last.x1 < prev.column_right - 0.4 * prev.column_width and first.text[:1].isupper():
+        return True
+    if prev.page == nxt.page and prev.column == nxt.column:
+        gap = first.top - last.bottom
+        # Paragraph spacing: more space than between the other lines of the column (when there
+        # are enough of them to tell), else more than 0.6 of a line.
+        wide = gap > prev.line_gap + 0.25 * last.size if prev.line_gap is not None else gap > 0.6 * (last.bottom - last.top)
+        return wide or gap < -0.5 * last.size or first.x0 > last.x0 + 2 * last.size
+    return False  # a paragraph that runs on into the next column or page
+
+
+def _hyphenated(prev: Unit, nxt: Unit, vocabulary: set[str]) -> str | None:
+    """How to join a line ending in a hyphen to the next: "drop" the hyphen (a word broken by
+    hyphenation), "keep" it without a space (a compound the document also writes with a hyphen
+    mid-line, "write-ahead"), or None (no hyphenation here)."""
+    end, start = prev.cells[-1].words[-1].text, nxt.cells[0].words[0].text
+    # A lowercase continuation, or capitals continuing capitals ("DATA-" "BASE").
+    continues = start[:1].islower() or (end[:-1].isupper() and start[:1].isupper())
+    if not (len(end) > 2 and end.endswith(_HYPHENS) and end[-2].isalpha() and continues):
+        return None
+    compound = _bare(end + start)
+    return "keep" if compound in vocabulary and _bare(end[:-1] + start) not in vocabulary else "drop"
+
+
+def _bare(word: str) -> str:
+    return word.strip(".,;:!?()[]\"'\u201c\u201d\u2018\u2019").lower()
+
+
+def _join(out: "_Writer", prev: Unit, nxt: Unit, vocabulary: set[str]) -> None:
+    """Join two lines of one paragraph: a space, or undo the hyphenation of a word."""
+    how = _hyphenated(prev, nxt, vocabulary)
+    if how == "drop":
+        out.drop_hyphen()
+    elif how is None:
+        out.put(" ")
+
+
+def assemble(pages: list[PageWords]) -> tuple[str, dict]:
+    _drop_running_lines(pages)
+    sizes = [w.size for p in pages for s in p.segments for w in s.words for _ in w.text]
+    body_size = statistics.median(sizes) if sizes else 10.0
+    for p in pages:
+        _mark_footnotes(p, body_size)
+    # Words written whole somewhere in the document tell a compound ("write-ahead") from a word
+    # that hyphenation broke ("infor-mation"). A line's last word is not whole, so it is left out.
+    vocabulary = {_bare(w.text) for p in pages for s in p.segments for w in s.words[:-1]}
+    out = _Writer()
+    prev: Unit | None = None
+    # Footnotes and tables that interrupt a paragraph are floats: written after that paragraph ends.
+    floats: list[Unit] = []
+
+    def write_floats() -> None:
+        before: Unit | None = None
+        for unit in floats:
+            starts_note = bool(re.match(r"^[\d*\u2020\u2021]", unit.cells[0].text))
+            if before is None or before.kind != unit.kind or (unit.kind == "footnote" and starts_note):
+                out.put("\n\n")
+            elif unit.kind == "table":
+                out.put("\n")
+            else:
+                _join(out, before, unit, vocabulary)
+            out.line(unit)
+            before = unit
+        floats.clear()
+
+    for p in pages:
+        units, notes = _page_units(p, body_size)
+        for unit in units:
+            if unit.kind == "table" and prev is not None and prev.kind == "body":
+                floats.append(unit)
+                continue
+            if prev is not None:
+                if _ends_paragraph(prev, unit):
+                    write_floats()
+                    out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
+                else:
+                    _join(out, prev, unit, vocabulary)
+            out.line(unit)
+            prev = unit
+        floats.extend(notes)
+    write_floats()
+    text = "".join(out.parts)
+    # Footnotes written first (an empty first page of body text) leave a leading break.
+    lead = len(text) - len(text.lstrip("\n"))
+    if lead:
+        text = text[lead:]
+        for w in out.words:
+            w[0] -= lead
+            w[1] -= lead
+    out.words.sort(key=lambda w: w[0])
+    return text, {"kind": "pdf", "page_sizes": [[round(p.width, 1), round(p.height, 1)] for p in pages], "words": out.words}
