@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
@@ -191,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--open-k", type=int, default=20, help="candidates the model reranks in the open setting")
     ap.add_argument("--no-open", action="store_true")
     ap.add_argument("--latency-only", action="store_true")
+    ap.add_argument("--card", default=None, help="append the figures to this weights dir's MODEL_CARD.md")
     args = ap.parse_args(argv)
 
     import torch
@@ -219,7 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  paragraph setting {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         if not args.no_open:
             result["open"] = open_eval(args.squad_json, calib, test, model, args.open_k)
+    result["command"] = "python -m eval.relevance_bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(json.dumps(result, indent=1))
+    if args.card:
+        from qa.relevance.card import append_bench
+
+        append_bench(Path(args.card), result)
     return 0
 
 

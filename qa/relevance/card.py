@@ -9,6 +9,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def _losses(t: dict) -> str:
+    return ", ".join(f"{k.removeprefix('final_').removesuffix('_last50')} {v}" for k, v in t.items() if k.startswith("final_"))
+
+
 def write_card(out: Path, r: dict) -> None:
     d, t, c, m = r["data"], r["training"], r["config"], r["held_out_paragraph"]
     rows = []
@@ -46,9 +50,9 @@ Not used: seed_dev.jsonl, eval/gold_seed.jsonl, HotpotQA, bigbench.
 `{r['command']}`
 
 {t['steps']} steps of batch {t['batch']} ({t['pairs_seen']} pairs, {t['epochs']} epochs), AdamW lr {r['lr']} (linear warm-up
-{t['warmup_steps']} steps, linear decay), BCE loss, seed {r['seed']}, {r['threads']} torch threads: {t['train_seconds'] / 60:.1f} min
+{t['warmup_steps']} steps, linear decay), {'BCE + listwise softmax loss (batches of whole questions)' if 'final_listwise_last50' in t else 'BCE loss (shuffled pairs)'}, seed {r['seed']}, {r['threads']} torch threads: {t['train_seconds'] / 60:.1f} min
 of training, {r['total_minutes']} min for the whole command (data, training, calibration, evaluation).
-Last-50-step training loss {t['final_loss_last50']}.
+Last-50-step training losses: {_losses(t)}.
 Run {r['date']} on {r['machine']}, torch {r['torch']}.
 
 ## Held-out results (test articles, same questions for both scorers, same run)
@@ -65,3 +69,39 @@ Open-corpus reranking and latency: `python -m eval.relevance_bench` (figures in 
 from a bench run).
 """
     (out / "MODEL_CARD.md").write_text(text, encoding="utf-8")
+
+
+def append_bench(out: Path, b: dict) -> None:
+    """Append an eval/relevance_bench.py run (open corpus, latency) to MODEL_CARD.md."""
+    lines = [f"\n## Bench run: `{b['command']}` ({b['date']})\n"]
+    if "open" in b:
+        o = b["open"]
+        lines += [f"Open corpus: all {o['sentences']} sentences of the file in one index (hybrid retriever); test "
+                  f"articles; thresholds chosen on the calibration articles (false abstention <= 8% there). "
+                  f"The model reranks the retriever's first {o['rerank_k']} candidates.\n",
+                  "| scorer | candidates | top-1 | top-2 | gold among candidates | false abstention | true abstention |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, label, cands in (("model", "relevance cross-encoder", f"first {o['rerank_k']}"),
+                                   ("base_k", "qa/support.py", f"first {o['rerank_k']}"),
+                                   ("base_all", "qa/support.py (as in the product)", "all retrieved")):
+            x = o[name]
+            a = x["abstention"]
+            lines.append(f"| {label} | {cands} | {_pct(x['top1'])} | {_pct(x['top2'])} | {_pct(x['gold_in_candidates'])} "
+                         f"| {_pct(a['false_abstention'])} | {_pct(a['true_abstention'])} |")
+    if "paragraph" in b:
+        p = b["paragraph"]
+        lines += ["", f"Paragraph setting, same run: model top-1 {_pct(p['model']['top1'])}, true abstention "
+                  f"{_pct(p['model']['abstention']['true_abstention'])} at false "
+                  f"{_pct(p['model']['abstention']['false_abstention'])}; qa/support.py top-1 {_pct(p['baseline']['top1'])}, "
+                  f"true abstention {_pct(p['baseline']['abstention']['true_abstention'])} at false "
+                  f"{_pct(p['baseline']['abstention']['false_abstention'])}."]
+    lat = b["latency"]
+    lines += ["", f"Latency (median of 30 calls, {'int8 dynamic' if b['quantize'] else 'float32'}; ~50-token pairs), "
+              "ratio = time / one bare `SentenceTransformer.encode` of a question in the same run:", "",
+              "| threads | encode 1 question | 10 pairs | 20 pairs |", "|---|---|---|---|"]
+    for t in (1, 2):
+        r = lat[f"threads_{t}"]
+        lines.append(f"| {t} | {r['encode_one_question_ms']} ms | {r['score_10_ms']} ms ({r['score_10_ratio']}x) "
+                     f"| {r['score_20_ms']} ms ({r['score_20_ratio']}x) |")
+    with open(out / "MODEL_CARD.md", "a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")

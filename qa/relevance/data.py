@@ -69,31 +69,35 @@ def limit_questions(questions: list[Question], limit: int, seed: int) -> list[Qu
     return rng.sample(questions, min(limit, len(questions)))
 
 
-def training_pairs(questions: list[Question], paragraphs: dict[str, list[str]], embedder,
-                   seed: int) -> list[tuple[str, str, float]]:
-    """(question, sentence, label) pairs, shuffled reproducibly. ``embedder`` (the base MiniLM)
-    ranks sentences of other paragraphs and of unanswerable questions' paragraphs by cosine."""
+Group = tuple[str, list[tuple[str, float]]]  # (question, [(sentence, label), ...])
+
+
+def training_groups(questions: list[Question], paragraphs: dict[str, list[str]], embedder, seed: int) -> list[Group]:
+    """One group of labelled candidate sentences per question, shuffled reproducibly. Grouping lets
+    training compare a question's candidates with each other (a listwise loss), not only one by one.
+    ``embedder`` (the base MiniLM) ranks sentences of other paragraphs and of unanswerable questions'
+    paragraphs by cosine."""
     rng = random.Random(seed)
     articles = sorted({q.article for q in questions})
     docs = sorted(d for d in paragraphs if d.rpartition("#")[0] in set(articles))
     sent_rows = [(d, i, s) for d in docs for i, s in enumerate(paragraphs[d])]
     sent_vecs = embedder.encode([s for _, _, s in sent_rows])
     q_vecs = embedder.encode([q.question for q in questions])
-    by_article: dict[str, np.ndarray] = {}
-    for a in articles:
-        by_article[a] = np.array([k for k, (d, _, _) in enumerate(sent_rows) if d.rpartition("#")[0] == a])
+    by_article = {a: np.array([k for k, (d, _, _) in enumerate(sent_rows) if d.rpartition("#")[0] == a])
+                  for a in articles}
     row_of = {(d, i): k for k, (d, i, _) in enumerate(sent_rows)}
-    pairs: list[tuple[str, str, float]] = []
+    groups: list[Group] = []
     for q, qv in zip(questions, q_vecs):
         sents = q.sentences
         if q.answerable:
-            pairs += [(q.question, s, 1.0 if i in q.gold else 0.0) for i, s in enumerate(sents)]
+            cands = [(s, 1.0 if i in q.gold else 0.0) for i, s in enumerate(sents)]
             rows = by_article[q.article]
             sims = sent_vecs[rows] @ qv
             others = [rows[k] for k in np.argsort(-sims) if sent_rows[rows[k]][0] != q.doc][:OTHER_PARAGRAPH_NEGATIVES]
-            pairs += [(q.question, sent_rows[k][2], 0.0) for k in others]
+            cands += [(sent_rows[k][2], 0.0) for k in others]
         else:
             sims = np.array([sent_vecs[row_of[(q.doc, i)]] @ qv for i in range(len(sents))])
-            pairs += [(q.question, sents[k], 0.0) for k in np.argsort(-sims)[:UNANSWERABLE_NEGATIVES]]
-    rng.shuffle(pairs)
-    return pairs
+            cands = [(sents[k], 0.0) for k in np.argsort(-sims)[:UNANSWERABLE_NEGATIVES]]
+        groups.append((q.question, cands))
+    rng.shuffle(groups)
+    return groups
