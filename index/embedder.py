@@ -20,6 +20,12 @@ BATCH_SIZE = 64
 _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
+def hub_offline() -> None:
+    """Call before importing sentence_transformers / transformers: they read these at import."""
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
 def default_model_path(model_path: str | None = None) -> str:
     """``model_path`` (Settings.embed_model) if given, else the packaged all-MiniLM-L6-v2."""
     if model_path:
@@ -33,8 +39,7 @@ class Embedder:
     """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest."""
 
     def __init__(self, model_path: str | None = None) -> None:
-        for key, value in _OFFLINE_ENV.items():
-            os.environ.setdefault(key, value)
+        hub_offline()
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 

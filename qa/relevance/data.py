@@ -1,0 +1,103 @@
+"""Training and evaluation examples for the relevance model, from SQuAD v2.0 JSON.
+
+Split BY ARTICLE (sorted titles), so no paragraph of a held-out article is ever seen in training:
+test = titles[1::4] (5 of the 9 articles that eval/calibrate.py holds out from the current model's
+fit, so both models are compared on articles neither was fitted on), calibration = titles[3::8]
+(Platt scaling, abstention threshold), train = the rest. With SQuAD-A's 18 articles: 11 train,
+2 calibration, 5 test.
+
+A question's candidates are the sentences of its paragraph (index.sentences.split_sentences); the
+gold ones hold a gold answer_start, as in eval/calibrate.py. Training pairs per answerable question:
+its gold sentence(s), every other sentence of the paragraph (the hardest negatives: same topic,
+same words) and the top retrieved sentences of other paragraphs of the same article. Unanswerable
+questions give only negatives (the paragraph's most similar sentences), so that the probability
+can say "nothing here answers it".
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eval.calibrate import load_squad
+from index.sentences import split_sentences
+
+OTHER_PARAGRAPH_NEGATIVES = 2
+UNANSWERABLE_NEGATIVES = 3
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    article: str
+    doc: str
+    answerable: bool
+    sentences: list[str]  # the sentences of its paragraph, in order
+    gold: set[int] = field(default_factory=set)  # indexes into sentences
+    starts: list[int] = field(default_factory=list)  # gold answer offsets in the paragraph
+
+
+def split_articles(titles: list[str]) -> dict[str, str]:
+    titles = sorted(set(titles))
+    test, calib = set(titles[1::4]), set(titles[3::8])
+    return {t: "test" if t in test else "calib" if t in calib else "train" for t in titles}
+
+
+def load_questions(path: str) -> tuple[list[Question], dict[str, list[str]]]:
+    """All questions with their paragraph's sentences; also {doc id: sentences}."""
+    texts, raw = load_squad(path)
+    paragraphs = {doc: [text[s.start:s.end] for s in split_sentences(text)] for doc, text in texts.items()}
+    spans = {doc: split_sentences(text) for doc, text in texts.items()}
+    out = []
+    for q in raw:
+        gold = {i for i, s in enumerate(spans[q["doc"]]) if any(s.start <= a < s.end for a in q["starts"])}
+        if q["answerable"] and not gold:
+            continue  # an answer start outside every sentence span (whitespace): cannot be scored
+        out.append(Question(q["id"], q["question"], q["article"], q["doc"], q["answerable"], paragraphs[q["doc"]], gold,
+                            list(q["starts"])))
+    return out, paragraphs
+
+
+def limit_questions(questions: list[Question], limit: int, seed: int) -> list[Question]:
+    """``limit`` questions per split part (for the CI slice), chosen reproducibly."""
+    if not limit:
+        return questions
+    rng = random.Random(seed)
+    return rng.sample(questions, min(limit, len(questions)))
+
+
+Group = tuple[str, list[tuple[str, float]]]  # (question, [(sentence, label), ...])
+
+
+def training_groups(questions: list[Question], paragraphs: dict[str, list[str]], embedder, seed: int) -> list[Group]:
+    """One group of labelled candidate sentences per question, shuffled reproducibly. Grouping lets
+    training compare a question's candidates with each other (a listwise loss), not only one by one.
+    ``embedder`` (the base MiniLM) ranks sentences of other paragraphs and of unanswerable questions'
+    paragraphs by cosine."""
+    rng = random.Random(seed)
+    articles = sorted({q.article for q in questions})
+    docs = sorted(d for d in paragraphs if d.rpartition("#")[0] in set(articles))
+    sent_rows = [(d, i, s) for d in docs for i, s in enumerate(paragraphs[d])]
+    sent_vecs = embedder.encode([s for _, _, s in sent_rows])
+    q_vecs = embedder.encode([q.question for q in questions])
+    by_article = {a: np.array([k for k, (d, _, _) in enumerate(sent_rows) if d.rpartition("#")[0] == a])
+                  for a in articles}
+    row_of = {(d, i): k for k, (d, i, _) in enumerate(sent_rows)}
+    groups: list[Group] = []
+    for q, qv in zip(questions, q_vecs):
+        sents = q.sentences
+        if q.answerable:
+            cands = [(s, 1.0 if i in q.gold else 0.0) for i, s in enumerate(sents)]
+            rows = by_article[q.article]
+            sims = sent_vecs[rows] @ qv
+            others = [rows[k] for k in np.argsort(-sims) if sent_rows[rows[k]][0] != q.doc][:OTHER_PARAGRAPH_NEGATIVES]
+            cands += [(sent_rows[k][2], 0.0) for k in others]
+        else:
+            sims = np.array([sent_vecs[row_of[(q.doc, i)]] @ qv for i in range(len(sents))])
+            cands = [(sents[k], 0.0) for k in np.argsort(-sims)[:UNANSWERABLE_NEGATIVES]]
+        groups.append((q.question, cands))
+    rng.shuffle(groups)
+    return groups
