@@ -39,5 +39,7 @@ def clean_history(history: object) -> list[dict[str, str]]:
         content = turn.get("content")
         if not isinstance(content, str):
             content = str(content) if content is not None else ""
-        turns.append({"role": turn["role"], "content": content[: MAX_QUESTION_CHARS * 2]})
+        # Lone surrogates would reach the tokenizer through the standalone question: replace them, as in questions.
+        content = content[: MAX_QUESTION_CHARS * 2].encode("utf-8", "replace").decode("utf-8")
+        turns.append({"role": turn["role"], "content": content})
     return turns
