@@ -44,6 +44,7 @@ class Assistant:
         self._llm = llm  # None: the local llama.cpp model, if installed
         self._modes: dict[str, AnswerMode] = {}
         self._modes_lock = threading.Lock()
+        self._llm_availability: tuple[bool, str] | None = None  # checked once: installed packages do not change
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -157,7 +158,9 @@ class Assistant:
 
     def llm_available(self) -> tuple[bool, str]:
         """(True, "") when the LLM mode can run; else (False, what is missing and how to fix it)."""
-        return (True, "") if self._llm is not None else availability(self.settings)
+        if self._llm_availability is None:
+            self._llm_availability = (True, "") if self._llm is not None else availability(self.settings)
+        return self._llm_availability
 
     def llm_status(self) -> dict[str, bool]:
         """For a UI: is the local model loaded yet, and is it busy with another answer?"""
@@ -168,9 +171,11 @@ class Assistant:
     def evidence(self, question: str, history: list[dict[str, str]] | None = None) -> Evidence:
         """The evidence step alone (what every mode answers from): checked question, standalone
         question, scored candidates, chosen sentences."""
-        q, turns = clean_question(question), clean_history(history)
+        return self._evidence(clean_question(question), clean_history(history))
+
+    def _evidence(self, question: str, turns: list[dict[str, str]]) -> Evidence:
         with self._lock.read():
-            return self._finder.find(self.corpus, q, turns)
+            return self._finder.find(self.corpus, question, turns)
 
     def retriever(self):
         """The current retriever (benchmarks read its raw hits)."""
@@ -190,12 +195,12 @@ class Assistant:
         """Yield text deltas as they are produced, then the complete Answer (always last).
         ``mode="combined"`` first yields the quoted (extractive) Answer, then the LLM's deltas, then the
         final Answer."""
-        clean_question(question), clean_history(history)  # bad input is reported before anything else
+        q, turns = clean_question(question), clean_history(history)  # bad input is reported before anything else
         mode = mode or self.default_mode
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         answer_mode = self._mode(mode)  # an unavailable LLM is reported before any work
-        yield from answer_mode.stream(self.evidence(question, history))
+        yield from answer_mode.stream(self._evidence(q, turns))
 
     def _mode(self, name: str) -> AnswerMode:
         with self._modes_lock:
