@@ -18,10 +18,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from eval.suites.instant import stop_server, wait_until_served
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -155,28 +156,14 @@ def _serving(index_dir: Path):
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 240
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"citeqa serve exited with {proc.returncode}:\n{log_path.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"citeqa serve did not come up:\n{log_path.read_text(errors='replace')[-3000:]}")
-            time.sleep(0.5)
+        try:
+            wait_until_served(proc, url, timeout=240, poll_s=0.5)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-3000:]}")
         yield {"url": url, "index_dir": index_dir, "log": log_path}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")

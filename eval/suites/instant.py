@@ -50,6 +50,34 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_served(proc: subprocess.Popen, url: str, timeout: float, poll_s: float = 0.1) -> None:
+    """Return once ``url`` answers 200; RuntimeError if the server process exits or ``timeout`` passes."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"citeqa serve exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("citeqa serve did not come up")
+        time.sleep(poll_s)
+
+
+def stop_server(proc: subprocess.Popen, timeout: float = 20) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def bench_cold(args: argparse.Namespace, question: str) -> dict[str, Any]:
     from gradio_client import Client
 
@@ -64,20 +92,7 @@ def bench_cold(args: argparse.Namespace, question: str) -> dict[str, Any]:
                                 cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}/"
         try:
-            import urllib.request
-
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"citeqa serve exited with {proc.returncode}")
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.perf_counter() - t0 > args.timeout:
-                    raise RuntimeError("citeqa serve did not come up")
-                time.sleep(0.1)
+            wait_until_served(proc, url, args.timeout)
             up = time.perf_counter() - t0
             client = Client(url, verbose=False, download_files=False)
             t1 = time.perf_counter()
@@ -86,11 +101,7 @@ def bench_cold(args: argparse.Namespace, question: str) -> dict[str, Any]:
             answered = time.perf_counter()
             cited = "cq-cite" in json.dumps(chat)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop_server(proc)
     return {"question": question, "page_up_s": round(up, 2), "first_cited_answer_s": round(answered - t0, 2),
             "answer_round_trip_ms": round((answered - t1) * 1e3, 1), "cited": cited}
 
