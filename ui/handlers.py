@@ -42,7 +42,9 @@ class ChatHandlers:
         self.assistant = assistant
         self.upload_dir = upload_dir
         self.llm_ok, self.llm_reason = assistant.llm_available()
-        self._writing: set[str] = set()  # tokens of LLM answers queued or being written, all sessions
+        # LLM answers queued or being written, all sessions: token -> when queued. A tab closed while its
+        # answer waited never runs the LLM event, so entries older than STALE_PENDING_S are dropped.
+        self._writing: dict[str, float] = {}
         self._writing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ asking
@@ -164,7 +166,9 @@ class ChatHandlers:
         turns = (*state.turns, {"question": p.question, "answer": rec, "provisional": True})
         state = replace(state, turns=turns, pending=replace(p, turn=len(turns) - 1))
         with self._writing_lock:
-            self._writing.add(p.token)
+            now = time.time()
+            self._writing = {t: since for t, since in self._writing.items() if now - since < STALE_PENDING_S}
+            self._writing[p.token] = now
             position = len(self._writing)
         status = self.assistant.llm_status()
         if position > 1:
@@ -179,7 +183,7 @@ class ChatHandlers:
 
     def _done_writing(self, token: str) -> None:
         with self._writing_lock:
-            self._writing.discard(token)
+            self._writing.pop(token, None)
 
     @staticmethod
     def _settle(state: Session, record: dict) -> Session:
