@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -52,9 +53,12 @@ class Engine:
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
 
+        # pymilvus logs a traceback for every failed call; ours become one-line CiteqaErrors instead.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         self.uri = uri
         self.timeout = timeout_s
         self._milvus_exception = MilvusException
+        self._loaded: set[str] = set()
         if not is_server_uri(uri):
             if not uri.endswith(".db"):
                 raise IndexUnavailableError(f"the Milvus URI {uri!r} is neither http(s)://host:port nor a "
@@ -94,6 +98,19 @@ class Engine:
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         with self._errors(what):
             return getattr(self.client, method)(*args, timeout=self.timeout, **kwargs)
+
+    def has(self, collection: str) -> bool:
+        """Whether the collection exists; an existing one is loaded (a new process finds it released)."""
+        if collection in self._loaded:
+            return True
+        if not self.call("list collections", "has_collection", collection):
+            return False
+        self.call("load a collection", "load_collection", collection)
+        self._loaded.add(collection)
+        return True
+
+    def forget(self, collection: str) -> None:
+        self._loaded.discard(collection)
 
     def iterate(self, what: str, collection: str, output_fields: list[str], batch_size: int = 4000,
                 filter: str = "") -> Iterator[list[dict]]:

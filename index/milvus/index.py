@@ -108,7 +108,7 @@ class MilvusIndex:
         for attempt in range(LOAD_ATTEMPTS):
             manifest = self._manifest()
             if manifest is None:
-                if any(self.engine.call("list collections", "has_collection", n) for n in self.names.all()):
+                if any(self.engine.has(n) for n in self.names.all()):
                     raise IndexCorruptError(f"the index in {self} has no manifest; {self.rebuild_hint()}")
                 return None
             self._check(manifest, embedder_name, dim)
@@ -124,7 +124,7 @@ class MilvusIndex:
 
     # ---------------------------------------------------------------- reading
     def _manifest(self) -> dict | None:
-        if not self.engine.call("list collections", "has_collection", self.names.manifest):
+        if not self.engine.has(self.names.manifest):
             return None
         got = self.engine.call("read the manifest", "get", self.names.manifest, ids=[MANIFEST_PK], output_fields=["data"])
         if not got:
@@ -170,6 +170,8 @@ class MilvusIndex:
         return versions
 
     def _load(self, embedder_name: str, dim: int) -> MilvusCorpus:
+        if not all(self.engine.has(n) for n in self.names.all()):
+            raise IndexCorruptError(f"collections of the index in {self} are missing; {self.rebuild_hint()}")
         chosen = {key: v[0] for key, v in self.document_versions().items()}  # the newest complete version
         rows: dict[str, list[tuple[int, int, SentenceRecord]]] = {key: [] for key in chosen}
         for batch in self.engine.iterate("read sentence records", self.names.sentences,
@@ -210,6 +212,8 @@ class MilvusIndex:
             return
         self._dim = dim
         schema.create(self.engine, self.names, dim, self.dense_index)
+        for name in self.names.all():
+            self.engine.has(name)
         self._write_manifest(embedder_name, dim)
 
     def _write_manifest(self, embedder_name: str, dim: int) -> None:
@@ -271,14 +275,17 @@ class MilvusIndex:
     def drop(self) -> None:
         """Delete the index's collections (for a rebuild)."""
         for name in self.names.all():
-            if self.engine.call("list collections", "has_collection", name):
+            if self.engine.has(name):
                 self.engine.call("drop a collection", "drop_collection", name)
+            self.engine.forget(name)
         self._dim = None
 
 
 def recover_documents(index: MilvusIndex) -> list[tuple[str, str, str | None, dict | None]]:
     """For a rebuild, as ``index.index_dir.recover_documents``: (doc_id, source, text or None, locations)."""
     found: dict[str, tuple[str, str, str | None, dict | None]] = {}
+    if not index.engine.has(index.names.documents):
+        return []
     for versions in index.document_versions().values():
         for _, data in versions:  # newest first: the first intact one wins
             entry = data.get("entry", {}) if isinstance(data, dict) else {}

@@ -43,7 +43,7 @@ def create(engine, names: Names, dim: int, dense_index: str) -> None:
     from pymilvus import DataType, Function, FunctionType, MilvusClient
 
     c = engine.client
-    if not engine.call("list collections", "has_collection", names.sentences):
+    if not engine.has(names.sentences):
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("pk", DataType.INT64, is_primary=True)
         s.add_field("doc_key", DataType.VARCHAR, max_length=64)
@@ -67,7 +67,7 @@ def create(engine, names: Names, dim: int, dense_index: str) -> None:
                      params={"bm25_k1": 1.5, "bm25_b": 0.75})
         engine.call("create a collection", "create_collection", names.sentences, schema=s, index_params=ip,
                     consistency_level="Strong")
-    if not engine.call("list collections", "has_collection", names.documents):
+    if not engine.has(names.documents):
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
         s.add_field("doc_key", DataType.VARCHAR, max_length=64)
@@ -80,7 +80,7 @@ def create(engine, names: Names, dim: int, dense_index: str) -> None:
         ip.add_index("dummy", index_type="FLAT", metric_type="IP")
         engine.call("create a collection", "create_collection", names.documents, schema=s, index_params=ip,
                     consistency_level="Strong")
-    if not engine.call("list collections", "has_collection", names.manifest):
+    if not engine.has(names.manifest):
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
         s.add_field("data", DataType.VARCHAR, max_length=VARCHAR_MAX)
