@@ -19,7 +19,6 @@ from typing import Any
 from index.errors import CiteqaError, IndexLockedError, IndexUnavailableError
 
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
-LITE_BUSY_WAIT_S = 10.0  # a CLI command may wait for another short one to close the Lite file
 
 
 def is_server_uri(uri: str) -> bool:
@@ -65,7 +64,8 @@ class Engine:
                                             f"local file ending in .db (Milvus Lite)")
             Path(uri).expanduser().parent.mkdir(parents=True, exist_ok=True)
             uri = str(Path(uri).expanduser().resolve())
-        deadline = time.monotonic() + (LITE_BUSY_WAIT_S if not is_server_uri(uri) else 0)
+        # A Lite file open in another process: wait up to the timeout (a short CLI command may finish).
+        deadline = time.monotonic() + (timeout_s if not is_server_uri(uri) else 0)
         while True:
             try:
                 self.client = MilvusClient(uri=uri, token=token or "", timeout=timeout_s)
