@@ -72,8 +72,8 @@ class Assistant:
         overrides = {"index_dir": index_dir, "embed_model": embed_model, "backend": backend, "milvus_uri": uri,
                      "milvus_token": token}
         settings = (settings or Settings.from_env()).with_(**{k: v for k, v in overrides.items() if v is not None})
+        directory = open_index(settings)  # first: an unreachable Milvus is reported before the model loads
         embedder = get_embedder(settings.embed_model)
-        directory = open_index(settings)
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
         with directory.write_lock():
