@@ -94,7 +94,11 @@ class MilvusIndex:
         return None if m is None else str(m.get("generation"))
 
     def save(self, corpus) -> None:
-        """The documents are in the engine already; tell other servers that the index changed."""
+        """The documents are in the engine already: seal them, and tell other servers the index changed."""
+        # Flushed rows are searched through the built indexes; unflushed ones row by row (Milvus Lite:
+        # 5k sentences, dense 365 -> 30 ms and BM25 815 -> 76 ms a query after a flush).
+        for name in (self.names.sentences, self.names.documents):
+            self.engine.call("flush", "flush", name)
         self._write_manifest(corpus.embedder_name, corpus.dim)
 
     def new_corpus(self, embedder_name: str, dim: int) -> MilvusCorpus:
@@ -259,15 +263,17 @@ class MilvusIndex:
         # The document rows come last: until they are all in, no reader sees this version.
         for j in range(0, len(doc_rows), 100):
             self.engine.call("write documents", "insert", self.names.documents, doc_rows[j : j + 100])
-        for key, seq in seqs.items():
-            self._delete(key, f"seq < {seq}")  # older versions, and rows of killed writes
+        # Older versions and rows of killed writes: every version written before is older than this
+        # batch's first seq (time-ordered), so one delete serves the batch (one per document made
+        # ingestion quadratic: Milvus Lite scans the collection for every filtered delete).
+        self._delete(list(seqs), f"seq < {min(seqs.values())}")
         return out
 
     def delete_document(self, doc_id: str) -> None:
-        self._delete(doc_key(doc_id), f"seq <= {self._next_seq()}")
+        self._delete([doc_key(doc_id)], f"seq <= {self._next_seq()}")
 
-    def _delete(self, key: str, condition: str) -> None:
-        where = f'doc_key == "{key}" and {condition}'  # key is hex: nothing to quote
+    def _delete(self, keys: list[str], condition: str) -> None:
+        where = f"doc_key in {json.dumps(keys)} and {condition}"  # keys are hex: nothing to quote
         # The document rows first: a reader then sees no version, never one whose sentences are gone.
         self.engine.call("delete documents", "delete", self.names.documents, filter=where)
         self.engine.call("delete sentences", "delete", self.names.sentences, filter=where)
