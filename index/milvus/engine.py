@@ -19,6 +19,11 @@ from typing import Any
 from index.errors import CiteqaError, IndexLockedError, IndexUnavailableError
 
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
+# Writes may wait for the engine's own background work: Milvus Lite held an insert of 1,000 rows for
+# more than 10 s while compacting at ~60k sentences. They get this long (still bounded) instead of
+# the connection/read timeout, which stays short so that an unreachable server is reported fast.
+WRITES = ("insert", "upsert", "delete", "flush", "create_collection", "drop_collection", "load_collection")
+WRITE_TIMEOUT_MIN_S = 120.0
 
 
 def is_server_uri(uri: str) -> bool:
@@ -96,8 +101,9 @@ class Engine:
             raise
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        timeout = max(self.timeout, WRITE_TIMEOUT_MIN_S) if method in WRITES else self.timeout
         with self._errors(what):
-            return getattr(self.client, method)(*args, timeout=self.timeout, **kwargs)
+            return getattr(self.client, method)(*args, timeout=timeout, **kwargs)
 
     def has(self, collection: str) -> bool:
         """Whether the collection exists; an existing one is loaded (a new process finds it released)."""
