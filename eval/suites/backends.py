@@ -77,8 +77,8 @@ def compare(name: str, faiss_a, milvus_a, questions: list[dict[str, Any]]) -> di
         if kf != km or hf != hm:
             diffs.append({"id": q.get("id"), "question": q["question"], "answer_differs": kf != km,
                           "faiss": [c[:3] for c in kf[2]], "milvus": [c[:3] for c in km[2]],
-                          "bm25_ranks_differ": [(r, b) for r, b, _ in hf] != [(r, b) for r, b, _ in hm],
-                          "dense_ranks_differ": [(r, d) for r, _, d in hf] != [(r, d) for r, _, d in hm]})
+                          "bm25_ranks_differ": {(r, b) for r, b, _ in hf if b is not None} != {(r, b) for r, b, _ in hm if b is not None},
+                          "dense_ranks_differ": {(r, d) for r, _, d in hf if d is not None} != {(r, d) for r, _, d in hm if d is not None}})
     n = len(questions)
     return {"n": n, "identical_answers": same_answers, "identical_citations": same_citations,
             "identical_retrieval_hits": same_hits, "invalid_spans": invalid, "differences": diffs,
@@ -191,7 +191,7 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         retrievers[label] = HybridRetriever(corpus, emb, settings)
         reopen[label] = round(time.perf_counter() - t0, 1)
     lat: dict[str, list[float]] = {"faiss": [], "milvus": []}
-    same = 0
+    same = same_dense = same_bm25 = same_bm25_set = 0
     for text, v in zip(q_text, qv):
         got = {}
         for label, r in retrievers.items():
@@ -199,10 +199,17 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
             got[label] = [(h.row, h.bm25_rank, h.dense_rank) for h in r.search(text, v)]
             lat[label].append((time.perf_counter() - t0) * 1e3)
         same += got["faiss"] == got["milvus"]
+        side = {k: ({(r, d) for r, _, d in g if d is not None}, {(r, b) for r, b, _ in g if b is not None})
+                for k, g in got.items()}
+        same_dense += side["faiss"][0] == side["milvus"][0]
+        same_bm25 += side["faiss"][1] == side["milvus"][1]
+        same_bm25_set += {r for r, _ in side["faiss"][1]} == {r for r, _ in side["milvus"][1]}
     out.update({"ingest_s": ingest, "ingest_ratio": round(ingest["milvus"] / ingest["faiss"], 2),
                 "reopen_s": reopen, "query_ms": {k: _pct(v) for k, v in lat.items()},
                 "query_ratio_p50": round(float(np.percentile(lat["milvus"], 50) / np.percentile(lat["faiss"], 50)), 1),
-                "identical_hits": f"{same}/{len(q_text)}", "load_avg_end": _load()})
+                "identical_hits": f"{same}/{len(q_text)}", "identical_dense_ranks": f"{same_dense}/{len(q_text)}",
+                "identical_bm25_ranks": f"{same_bm25}/{len(q_text)}",
+                "same_bm25_rows_any_order": f"{same_bm25_set}/{len(q_text)}", "load_avg_end": _load()})
     return out
 
 

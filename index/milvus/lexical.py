@@ -36,5 +36,6 @@ def document_terms(texts: list[str]) -> list[str]:
 
 
 def query_terms(query: str) -> str:
-    """The query's terms, as BM25Retriever tokenizes a query (stems; stop words find nothing anyway)."""
-    return " ".join(_tokens([query], None)[0])
+    """The query's terms, as BM25Retriever tokenizes a query: bm25s's default stop words ("english"),
+    removed before stemming, so "it" is dropped from a query although "its" is indexed as "it"."""
+    return " ".join(_tokens([query], "english")[0])
