@@ -113,6 +113,35 @@ def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(
     assert a.ask("Which animals are striped?", mode="extractive").citations[0].doc_id == "new.txt"
 
 
+def test_a_killed_index_add_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import index.milvus.corpus as milvus_corpus
+    from index.milvus.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, animal in enumerate(["zebras", "lions", "otters"]):
+        (docs / f"{i}.txt").write_text(f"The {animal} live in pen {i}. They are fed at noon.", encoding="utf-8")
+    open_milvus(tmp_path, paths=[])
+    monkeypatch.setattr(milvus_corpus, "BATCH_SENTENCES", 2)  # one document per written batch
+    real, writes = Engine.call, []
+
+    def die_at_the_second_document(self, what, *args, **kwargs):
+        if what == "write documents":
+            writes.append(1)
+            if len(writes) == 2:
+                raise IndexUnavailableError("simulated: the process was killed")
+        return real(self, what, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "call", die_at_the_second_document)
+    with pytest.raises(IndexUnavailableError):
+        open_milvus(tmp_path, paths=[docs])
+    monkeypatch.setattr(Engine, "call", real)
+    resumed = open_milvus(tmp_path, paths=[docs])
+    assert resumed.last_sync.unchanged == ["0.txt"] and sorted(resumed.last_sync.added) == ["1.txt", "2.txt"]
+    assert count_rows(resumed) == len(resumed.corpus) == 6
+    assert resumed.ask("Where do the otters live?", mode="extractive").citations[0].doc_id == "2.txt"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
