@@ -242,3 +242,14 @@ def test_settings_read_the_backend_from_the_environment():
         Settings(backend="qdrant")
     with pytest.raises(ValueError, match="CITEQA_MILVUS_TIMEOUT must be a number"):
         Settings.from_env({"CITEQA_MILVUS_TIMEOUT": "soon"})
+
+
+def test_backends_suite_runs_and_reports_ratios(tmp_path, capsys):
+    from eval.__main__ import main
+
+    assert main(["backends", "--parts", "latency", "--sentences", "400", "--queries", "5",
+                 "--results-dir", str(tmp_path)]) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert head["sentences"] == 400 and head["ingest_ratio"] > 0 and head["query_ratio_p50"] > 0
+    lat = json.loads(next(tmp_path.glob("backends-*.json")).read_text())["metrics"]["latency"]
+    assert lat["identical_dense_ranks"] == "5/5"  # exact search on both sides
