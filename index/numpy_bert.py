@@ -39,17 +39,41 @@ def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.n
     return (x - mu) / np.sqrt(var + eps) * w + b
 
 
+_ERFC = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+         -0.82215223, 0.17087277)
+_GELU_ROWS = 32  # rows per chunk: the temporaries stay in cache (3x faster than whole arrays, measured)
+
+
+def _gelu_chunk(x: np.ndarray) -> np.ndarray:
+    z = np.abs(x)
+    z *= np.float32(1.0 / np.sqrt(2.0))
+    np.minimum(z, np.float32(9.0), out=z)  # erfc(9) ~ 4e-37: beyond it, no denormals, same result
+    t = z * np.float32(0.5)
+    t += np.float32(1.0)
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(_ERFC[9])
+    for c in _ERFC[8:0:-1]:  # Horner, in place
+        poly += np.float32(c)
+        poly *= t
+    poly += np.float32(_ERFC[0])
+    np.square(z, out=z)
+    np.subtract(poly, z, out=z)
+    np.exp(z, out=z)
+    z *= t  # erfc(|x| / sqrt 2)
+    z *= np.float32(0.5)
+    z *= x  # 0.5 x erfc
+    return np.where(x >= 0, x - z, z)
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
     """BERT's exact GELU, 0.5 x (1 + erf(x / sqrt 2)), written with erfc so that the error of the
-    approximation below (Numerical Recipes' erfcc, fractional error < 1.2e-7) is relative, i.e. at
-    float32 rounding level. Not scipy.special.erf: importing it cost 0.31 s of the first question."""
-    z = np.abs(x) * np.float32(1.0 / np.sqrt(2.0))
-    t = 1.0 / (1.0 + 0.5 * z)
-    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
-        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
-            -0.82215223 + t * 0.17087277))))))))
-    erfc = t * np.exp(-z * z + poly)  # erfc(|x| / sqrt 2)
-    return np.where(x >= 0, x * (1.0 - 0.5 * erfc), 0.5 * x * erfc).astype(np.float32)
+    approximation (Numerical Recipes' erfcc, fractional error < 1.2e-7) is relative, i.e. at float32
+    rounding level. Not scipy.special.erf: importing it cost 0.31 s of the first question."""
+    flat = x.reshape(-1, x.shape[-1])
+    out = np.empty_like(flat)
+    for i in range(0, len(flat), _GELU_ROWS):
+        out[i: i + _GELU_ROWS] = _gelu_chunk(flat[i: i + _GELU_ROWS])
+    return out.reshape(x.shape)
 
 
 def single_thread_numpy_blas() -> None:
@@ -92,25 +116,46 @@ class NumpyBert:
                 w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
             ))
 
-    def states(self, ids: np.ndarray, type_ids: np.ndarray) -> np.ndarray:
-        """Final token states (n_tokens, hidden) of one unpadded sequence."""
+    def states(self, ids: np.ndarray, type_ids: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """Final token states: (n, hidden) for one unpadded sequence, or (batch, n, hidden) for
+        padded ``ids`` of shape (batch, n) with ``mask`` 1 on real tokens (padding is never attended)."""
         word, pos, typ, ln_w, ln_b = self._emb
-        x = word[ids] + pos[: len(ids)] + typ[type_ids]
-        x = _layer_norm(x, ln_w, ln_b, self.shape.eps)
-        n, d = x.shape
+        single = ids.ndim == 1
+        if single:
+            ids, type_ids = ids[None], type_ids[None]
+        b, n = ids.shape
+        x = word[ids] + pos[:n] + typ[type_ids]
+        x = _layer_norm(x, ln_w, ln_b, self.shape.eps).reshape(b * n, -1)
+        d = x.shape[-1]
         h = self.shape.heads
         hd = d // h
         scale = np.float32(1.0 / np.sqrt(hd))
+        bias = None if mask is None else ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
         for qkv_w, qkv_b, ao_w, ao_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b in self._layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(n, 3, h, hd).transpose(1, 2, 0, 3)  # (3, heads, n, hd)
+            qkv = (x @ qkv_w + qkv_b).reshape(b, n, 3, h, hd).transpose(2, 0, 3, 1, 4)  # (3, b, heads, n, hd)
             q, k, v = qkv[0], qkv[1], qkv[2]
-            scores = (q @ k.transpose(0, 2, 1)) * scale
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale
+            if bias is not None:
+                scores = scores + bias
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             scores /= scores.sum(-1, keepdims=True)
-            ctx = (scores @ v).transpose(1, 0, 2).reshape(n, d)
+            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(b * n, d)
             x = _layer_norm(x + ctx @ ao_w + ao_b, ln1_w, ln1_b, self.shape.eps)
             x = _layer_norm(x + _gelu(x @ in_w + in_b) @ out_w + out_b, ln2_w, ln2_b, self.shape.eps)
-        return x
+        x = x.reshape(b, n, d)
+        return x[0] if single else x
+
+    def mean_pooled_pairs(self, first: str, seconds: list[str]) -> np.ndarray:
+        """Mean-pooled states of ``first [SEP] second`` for each second, as one padded batch."""
+        encs = self.tokenizer.encode_batch([(first, s) for s in seconds])
+        n = max(len(e.ids) for e in encs)
+        ids = np.zeros((len(encs), n), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros((len(encs), n), dtype=np.float32)
+        for i, e in enumerate(encs):
+            ids[i, : len(e.ids)], types[i, : len(e.ids)], mask[i, : len(e.ids)] = e.ids, e.type_ids, 1.0
+        states = self.states(ids, types, mask)
+        return (states * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1.0)
 
     def encode_ids(self, ids, type_ids=None) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)

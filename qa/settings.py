@@ -27,6 +27,7 @@ ENV = {
     "CITEQA_LLM_PATH": "llm_path",
     "CITEQA_LLM_THREADS": "llm_threads",
     "CITEQA_LLM_MAX_TOKENS": "llm_max_tokens",
+    "CITEQA_RELEVANCE": "relevance",
 }
 
 
@@ -53,6 +54,12 @@ class Settings:
     retrieval: Literal["hybrid", "bm25", "dense"] = "hybrid"  # one side only is a benchmark baseline
     top_k: int = 20
     rrf_k: int = 60
+
+    # --- relevance (qa/support.py, qa/relevance): "model" = the trained cross-encoder reads the best
+    # ``rerank_top`` candidates and is combined with the hand features; "features" = hand features only
+    # (the benchmark baseline, and what runs when the model files are missing).
+    relevance: Literal["model", "features"] = "features"
+    rerank_top: int = 6
 
     # --- evidence selection (qa/evidence.py)
     # Abstain when the best sentence's support probability is below this; None = the threshold fitted
@@ -81,10 +88,13 @@ class Settings:
         object.__setattr__(self, "home", home)
         object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser() if self.index_dir else home / "index")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser() if self.cache_dir else _default_home())
+        if self.relevance not in ("model", "features"):
+            raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
-        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences:
-            raise ValueError("llm_threads, llm_max_tokens, top_k and max_sentences must be at least 1")
+        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences \
+                or self.rerank_top < 1:
+            raise ValueError("llm_threads, llm_max_tokens, top_k, max_sentences and rerank_top must be at least 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":

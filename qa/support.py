@@ -33,6 +33,11 @@ WEIGHTS = {"bias": -12.3815, "cosine": 7.6206, "coverage": 6.3472, "type_ok": 2.
 ABSTAIN_BELOW = 0.06
 # -------------------------------------------------------------------------------------------------
 
+# --- fitted by `python -m eval.calibrate_relevance ../shared/eval/squad2_dev_A.json` -------------
+RELEVANCE_WEIGHTS = {"bias": 0.0, "cosine": 0.0, "coverage": 0.0, "type_ok": 0.0, "relevance": 1.0}
+RELEVANCE_ABSTAIN_BELOW = 0.06
+# -------------------------------------------------------------------------------------------------
+
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
           r"Jan\.|Feb\.|Mar\.|Apr\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")
 _DAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
@@ -121,6 +126,7 @@ class Scored:
     coverage: float
     type_ok: float
     probability: float
+    relevance: float | None = None  # the cross-encoder's logit, for the candidates it read
 
 
 def coverage(query_stems: list[str], sentence_stems: frozenset[str], lexical: LexicalStats) -> float:
@@ -131,8 +137,11 @@ def coverage(query_stems: list[str], sentence_stems: frozenset[str], lexical: Le
     return sum(w for s, w in zip(query_stems, weights) if s in sentence_stems) / total if total > 0 else 0.5
 
 
-def probability(cos: float, cov: float, tok: float, weights: dict[str, float] = WEIGHTS) -> float:
+def probability(cos: float, cov: float, tok: float, weights: dict[str, float] = WEIGHTS,
+                relevance: float | None = None) -> float:
     z = weights["bias"] + weights["cosine"] * cos + weights["coverage"] * cov + weights["type_ok"] * tok
+    if relevance is not None:
+        z += weights["relevance"] * relevance
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -148,4 +157,23 @@ def score_hits(question: str, query: str, hits: list[Hit], lexical: LexicalStats
         tok = type_ok(kind, sentence_text(h.row))
         out.append(Scored(h, h.cosine, cov, tok, probability(h.cosine, cov, tok, weights)))
     out.sort(key=lambda s: -s.probability)
+    return out
+
+
+def rerank(question: str, scored: list[Scored], scorer, sentence_text, top: int,
+           weights: dict[str, float] = None) -> list[Scored]:
+    """The best ``top`` candidates (by hand features) re-scored with the relevance model's logit as a
+    fourth feature, re-sorted; the rest follow in their order, never above the reranked ones."""
+    weights = weights or RELEVANCE_WEIGHTS
+    head, tail = scored[:top], scored[top:]
+    if not head:
+        return scored
+    logits = scorer.logits(question, [sentence_text(s.hit.row) for s in head])
+    out = []
+    for s, z in zip(head, logits):
+        p = probability(s.cosine, s.coverage, s.type_ok, weights, relevance=float(z))
+        out.append(Scored(s.hit, s.cosine, s.coverage, s.type_ok, p, float(z)))
+    out.sort(key=lambda s: -s.probability)
+    floor = out[-1].probability
+    out += [Scored(s.hit, s.cosine, s.coverage, s.type_ok, min(s.probability, floor)) for s in tail]
     return out
