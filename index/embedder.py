@@ -36,45 +36,71 @@ def default_model_path(model_path: str | None = None) -> str:
 
 
 class Embedder:
-    """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest."""
+    """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest.
+
+    Questions go through the model's NumPy twin (``index/numpy_bert.py``) when the model has the
+    plain BERT + mean-pooling layout, so a server answers before torch is even imported; batches of
+    sentences (indexing) go through sentence-transformers, loaded on first use."""
 
     def __init__(self, model_path: str | None = None) -> None:
-        hub_offline()
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
+        from index.numpy_bert import load_numpy_bert
 
         self.model_path = default_model_path(model_path)
-        self.model = SentenceTransformer(self.model_path, device="cpu")
-        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
-                       else self.model.get_sentence_embedding_dimension())
         # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
         self.name = self.model_path if model_path else DEFAULT_MODEL
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
+        self._model = None
+        self.query_encoder = load_numpy_bert(self.model_path)
+        if self.query_encoder is not None:
+            self.dim = self.query_encoder.dim
+        else:
+            model = self.model
+            self.dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
+                           else model.get_sentence_embedding_dimension())
+
+    @property
+    def model(self):
+        """The sentence-transformers model (imports torch: seconds, so only when a batch needs it)."""
+        with self._lock:
+            if self._model is None:
+                hub_offline()
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()  # "Loading weights" bars would clutter CLI output
+                self._model = SentenceTransformer(self.model_path, device="cpu")
+            return self._model
 
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        model = self.model
         with self._lock:
-            vecs = self.model.encode(
+            vecs = model.encode(
                 texts, batch_size=BATCH_SIZE, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=show_progress,
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One question, on one torch thread: measured by `citeqa eval perf` on this 2-core machine,
-        2 threads cost 1,018 ms per question under load against 47 ms on 1 (quiet: 7.7 vs 10.5 ms).
-        Batch indexing keeps torch's default threads, where they pay off."""
+        """One question. The NumPy twin needs no lock (it keeps no state between calls)."""
+        if self.query_encoder is not None:
+            return self.query_encoder.encode_one(text)
+        return self._encode_query_torch(text)
+
+    def _encode_query_torch(self, text: str) -> np.ndarray:
+        """On one torch thread: measured by `citeqa eval perf` on this 2-core machine, 2 threads cost
+        1,018 ms per question under load against 47 ms on 1 (quiet: 7.7 vs 10.5 ms). Batch indexing
+        keeps torch's default threads, where they pay off."""
         import torch
 
+        model = self.model
         with self._lock:  # torch's thread count is process-wide: switch it only while we hold the model
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                vec = self.model.encode([text], batch_size=1, normalize_embeddings=True,
-                                        convert_to_numpy=True, show_progress_bar=False)
+                vec = model.encode([text], batch_size=1, normalize_embeddings=True,
+                                   convert_to_numpy=True, show_progress_bar=False)
             finally:
                 torch.set_num_threads(threads)
         return np.ascontiguousarray(vec[0], dtype=np.float32)

@@ -7,6 +7,7 @@ scored candidate sentences, the sentences chosen to cite.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -16,9 +17,10 @@ from index.locations import location_of
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone, score_hits
+from qa.support import ABSTAIN_BELOW, RELEVANCE_ABSTAIN_BELOW, Scored, answer_type, names_someone, rerank, score_hits
 from qa.types import Citation
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Evidence:
@@ -106,8 +108,26 @@ class EvidenceFinder:
     def __init__(self, settings: Settings, embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.threshold = ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
+        self.scorer = self._load_scorer() if settings.relevance == "model" else None
+        fitted = RELEVANCE_ABSTAIN_BELOW if self.scorer is not None else ABSTAIN_BELOW
+        self.threshold = fitted if settings.abstain_below is None else settings.abstain_below
         self._retriever: HybridRetriever | None = None
+
+    @property
+    def relevance(self) -> str:
+        """What judges relevance now: "model" or "features" (the latter also when the model failed to load)."""
+        return "model" if self.scorer is not None else "features"
+
+    @staticmethod
+    def _load_scorer():
+        from qa.relevance.scorer import RelevanceError, get_scorer
+
+        try:
+            return get_scorer()
+        except (RelevanceError, OSError, KeyError, ValueError) as exc:
+            # Answers still work on the hand features alone; say so once instead of failing every question.
+            log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)
+            return None
 
     def retriever(self, corpus: Corpus) -> HybridRetriever:
         r = self._retriever
@@ -125,6 +145,8 @@ class EvidenceFinder:
         view = corpus.view()
         scored = score_hits(question, standalone, hits, retriever.lexical, view.record_text)
         s = self.settings
+        if self.scorer is not None:
+            scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top)
         best = select(scored, self.threshold, s.second_sentence_margin, s.max_sentences)
         chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
         return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,

@@ -33,6 +33,7 @@ ENV = {
     "CITEQA_MILVUS_TOKEN": "milvus_token",
     "CITEQA_MILVUS_COLLECTION": "milvus_collection",
     "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
+    "CITEQA_RELEVANCE": "relevance",
 }
 
 
@@ -75,6 +76,12 @@ class Settings:
     top_k: int = 20
     rrf_k: int = 60
 
+    # --- relevance (qa/support.py, qa/relevance): "model" = the trained cross-encoder reads the best
+    # ``rerank_top`` candidates and is combined with the hand features; "features" = hand features only
+    # (the benchmark baseline, and what runs when the model files are missing).
+    relevance: Literal["model", "features"] = "features"
+    rerank_top: int = 6
+
     # --- evidence selection (qa/evidence.py)
     # Abstain when the best sentence's support probability is below this; None = the threshold fitted
     # with the support model on SQuAD v2 (qa/support.py ABSTAIN_BELOW).
@@ -113,10 +120,13 @@ class Settings:
             raise ValueError(f"milvus_index must be FLAT or HNSW, got {self.milvus_index!r}")
         if not self.milvus_timeout_s > 0:
             raise ValueError("milvus_timeout_s must be positive")
+        if self.relevance not in ("model", "features"):
+            raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
-        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences:
-            raise ValueError("llm_threads, llm_max_tokens, top_k and max_sentences must be at least 1")
+        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences \
+                or self.rerank_top < 1:
+            raise ValueError("llm_threads, llm_max_tokens, top_k, max_sentences and rerank_top must be at least 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":

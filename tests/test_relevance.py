@@ -79,3 +79,47 @@ def test_training_runs_end_to_end(tmp_path):
 
     p = RelevanceModel.load(out).score("Who?", ["Ann did.", "Nothing."])
     assert p.shape == (2,)
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    from qa.relevance.scorer import RelevanceScorer
+
+    return RelevanceScorer.load()
+
+
+def test_numpy_scorer_matches_torch_model(model, scorer):
+    """The answer-time scorer (NumPy, no torch) computes the training model's logits."""
+    for question, answer, distractor in CASES:
+        sents = [answer, distractor, "x", "A very long sentence about rivers and the sea. " * 40]
+        np.testing.assert_allclose(scorer.logits(question, sents), model.logits(question, sents), atol=1e-4)
+    assert scorer.logits("Anything?", []).shape == (0,)
+
+
+def test_evidence_uses_the_model_when_asked(seed_text):
+    """relevance="model": the best hand-feature candidates carry the model's logit and the order it
+    gives; relevance="features": none do. Both cite a real span of the document."""
+    from qa import Assistant, Settings
+
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model", rerank_top=4))
+    ev = a.evidence("Why was the trip cancelled?")
+    logits = [s.relevance for s in ev.scored]
+    assert all(z is not None for z in logits[:4]) and all(z is None for z in logits[4:])
+    probs = [s.probability for s in ev.scored]
+    assert probs == sorted(probs, reverse=True)
+    assert ev.chosen and all(a.document_text("seed")[c.start:c.end] == c.text
+                             for c in a.ask("Why was the trip cancelled?", mode="extractive").citations)
+    b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance="features"))
+    assert all(s.relevance is None for s in b.evidence("Why was the trip cancelled?").scored)
+
+
+def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):
+    import qa.relevance.scorer as scorer_mod
+    from qa import Assistant, Settings
+
+    monkeypatch.setattr(scorer_mod, "WEIGHTS_DIR", tmp_path / "nothing-here")
+    monkeypatch.setattr(scorer_mod, "_LOADED", {})
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model"))
+    ev = a.evidence("Why was the trip cancelled?")
+    assert ev.scored and all(s.relevance is None for s in ev.scored)
+    assert a.ask("Why was the trip cancelled?", mode="extractive").citations

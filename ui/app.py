@@ -188,6 +188,13 @@ def parse_auth(auth: str | None) -> tuple[str, str] | None:
 
 
 def _warm(assistant) -> None:
+    # Lowest CPU priority for this thread and the llama.cpp threads it starts (Linux threads inherit
+    # their creator's nice value): on 2 cores, loading the model and reading the corpus would
+    # otherwise take the CPU from the first fast answers. Later LLM answers run on other threads.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not permitted: warm at normal priority
+        pass
     try:
         assistant.warm()
     except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first LLM answer
@@ -202,6 +209,9 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     credentials = parse_auth(auth)
+    # Gradio wraps every event in matplotlib.get_backend(); left to auto-detect, that probes for GUI
+    # toolkits (0.44 s of the first answer here). A server has no screen: say so up front.
+    os.environ.setdefault("MPLBACKEND", "agg")
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
         log.warning("serving on %s without --auth: anyone who can reach this address can use the chat "
                     "and add or remove documents", host)

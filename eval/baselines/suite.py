@@ -3,6 +3,9 @@
 Systems (``--systems``; ``hybrid``, citeqa's own extractive mode, always runs as the reference):
 - ``bm25`` / ``dense``: our extractive answer selection over one side of the retrieval only
   (an Assistant over the same corpus with ``Settings.retrieval`` = "bm25" / "dense");
+- ``relevance``: our extractive mode judging relevance the other way (``Settings.relevance``: the
+  trained cross-encoder combined with the hand features, or the hand features alone), reported as
+  ``relevance_model`` or ``relevance_features``;
 - ``cqe``: LlamaIndex ``CitationQueryEngine`` with its defaults, our embedder and our local LLM
   (``eval.baselines.citation_engine``);
 - ``generative``: citeqa's own LLM mode, the like-for-like comparison for ``cqe``.
@@ -29,7 +32,7 @@ from eval.suites.base import SuiteResult, headline, history_turns, make_row, pro
 from eval.suites.seed import DEFAULT_DOCS, DEFAULT_GOLD, load_gold
 
 DESCRIPTION = "baselines beside citeqa on the seed gold set: BM25-only, dense-only, LlamaIndex CitationQueryEngine"
-SYSTEMS = ("bm25", "dense", "cqe", "generative")
+SYSTEMS = ("bm25", "dense", "relevance", "cqe", "generative")
 LLM_SYSTEMS = ("cqe", "generative")
 FIGURES = ("n", "success", "citation_precision_micro", "citation_recall_micro", "citation_char_precision",
            "cited_answer_rate", "abstention_rate_unanswerable", "false_abstention_rate", "invalid_spans",
@@ -143,6 +146,12 @@ def run(args: argparse.Namespace) -> SuiteResult:
                 one_sided = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval=side))
                 warm_up(one_sided, "extractive")
                 answer_all(side, chosen, ours("extractive", one_sided))
+        if "relevance" in systems:  # the same pipeline judging relevance the other way (model vs hand features)
+            other = "features" if a.settings.relevance == "model" else "model"
+            flipped = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance=other))
+            warm_up(flipped, "extractive")
+            answer_all(f"relevance_{other}", chosen, ours("extractive", flipped))
+            extra_info["relevance"] = {"hybrid": a.settings.relevance, f"relevance_{other}": other}
         if "generative" in systems:
             warm_up(a, "generative")
             answer_all("generative", llm_chosen, ours("generative"))
@@ -168,6 +177,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
             extra_info["cqe"]["answers_without_markers"] = sum(1 for r in rows if r["system"] == "cqe" and not r["markers"])
 
     names = ["hybrid"] + [s for s in ("bm25", "dense", "generative", "cqe") if s in systems]
+    names += sorted({r["system"] for r in rows if r["system"].startswith("relevance_")})
     m: dict[str, Any] = {"n": len(chosen), "n_llm_subset": len(llm_chosen), **extra_info, "systems": {},
                          "on_llm_subset": {}}
     for name in names:

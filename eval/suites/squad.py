@@ -30,6 +30,9 @@ HEADLINE = ("n", "recall@1=retrieval.recall_at_k.1", "recall@5=retrieval.recall_
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, nargs="?", default=None, help="SQuAD v2.0 JSON file")
+    p.add_argument("--split", choices=("all", "test"), default="all",
+                   help="ask only the questions of the test articles, which no fitted part of citeqa has seen "
+                        "(the split of qa/relevance/data.py); the corpus is always every paragraph")
 
 
 def load_squad(path: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -70,6 +73,12 @@ def run(args: argparse.Namespace) -> SuiteResult:
     from qa import Assistant
 
     texts, questions = load_squad(args.path)
+    if getattr(args, "split", "all") == "test":
+        from qa.relevance.data import split_articles
+
+        article = lambda q: q["doc"].rpartition("#")[0]  # noqa: E731
+        part = split_articles([article(q) for q in questions])
+        questions = [q for q in questions if part[article(q)] == "test"]
     chosen = sample(questions, args.limit, args.seed)
     t0 = time.perf_counter()
     a = Assistant.from_texts(texts)  # all paragraphs, even with --limit: the corpus is the point

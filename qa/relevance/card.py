@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qa.relevance.data import OTHER_PARAGRAPH_NEGATIVES, UNANSWERABLE_NEGATIVES
+
 from pathlib import Path
 
 
@@ -41,8 +43,8 @@ SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split BY ARTICLE (`qa/rele
   qa/support.py): {', '.join(d['test_articles'])}
 
 Training pairs: {d['train_pairs']} ({d['train_positive_pairs']} positive). Per answerable question: the sentence(s) holding a
-gold answer start (positive), every other sentence of its paragraph and the 2 sentences of other paragraphs of the
-same article most similar to the question under the base MiniLM (negatives). Per unanswerable question: the 3
+gold answer start (positive), every other sentence of its paragraph and the {OTHER_PARAGRAPH_NEGATIVES} sentences of other paragraphs of the
+same article most similar to the question under the base MiniLM (negatives). Per unanswerable question: the {UNANSWERABLE_NEGATIVES}
 sentences of its paragraph most similar to it (negatives). No other data; nothing generated.
 Not used: seed_dev.jsonl, eval/gold_seed.jsonl, HotpotQA, bigbench.
 

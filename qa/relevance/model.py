@@ -23,12 +23,7 @@ from torch import nn
 
 from index.embedder import hub_offline
 
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-ADAPTER_FILE = "adapter.safetensors"
-CONFIG_FILE = "config.json"
-# The linear layers of a BERT layer that get a LoRA delta (attention and feed-forward).
-LORA_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
-                "attention.output.dense", "intermediate.dense", "output.dense")
+from qa.relevance.scorer import ADAPTER_FILE, CONFIG_FILE, LORA_TARGETS, WEIGHTS_DIR  # noqa: F401 (re-exported)
 DEFAULT_CONFIG = {"layers": 4, "max_length": 128, "lora_rank": 16, "lora_alpha": 32,
                   "platt_a": 1.0, "platt_b": 0.0, "quantize": False}
 
