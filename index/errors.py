@@ -41,3 +41,7 @@ class UnknownDocumentError(CiteqaError, KeyError):
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else "unknown document"
+
+
+class IndexUnavailableError(IndexError_):
+    """The index engine (a Milvus server) cannot be reached or did not answer in time."""

@@ -47,8 +47,13 @@ def rebuild_hint(path: Path) -> str:
 
 
 class IndexDirectory:
+    shared = False  # other processes' changes are picked up at this process's next write (see Assistant._change)
+
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+
+    def new_corpus(self, embedder_name: str, dim: int) -> Corpus:
+        return Corpus(embedder_name, dim)
 
     # ---------------------------------------------------------------- locking
     @contextlib.contextmanager

@@ -60,6 +60,10 @@ class SentenceVectorStore:
     def kind(self) -> str:
         return "hnsw" if isinstance(self.client, faiss.IndexHNSWFlat) else "flat"
 
+    def vectors_for(self, rows) -> np.ndarray:
+        """Something ``[row]`` gives the vector of each of ``rows`` from (here: all of them)."""
+        return self._vectors
+
     def set_ef_search(self, ef: int) -> None:
         if self.kind == "hnsw":
             self.client.hnsw.efSearch = ef

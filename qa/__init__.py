@@ -19,7 +19,7 @@ _EXPORTS = {
     "LLMUnavailableError": "qa.llm.local", "MAX_QUESTION_CHARS": "qa.question", "clean_question": "qa.question",
     "CiteqaError": "index.errors", "IndexCorruptError": "index.errors", "IndexLockedError": "index.errors",
     "IndexMismatchError": "index.errors", "IngestError": "index.errors", "QuestionError": "index.errors",
-    "UnknownDocumentError": "index.errors",
+    "UnknownDocumentError": "index.errors", "IndexUnavailableError": "index.errors",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from index.backend import open_index
 from index.corpus import Corpus
 from index.embedder import get_embedder
 from index.errors import CiteqaError, QuestionError
@@ -24,13 +27,19 @@ from qa.rwlock import ReadWriteLock
 from qa.settings import Settings
 from qa.types import Answer, DocumentInfo
 
+if TYPE_CHECKING:
+    from index.milvus.index import MilvusIndex
+
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
+# A shared index (Milvus) may be changed by another server at any time: a question first checks
+# the index's generation when this long has passed since the last check (one small read).
+SHARED_INDEX_CHECK_S = 2.0
 
 
 class Assistant:
     """Owns the corpus, its index directory and the answer modes; every way in goes through it."""
 
-    def __init__(self, corpus: Corpus, embedder, index_dir: IndexDirectory | None = None,
+    def __init__(self, corpus: Corpus, embedder, index_dir: "IndexDirectory | MilvusIndex | None" = None,
                  settings: Settings | None = None, llm: PromptLLM | None = None) -> None:
         self.settings = settings or Settings()
         self.corpus = corpus
@@ -38,6 +47,7 @@ class Assistant:
         self.index_dir = index_dir
         # The generation on disk that ``corpus`` is: a change first reloads when another process saved since.
         self._generation = index_dir.current_name() if index_dir is not None else None
+        self._checked_at = time.monotonic()
         self.last_sync: SyncReport | None = None
         self._lock = ReadWriteLock()
         self._finder = EvidenceFinder(self.settings, embedder)
@@ -49,23 +59,27 @@ class Assistant:
     # ------------------------------------------------------------------ construction
     @classmethod
     def open(cls, paths: list[str | os.PathLike] | None = None, index_dir: str | os.PathLike | None = None,
-             embed_model: str | None = None, settings: Settings | None = None, llm: PromptLLM | None = None) -> "Assistant":
+             embed_model: str | None = None, settings: Settings | None = None, llm: PromptLLM | None = None,
+             backend: str | None = None, uri: str | None = None, token: str | None = None) -> "Assistant":
         """Open (or create) a persistent index and bring it up to date with ``paths``.
 
         Without ``paths`` a new index starts from the seed article; an existing one is opened as
         it is, refreshing documents whose source files changed since they were indexed.
-        ``settings`` default to ``Settings.from_env()``; ``index_dir`` and ``embed_model`` override them.
+        ``settings`` default to ``Settings.from_env()``; ``index_dir``, ``embed_model``, ``backend``
+        ("faiss" or "milvus"), ``uri`` (Milvus: a local ``.db`` file for Milvus Lite or
+        ``http://host:19530``) and ``token`` override them.
         """
-        settings = (settings or Settings.from_env()).with_(
-            **{k: v for k, v in (("index_dir", index_dir), ("embed_model", embed_model)) if v is not None})
+        overrides = {"index_dir": index_dir, "embed_model": embed_model, "backend": backend, "milvus_uri": uri,
+                     "milvus_token": token}
+        settings = (settings or Settings.from_env()).with_(**{k: v for k, v in overrides.items() if v is not None})
+        directory = open_index(settings)  # first: an unreachable Milvus is reported before the model loads
         embedder = get_embedder(settings.embed_model)
-        directory = IndexDirectory(settings.index_dir)
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
         with directory.write_lock():
             corpus = directory.load(embedder.name, embedder.dim)
             if corpus is None:
-                corpus = Corpus(embedder.name, embedder.dim)
+                corpus = directory.new_corpus(embedder.name, embedder.dim)
                 if paths is None:
                     if not SEED_DIR.is_dir():
                         raise CiteqaError(f"the seed corpus {SEED_DIR} is missing; pass paths=[...] to index your own files")
@@ -143,10 +157,22 @@ class Assistant:
                     raise
                 return result
 
+    def _refresh_shared(self) -> None:
+        """With a shared index (Milvus), pick up other servers' changes before answering."""
+        if self.index_dir is None or not self.index_dir.shared:
+            return
+        if time.monotonic() - self._checked_at < SHARED_INDEX_CHECK_S:
+            return
+        self._checked_at = time.monotonic()
+        if self.index_dir.current_name() != self._generation:
+            with self._lock.write():
+                if self.index_dir.current_name() != self._generation:
+                    self._reload()
+
     def _reload(self) -> None:
         """Replace the corpus by the index on disk (call holding both locks)."""
         corpus = self.index_dir.load(self.embedder.name, self.embedder.dim)
-        corpus = corpus if corpus is not None else Corpus(self.embedder.name, self.embedder.dim)
+        corpus = corpus if corpus is not None else self.index_dir.new_corpus(self.embedder.name, self.embedder.dim)
         corpus.version = self.corpus.version + 1  # never mistaken for the old one by a cache keyed on it
         self.corpus = corpus
         self._generation = self.index_dir.current_name()
@@ -174,6 +200,7 @@ class Assistant:
         return self._evidence(clean_question(question), clean_history(history))
 
     def _evidence(self, question: str, turns: list[dict[str, str]]) -> Evidence:
+        self._refresh_shared()
         with self._lock.read():
             return self._finder.find(self.corpus, question, turns)
 

@@ -9,11 +9,14 @@ import sys
 
 from index.errors import CiteqaError
 from qa.modes import MODES
-from qa.settings import Settings
+from qa.settings import BACKENDS, Settings
+
+GLOBAL_OPTIONS = ("--index-dir", "--backend", "--uri", "--token", "--collection")  # each takes a value
 
 
 def _settings(args) -> Settings:
-    return Settings.from_env(index_dir=args.index_dir)
+    return Settings.from_env(index_dir=args.index_dir, backend=args.backend, milvus_uri=args.uri,
+                             milvus_token=args.token, milvus_collection=args.collection)
 
 
 def _open(args):
@@ -104,9 +107,17 @@ def cmd_eval(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="citeqa", description="Answers about your documents with exact cited spans.")
     p.add_argument("--index-dir", default=None, help="index directory (default: $CITEQA_INDEX_DIR or ~/.cache/citeqa/index)")
-    # The same option is accepted after the subcommand too: `citeqa index list --index-dir D`.
+    p.add_argument("--backend", choices=BACKENDS, default=None,
+                   help="where the index lives: faiss (files in --index-dir, the default) or milvus (--uri)")
+    p.add_argument("--uri", default=None, help="Milvus: a local FILE.db (Milvus Lite) or http://host:19530 "
+                                               "(default: $CITEQA_MILVUS_URI or ~/.cache/citeqa/milvus.db)")
+    p.add_argument("--token", default=None, help="Milvus: user:password or API key (default: $CITEQA_MILVUS_TOKEN)")
+    p.add_argument("--collection", default=None, help="Milvus: collection name prefix (default: citeqa)")
+    # The same options are accepted after the subcommand too: `citeqa index list --index-dir D`.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--index-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    for option in GLOBAL_OPTIONS:
+        common.add_argument(option, default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                            **({"choices": BACKENDS} if option == "--backend" else {}))
     sub = p.add_subparsers(dest="cmd", required=True)
     ask = sub.add_parser("ask", help="ask a question", parents=[common])
     ask.add_argument("question")
@@ -132,7 +143,7 @@ def _command_at(argv: list[str]) -> int | None:
     """Where the sub-command is in argv: the first word that is not a global option or its value."""
     i = 0
     while i < len(argv):
-        if argv[i] == "--index-dir":
+        if argv[i] in GLOBAL_OPTIONS:
             i += 2
         elif argv[i].startswith("-"):
             i += 1

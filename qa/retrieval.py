@@ -3,6 +3,8 @@
 We fuse ourselves instead of using llama-index's ``QueryFusionRetriever`` because that one
 replaces the raw scores by fused ones, and the relevance scoring needs each candidate's raw
 cosine. The BM25 side is llama-index's ``BM25Retriever`` over our sentence ``TextNode``s.
+With the Milvus backend both sides run in the engine (``store.search``, ``store.lexical_search``:
+Milvus's BM25 over the same terms, index/milvus/lexical.py) and the fusion here is unchanged.
 ``Settings.retrieval`` picks one side only ("bm25", "dense") for the benchmark baselines; the
 candidates still carry their cosine, which the relevance scoring needs whatever retrieved them.
 """
@@ -59,7 +61,8 @@ class HybridRetriever:
         self.nodes = corpus_nodes(corpus)
         self.lexical = LexicalStats([n.get_content() for n in self.nodes])
         self.bm25 = None
-        if self.nodes:
+        self.engine_lexical = getattr(corpus.store, "lexical_search", None)  # Milvus: BM25 in the engine
+        if self.nodes and self.engine_lexical is None:
             try:
                 self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(self.top_k, len(self.nodes)))
             except ValueError:
@@ -67,6 +70,8 @@ class HybridRetriever:
 
     def _bm25_ranks(self, query: str) -> dict[int, int]:
         ranks: dict[int, int] = {}
+        if self.engine_lexical is not None:
+            return {row: i for i, row in enumerate(self.engine_lexical(query, self.top_k))}
         if self.bm25 is None:
             return ranks
         try:
@@ -86,9 +91,10 @@ class HybridRetriever:
             rows, _ = self.corpus.store.search(qv, self.top_k)
             dense_rank = {int(r): i for i, r in enumerate(rows)}
         bm25_rank = self._bm25_ranks(query) if "bm25" in self.sides else {}
-        vectors = self.corpus.store.vectors
+        found = set(dense_rank) | set(bm25_rank)
+        vectors = self.corpus.store.vectors_for(found)  # FAISS: the array; Milvus: these rows' vectors
         hits = []
-        for row in set(dense_rank) | set(bm25_rank):
+        for row in found:
             d, b = dense_rank.get(row), bm25_rank.get(row)
             rrf = (1 / (self.rrf_k + d + 1) if d is not None else 0.0) + (1 / (self.rrf_k + b + 1) if b is not None else 0.0)
             hits.append(Hit(row, rrf, float(vectors[row] @ qv), b, d))

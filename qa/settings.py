@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 RETRIEVALS = ("hybrid", "bm25", "dense")
+BACKENDS = ("faiss", "milvus")
 
 # Environment variable -> field. Read only by Settings.from_env().
 ENV = {
@@ -27,6 +28,11 @@ ENV = {
     "CITEQA_LLM_PATH": "llm_path",
     "CITEQA_LLM_THREADS": "llm_threads",
     "CITEQA_LLM_MAX_TOKENS": "llm_max_tokens",
+    "CITEQA_BACKEND": "backend",
+    "CITEQA_MILVUS_URI": "milvus_uri",
+    "CITEQA_MILVUS_TOKEN": "milvus_token",
+    "CITEQA_MILVUS_COLLECTION": "milvus_collection",
+    "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
     "CITEQA_RELEVANCE": "relevance",
 }
 
@@ -41,6 +47,21 @@ class Settings:
     home: Path = None  # type: ignore[assignment]  # default index lives here (~/.cache/citeqa)
     index_dir: Path = None  # type: ignore[assignment]  # default: <home>/index
     cache_dir: Path = None  # type: ignore[assignment]  # joined GGUF model, built wheels (~/.cache/citeqa)
+    # --- index backend (index/backend.py). "faiss": files in index_dir (the default). "milvus": sentence
+    # records, vectors and document texts live in Milvus (index/milvus/), so several servers share one index;
+    # index_dir then only keeps this machine's own files (LLM state, chat uploads).
+    backend: Literal["faiss", "milvus"] = "faiss"
+    # A local file path (e.g. "./citeqa-milvus.db") starts Milvus Lite in this process; "http://host:19530"
+    # talks to a Milvus server or cluster. None = <home>/milvus.db.
+    milvus_uri: str | None = None
+    milvus_token: str | None = None  # "user:password" or an API key, for a server with authentication
+    milvus_collection: str = "citeqa"  # prefix of the collections: <name>_sentences, _documents, _manifest
+    # Every call to the engine gives up after this long: an unreachable server is an error, never a hang.
+    milvus_timeout_s: float = 10.0
+    # The engine's dense index: FLAT is exact (answers identical to FAISS's flat index below 200k
+    # sentences); HNSW is approximate and much faster on a cluster with millions of sentences.
+    milvus_index: Literal["FLAT", "HNSW"] = "FLAT"
+
     # --- models
     embed_model: str | None = None  # a sentence-transformers directory; None = the packaged all-MiniLM-L6-v2
     llm_path: str | None = None  # any GGUF instruct model with a ChatML template; None = the pinned Qwen
@@ -88,6 +109,17 @@ class Settings:
         object.__setattr__(self, "home", home)
         object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser() if self.index_dir else home / "index")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser() if self.cache_dir else _default_home())
+        if self.milvus_uri is None:
+            object.__setattr__(self, "milvus_uri", str(home / "milvus.db"))
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not self.milvus_collection.replace("_", "a").isalnum() or not self.milvus_collection[:1].isalpha():
+            raise ValueError(f"milvus_collection must be letters, digits and _ starting with a letter, "
+                             f"got {self.milvus_collection!r}")
+        if self.milvus_index not in ("FLAT", "HNSW"):
+            raise ValueError(f"milvus_index must be FLAT or HNSW, got {self.milvus_index!r}")
+        if not self.milvus_timeout_s > 0:
+            raise ValueError("milvus_timeout_s must be positive")
         if self.relevance not in ("model", "features"):
             raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
         if self.retrieval not in RETRIEVALS:
@@ -111,6 +143,11 @@ class Settings:
                     values[name] = int(raw)
                 except ValueError:
                     raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
+            elif types[name] == "float":
+                try:
+                    values[name] = float(raw)
+                except ValueError:
+                    raise ValueError(f"{var} must be a number, got {raw!r}") from None
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})

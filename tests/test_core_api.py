@@ -15,6 +15,15 @@ from qa import (Assistant, IndexCorruptError, IndexMismatchError, IngestError, M
 GOLD = gold_questions()
 
 
+@pytest.fixture(scope="module", params=["faiss", "milvus"])
+def seed_assistant(request, tmp_path_factory):
+    """The API tests over the seed article run on both index backends (Milvus: Milvus Lite in a temp file)."""
+    tmp = tmp_path_factory.mktemp(f"seed-{request.param}")
+    if request.param == "faiss":
+        return Assistant.open(index_dir=tmp / "idx")
+    return Assistant.open(index_dir=tmp / "idx", backend="milvus", uri=str(tmp / "milvus.db"))
+
+
 def overlaps(c, ev) -> bool:
     return c.doc_id == ev["doc"] and c.start < ev["end"] and ev["start"] < c.end
 

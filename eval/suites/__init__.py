@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "instant": "eval.suites.instant",
     "ingest": "eval.suites.ingest",
     "baselines": "eval.baselines.suite",
+    "backends": "eval.suites.backends",
 }
 
 

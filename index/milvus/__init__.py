@@ -1,0 +1,1 @@
+"""The Milvus index backend (``Settings.backend == "milvus"``): Milvus Lite for a local file URI, a server by URL."""

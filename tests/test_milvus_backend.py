@@ -1,0 +1,255 @@
+"""The Milvus backend against real Milvus Lite (in this process, and served over gRPC on 127.0.0.1 for
+several processes) with the real embedder: FAISS's answers, the manifest checks, clear errors, and
+two writer processes that lose nothing. (The shared API tests of test_core_api.py run on both backends.)"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, as_history, gold_questions
+from qa import (Assistant, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexUnavailableError)
+from qa.settings import Settings
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def open_milvus(tmp_path: Path, **kw) -> Assistant:
+    return Assistant.open(index_dir=tmp_path / "idx", backend="milvus", uri=str(tmp_path / "m.db"), **kw)
+
+
+def spans(ans) -> list[tuple]:
+    return [(c.doc_id, c.start, c.end, c.text, c.score) for c in ans.citations]
+
+
+def count_rows(a: Assistant) -> int:
+    got = a.index_dir.engine.call("count", "query", a.index_dir.names.sentences, filter="", output_fields=["count(*)"])
+    return int(got[0]["count(*)"])
+
+
+def test_same_records_answers_and_citations_as_faiss_on_the_gold_set(tmp_path):
+    f = Assistant.open(index_dir=tmp_path / "faiss")
+    m = open_milvus(tmp_path)
+    assert m.corpus.records == f.corpus.records and len(m.corpus.store.vectors) == len(f.corpus.records)
+    for g in gold_questions():
+        h = as_history(g.get("history"))
+        am, af = m.ask(g["question"], history=h, mode="extractive"), f.ask(g["question"], history=h, mode="extractive")
+        assert (am.text, am.abstained, spans(am)) == (af.text, af.abstained, spans(af)), g["id"]
+        for c in am.citations:
+            assert c.text == m.document_text(c.doc_id)[c.start : c.end]
+
+
+def test_persistence_round_trip_reembeds_nothing_and_removal_deletes_rows(tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "a.txt").write_text("Alpha is the first letter. Beta follows alpha.", encoding="utf-8")
+    (docs / "sub" / "b.md").write_text("# Notes\n\nGamma rays are energetic.", encoding="utf-8")
+    a1 = open_milvus(tmp_path, paths=[docs])
+    assert sorted(a1.last_sync.added) == ["a.txt", "sub/b.md"]
+    ans1 = a1.ask("What follows alpha?", mode="extractive")
+    a2 = open_milvus(tmp_path, paths=[docs])
+    assert a2.last_sync.sentences_embedded == 0 and not a2.last_sync.added
+    assert spans(a2.ask("What follows alpha?", mode="extractive")) == spans(ans1)
+    (docs / "a.txt").write_text("Alpha is the first letter. Delta follows alpha now.", encoding="utf-8")
+    a3 = open_milvus(tmp_path, paths=[docs])
+    assert a3.last_sync.updated == ["a.txt"] and a3.last_sync.sentences_embedded == 2
+    assert "Delta" in a3.ask("What follows alpha?", mode="extractive").citations[0].text
+    a3.remove("sub/b.md")
+    a4 = open_milvus(tmp_path)
+    assert [d.doc_id for d in a4.documents()] == ["a.txt"] and count_rows(a4) == len(a4.corpus) == 2
+
+
+def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_path):
+    from qa.rebuild import rebuild_index
+
+    (tmp_path / "a.txt").write_text("Oranges are orange. Lemons are yellow.", encoding="utf-8")
+    a = open_milvus(tmp_path, paths=[tmp_path / "a.txt"])
+    ix, engine = a.index_dir, a.index_dir.engine
+    manifest = ix._manifest()
+    other = {**manifest, "embedder": {"name": "some-other-model", "dim": 384}}
+    engine.call("write", "upsert", ix.names.manifest, [{"pk": "manifest", "data": json.dumps(other), "dummy": [0.0, 0.0]}])
+    with pytest.raises(IndexMismatchError) as err:
+        open_milvus(tmp_path)
+    assert "some-other-model" in str(err.value) and "index rebuild" in str(err.value) and "\n" not in str(err.value)
+    engine.call("write", "upsert", ix.names.manifest, [{"pk": "manifest", "data": json.dumps(manifest), "dummy": [0.0, 0.0]}])
+    row = engine.call("read", "query", ix.names.sentences, filter="ord == 1", output_fields=["*"])[0]
+    row.pop("sparse", None)  # the BM25 function's output is computed by the engine
+    engine.call("write", "upsert", ix.names.sentences, [{**row, "start": row["start"] + 1}])
+    with pytest.raises(IndexCorruptError) as err:
+        open_milvus(tmp_path)
+    assert "altered" in str(err.value) and "index rebuild" in str(err.value)
+    n_docs, n_sent, missing = rebuild_index(Settings(index_dir=tmp_path / "idx", backend="milvus",
+                                                     milvus_uri=str(tmp_path / "m.db")))
+    assert (n_docs, n_sent, missing) == (1, 2, [])
+    assert open_milvus(tmp_path).ask("What colour are lemons?", mode="extractive").citations[0].text == "Lemons are yellow."
+
+
+def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(tmp_path, monkeypatch):
+    from index.milvus.engine import Engine
+
+    a = open_milvus(tmp_path, paths=[ROOT / "seeds"])
+    n = len(a.corpus)
+    real = Engine.call
+
+    def fail_documents(self, what, *args, **kwargs):
+        if what == "write documents":  # the sentences are in, the document rows never arrive (a killed write)
+            raise IndexUnavailableError("simulated: the engine went away")
+        return real(self, what, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "call", fail_documents)
+    with pytest.raises(IndexUnavailableError):
+        a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
+    monkeypatch.undo()
+    assert "new.txt" not in {d.doc_id for d in a.documents()} and len(a.corpus) == n
+    assert count_rows(a) == n + 2  # the orphaned rows are there but invisible
+    assert "new.txt" not in {d.doc_id for d in open_milvus(tmp_path).documents()}
+    a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
+    assert count_rows(a) == len(a.corpus) == n + 2  # the retry replaced them
+    assert a.ask("Which animals are striped?", mode="extractive").citations[0].doc_id == "new.txt"
+
+
+def test_a_killed_index_add_resumes_where_it_stopped(tmp_path, monkeypatch):
+    import index.milvus.corpus as milvus_corpus
+    from index.milvus.engine import Engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, animal in enumerate(["zebras", "lions", "otters"]):
+        (docs / f"{i}.txt").write_text(f"The {animal} live in pen {i}. They are fed at noon.", encoding="utf-8")
+    open_milvus(tmp_path, paths=[])
+    monkeypatch.setattr(milvus_corpus, "BATCH_SENTENCES", 2)  # one document per written batch
+    real, writes = Engine.call, []
+
+    def die_at_the_second_document(self, what, *args, **kwargs):
+        if what == "write documents":
+            writes.append(1)
+            if len(writes) == 2:
+                raise IndexUnavailableError("simulated: the process was killed")
+        return real(self, what, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "call", die_at_the_second_document)
+    with pytest.raises(IndexUnavailableError):
+        open_milvus(tmp_path, paths=[docs])
+    monkeypatch.setattr(Engine, "call", real)
+    resumed = open_milvus(tmp_path, paths=[docs])
+    assert resumed.last_sync.unchanged == ["0.txt"] and sorted(resumed.last_sync.added) == ["1.txt", "2.txt"]
+    assert count_rows(resumed) == len(resumed.corpus) == 6
+    assert resumed.ask("Where do the otters live?", mode="extractive").citations[0].doc_id == "2.txt"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_server_is_a_clear_error_within_the_timeout(tmp_path):
+    t0 = time.monotonic()
+    with pytest.raises(IndexUnavailableError) as err:
+        Assistant.open(index_dir=tmp_path, settings=Settings(backend="milvus", milvus_uri=f"http://127.0.0.1:{_free_port()}",
+                                                             milvus_timeout_s=2))
+    assert time.monotonic() - t0 < 15 and "cannot reach the Milvus server" in str(err.value)
+
+
+def test_a_lite_file_held_by_another_process_says_how_to_share_it(tmp_path):
+    db = tmp_path / "busy.db"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+                               f"MilvusClient({str(db)!r}); print('open', flush=True); time.sleep(120)"],
+                              stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        with pytest.raises(IndexLockedError) as err:
+            Assistant.open(index_dir=tmp_path, settings=Settings(backend="milvus", milvus_uri=str(db), milvus_timeout_s=1))
+        assert "another process" in str(err.value) and "milvus_lite server" in str(err.value)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+WRITER = """
+import sys
+from qa import Assistant
+a = Assistant.open(index_dir=sys.argv[1], backend="milvus", uri=sys.argv[2])
+for i in range(3):
+    a.add_texts({f"{sys.argv[3]}{i}.txt": f"The {sys.argv[3]} code number {i} is kept in the vault of {sys.argv[3]}land."})
+if sys.argv[3] == "north":
+    a.remove("north0.txt")
+print("done")
+"""
+
+
+def test_two_processes_writing_to_a_served_index_lose_nothing_and_readers_see_it(tmp_path):
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "served"),
+                               "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        reader = Assistant.open(index_dir=tmp_path / "reader", backend="milvus", uri=uri)  # the seed article
+        writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / name), uri, name],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+                   for name in ("north", "south")]
+        for w in writers:
+            out, errs = w.communicate(timeout=300)
+            assert w.returncode == 0 and "done" in out, errs[-2000:]
+        expected = {"national_post_us_north_korea_stalemate.txt", "north1.txt", "north2.txt",
+                    "south0.txt", "south1.txt", "south2.txt"}
+        fresh = Assistant.open(index_dir=tmp_path / "fresh", backend="milvus", uri=uri)
+        assert {d.doc_id for d in fresh.documents()} == expected
+        time.sleep(2.1)  # qa/assistant.py SHARED_INDEX_CHECK_S: the reader checks the generation again
+        ans = reader.ask("Where is the south code number 2 kept?", mode="extractive")
+        assert {d.doc_id for d in reader.documents()} == expected
+        assert ans.citations[0].doc_id == "south2.txt"
+        assert ans.citations[0].text == reader.document_text("south2.txt")[ans.citations[0].start : ans.citations[0].end]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_cli_and_environment_select_the_backend(tmp_path):
+    run = lambda *a, env=ENV: subprocess.run([sys.executable, "-m", "qa.cli", *a], capture_output=True, text=True,
+                                             env=env, timeout=300, cwd=tmp_path)
+    note = tmp_path / "note.txt"
+    note.write_text("The launch code is kept in the blue safe.", encoding="utf-8")
+    opts = ("--backend", "milvus", "--uri", str(tmp_path / "cli.db"), "--index-dir", str(tmp_path / "idx"))
+    out = run(*opts, "index", "add", str(note))
+    assert out.returncode == 0 and "added note.txt" in out.stdout, out.stderr
+    env = {**ENV, "CITEQA_BACKEND": "milvus", "CITEQA_MILVUS_URI": str(tmp_path / "cli.db"),
+           "CITEQA_INDEX_DIR": str(tmp_path / "idx")}
+    out = run("ask", "Where is the launch code kept?", "--mode", "extractive", env=env)
+    assert out.returncode == 0 and '[1] note.txt:0-41 "The launch code is kept in the blue safe."' in out.stdout, out.stderr
+    assert not (tmp_path / "idx" / "CURRENT").exists()  # nothing went to a FAISS index
+    bad = run("--backend", "milvus", "--uri", "http://127.0.0.1:1", "index", "list")
+    assert bad.returncode == 2 and bad.stderr.startswith("citeqa: error: cannot reach") and "Traceback" not in bad.stderr
+
+
+def test_settings_read_the_backend_from_the_environment():
+    s = Settings.from_env({"CITEQA_BACKEND": "milvus", "CITEQA_MILVUS_URI": "http://db:19530",
+                           "CITEQA_MILVUS_TOKEN": "root:Milvus", "CITEQA_MILVUS_TIMEOUT": "3.5"})
+    assert (s.backend, s.milvus_uri, s.milvus_token, s.milvus_timeout_s) == ("milvus", "http://db:19530", "root:Milvus", 3.5)
+    assert Settings.from_env({}).backend == "faiss"
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Settings(backend="qdrant")
+    with pytest.raises(ValueError, match="CITEQA_MILVUS_TIMEOUT must be a number"):
+        Settings.from_env({"CITEQA_MILVUS_TIMEOUT": "soon"})
+
+
+def test_backends_suite_runs_and_reports_ratios(tmp_path, capsys):
+    from eval.__main__ import main
+
+    assert main(["backends", "--parts", "latency", "--sentences", "400", "--queries", "5",
+                 "--results-dir", str(tmp_path)]) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert head["sentences"] == 400 and head["ingest_ratio"] > 0 and head["query_ratio_p50"] > 0
+    lat = json.loads(next(tmp_path.glob("backends-*.json")).read_text())["metrics"]["latency"]
+    assert lat["identical_dense_ranks"] == "5/5"  # exact search on both sides
