@@ -67,25 +67,22 @@ def create(engine, names: Names, dim: int, dense_index: str) -> None:
                      params={"bm25_k1": 1.5, "bm25_b": 0.75})
         engine.call("create a collection", "create_collection", names.sentences, schema=s, index_params=ip,
                     consistency_level="Strong")
-    if not engine.has(names.documents):
+    # Documents and the manifest are JSON blobs keyed by pk; Milvus requires a vector field, hence "dummy".
+    def blob_collection(name: str, extra: tuple[tuple[str, object, dict], ...]) -> None:
+        if engine.has(name):
+            return
         s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
         s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("doc_key", DataType.VARCHAR, max_length=64)
-        s.add_field("seq", DataType.INT64)
-        s.add_field("part", DataType.INT64)
-        s.add_field("n_parts", DataType.INT64)
+        for field, dtype, kwargs in extra:
+            s.add_field(field, dtype, **kwargs)
         s.add_field("data", DataType.VARCHAR, max_length=VARCHAR_MAX)
         s.add_field("dummy", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
         ip = c.prepare_index_params()
         ip.add_index("dummy", index_type="FLAT", metric_type="IP")
-        engine.call("create a collection", "create_collection", names.documents, schema=s, index_params=ip,
+        engine.call("create a collection", "create_collection", name, schema=s, index_params=ip,
                     consistency_level="Strong")
-    if not engine.has(names.manifest):
-        s = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        s.add_field("pk", DataType.VARCHAR, is_primary=True, max_length=64)
-        s.add_field("data", DataType.VARCHAR, max_length=VARCHAR_MAX)
-        s.add_field("dummy", DataType.FLOAT_VECTOR, dim=DUMMY_DIM)
-        ip = c.prepare_index_params()
-        ip.add_index("dummy", index_type="FLAT", metric_type="IP")
-        engine.call("create a collection", "create_collection", names.manifest, schema=s, index_params=ip,
-                    consistency_level="Strong")
+
+    blob_collection(names.documents, (("doc_key", DataType.VARCHAR, {"max_length": 64}),
+                                      ("seq", DataType.INT64, {}), ("part", DataType.INT64, {}),
+                                      ("n_parts", DataType.INT64, {})))
+    blob_collection(names.manifest, ())
