@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 
 from qa import Assistant
 from qa.support import answer_type, coverage, type_ok
-from qa.text import content_stems
+from index.text import content_stems
 
 TARGET_FALSE_ABSTENTION = 0.10  # operating point: answer at least 90% of answerable questions
 
@@ -55,7 +55,7 @@ def features(assistant: Assistant, questions: list[dict]) -> list[dict]:
         for h in hits:
             rec = corpus.records[h.row]
             label = rec.doc_id == q["doc"] and any(rec.start <= s < rec.end for s in q["starts"])
-            cands.append((h.cosine, coverage(q_stems, retriever.lexical.stems[h.row], retriever.lexical),
+            cands.append((h.cosine, coverage(q_stems, retriever.lexical.row_stems(h.row), retriever.lexical),
                           type_ok(kind, corpus.record_text(h.row)), int(label)))
         rows.append({**q, "cands": cands})
         if i % 500 == 0:

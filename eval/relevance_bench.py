@@ -74,7 +74,7 @@ class BaselineScorer:
     def __init__(self, all_sentences: list[str], embedder) -> None:
         from qa.retrieval import LexicalStats
 
-        self.lexical = LexicalStats(all_sentences)
+        self.lexical = LexicalStats.from_texts(all_sentences)
         self.embedder = embedder
         self._vec: dict[str, np.ndarray] = {}
 
@@ -86,7 +86,7 @@ class BaselineScorer:
 
     def __call__(self, question: str, sentences: list[str]) -> np.ndarray:
         from qa.support import answer_type, coverage, probability, type_ok
-        from qa.text import content_stems
+        from index.text import content_stems
 
         qv = self.embedder.encode_query(question)
         cos = self.vectors(sentences) @ qv

@@ -13,6 +13,7 @@ import numpy as np
 
 from index.document import DocumentEntry, ParsedDocument, SentenceRecord
 from index.errors import UnknownDocumentError
+from index.lexical import LexicalIndex
 from index.vector_store import SentenceVectorStore
 
 PROGRESS_MIN_SENTENCES = 300  # show a progress bar when embedding more than this
@@ -55,7 +56,8 @@ class CorpusView:
 
 class Corpus:
     def __init__(self, embedder_name: str, dim: int, documents: dict[str, DocumentEntry] | None = None,
-                 records: list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None) -> None:
+                 records: list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None,
+                 lexical: LexicalIndex | None = None) -> None:
         self.embedder_name = embedder_name
         self.dim = dim
         self.documents: dict[str, DocumentEntry] = documents or {}
@@ -63,6 +65,8 @@ class Corpus:
         self.store = store or SentenceVectorStore(np.zeros((0, dim), np.float32), dim)
         self.version = 0  # bumped on every change so derived structures (BM25) know to rebuild
         self._view: CorpusView | None = None
+        self._lexical = lexical  # index/lexical.py: saved with the index, else built on first use
+        self._lexical_version = self.version
         if len(self.records) != len(self.store.vectors):
             raise ValueError("records and vectors are not aligned")
 
@@ -114,6 +118,17 @@ class Corpus:
 
     def record_text(self, row: int) -> str:
         return self.view().record_text(row)
+
+    def lexical_index(self, with_bm25: bool = True) -> LexicalIndex:
+        """BM25 and stem statistics of the current rows: the one loaded with the index, or built now
+        (and kept until the next change). Call with the corpus read- or write-locked."""
+        lex = self._lexical
+        if lex is None or self._lexical_version != self.version or (with_bm25 and not lex.with_bm25):
+            view = self.view()
+            texts = [r.index_text or view.record_text(i) for i, r in enumerate(view.records)]
+            lex = self._lexical = LexicalIndex.build(texts, with_bm25)
+            self._lexical_version = view.version
+        return lex
 
     def neighbours(self, row: int) -> tuple[int | None, int | None]:
         return self.view().neighbours(row)

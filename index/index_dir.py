@@ -9,6 +9,8 @@ Layout::
                       records.json     sentence records (row-aligned with the vectors)
                       vectors.npy      normalised float32 vectors
                       faiss.index      the FAISS index over them
+                      lexical/         BM25 and stem statistics (index/lexical.py; older generations
+                                       lack it and build it when first asked)
 
 A save writes a complete new generation beside the old one and then swaps CURRENT with
 ``os.replace``, so a crash at any point leaves either the old or the new index, never a mix.
@@ -34,12 +36,15 @@ from index.corpus import Corpus
 from index.document import DocumentEntry
 from index.fsutil import fsync_dir as _fsync_dir  # module-level name: the crash tests fail it on purpose
 from index.document import SentenceRecord, text_sha256
+from index.lexical import LexicalIndex
 from index.errors import CiteqaError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from index.vector_store import SentenceVectorStore
 
 FORMAT_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 _FILES = ("documents.json", "records.json", "vectors.npy", "faiss.index")
+_LEXICAL = "lexical"
+MMAP_MIN_BYTES = 64 << 20  # about 44k MiniLM vectors
 
 
 def rebuild_hint(path: Path) -> str:
@@ -139,8 +144,10 @@ class IndexDirectory:
                 f"but {embedder_name!r} ({dim}-dim) is configured; {rebuild_hint(self.path)} "
                 f"or configure the same embedder"
             )
-        for name in _FILES:
-            expected = manifest.get("checksums", {}).get(name)
+        checksums = manifest.get("checksums", {})
+        lexical_files = [name for name in checksums if name.startswith(_LEXICAL + "/")]
+        for name in (*_FILES, *lexical_files):
+            expected = checksums.get(name)
             if expected is None or _file_sha256(gen / name) != expected:
                 raise IndexCorruptError(
                     f"the index file {gen.name}/{name} in {self.path} is missing, truncated or altered "
@@ -149,9 +156,10 @@ class IndexDirectory:
         try:
             docs_raw = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
             recs_raw = json.loads((gen / "records.json").read_text(encoding="utf-8"))
-            vectors = np.load(gen / "vectors.npy", allow_pickle=False)
+            vectors = np.load(gen / "vectors.npy", allow_pickle=False, mmap_mode=_mmap_mode(gen / "vectors.npy"))
             findex = faiss.read_index(str(gen / "faiss.index"))
-        except (ValueError, OSError, RuntimeError) as exc:
+            lexical = LexicalIndex.load(gen / _LEXICAL) if lexical_files else None
+        except (ValueError, OSError, RuntimeError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"the index {self.path} cannot be read ({exc}); {rebuild_hint(self.path)}") from None
         try:
             documents = {d["doc_id"]: DocumentEntry(**d) for d in docs_raw}
@@ -161,10 +169,11 @@ class IndexDirectory:
             records = [SentenceRecord(*r) for r in recs_raw]
         except (TypeError, KeyError, AttributeError, ValueError) as exc:  # well-formed JSON of the wrong shape
             raise IndexCorruptError(f"the index {self.path} cannot be read ({exc!r}); {rebuild_hint(self.path)}") from None
-        if vectors.shape != (len(records), dim) or findex.ntotal != len(records):
+        if (vectors.shape != (len(records), dim) or findex.ntotal != len(records)
+                or (lexical is not None and lexical.n != len(records))):
             raise IndexCorruptError(f"the index {self.path} has {len(records)} records but "
                                     f"{vectors.shape[0]} vectors; {rebuild_hint(self.path)}")
-        return Corpus(embedder_name, dim, documents, records, SentenceVectorStore(vectors, dim, findex))
+        return Corpus(embedder_name, dim, documents, records, SentenceVectorStore(vectors, dim, findex), lexical)
 
     # ---------------------------------------------------------------- writing
     def save(self, corpus: Corpus) -> None:
@@ -183,13 +192,16 @@ class IndexDirectory:
             faiss.write_index(corpus.store.client, str(tmp / "faiss.index"))
             with open(tmp / "faiss.index", "rb+") as fh:
                 _sync(fh)
+            written = corpus.lexical_index().save(tmp / _LEXICAL)
+            _sync_tree(tmp / _LEXICAL, written)
+            lexical_files = [p.relative_to(tmp).as_posix() for p in written]
             manifest = {
                 "format_version": FORMAT_VERSION,
                 "embedder": {"name": corpus.embedder_name, "dim": corpus.dim},
                 "index_type": corpus.store.kind,
                 "n_sentences": len(corpus.records),
                 "documents": {d.doc_id: {"sha256": d.sha256, "source": d.source} for d in corpus.documents.values()},
-                "checksums": {name: _file_sha256(tmp / name) for name in _FILES},
+                "checksums": {name: _file_sha256(tmp / name) for name in (*_FILES, *lexical_files)},
             }
             _write_json(tmp / "manifest.json", manifest)
             os.rename(tmp, self.path / gen_name)
@@ -239,6 +251,28 @@ def _write_json(path: Path, obj) -> None:
 def _sync(fh) -> None:
     fh.flush()
     os.fsync(fh.fileno())
+
+
+def _mmap_mode(path: Path) -> str | None:
+    """Large vector files are memory-mapped (read-only): a server then holds only the rows it reads,
+    and a generation is never changed after it is written (a new save writes a new one)."""
+    try:
+        return "r" if path.stat().st_size >= MMAP_MIN_BYTES else None
+    except OSError:
+        return None
+
+
+def _sync_tree(root: Path, files: list[Path]) -> None:
+    """fsync files written below ``root`` and the folders that name them (one call: the crash tests fail it)."""
+    for path in files:
+        with open(path, "rb+") as fh:
+            os.fsync(fh.fileno())
+    for folder in sorted({p.parent for p in files} | {root}, key=lambda p: -len(p.parts)):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _file_sha256(path: Path) -> str:

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tqdm import tqdm
 
 from index.corpus import Corpus
 from index.document import ParsedDocument, parse_document, text_sha256
 from index.errors import IngestError
 from index.loaders import SUPPORTED_SUFFIXES, load_file
+
+BATCH_SENTENCES = 20_000  # parsed and embedded at a time (a few MB of text, 30 MB of vectors)
+CHECKPOINT_S = 300.0  # a long ingestion saves what it has this often (at most this much work is lost)
+PROGRESS_MIN_FILES = 50
 
 
 @dataclass
@@ -74,9 +83,14 @@ def _shown(p: Path) -> str:
 
 
 def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict: bool = True,
-               known_sources: list[tuple[str, Path]] = ()) -> SyncReport:
+               known_sources: list[tuple[str, Path]] = (), checkpoint: Callable[[], None] | None = None,
+               checkpoint_s: float = CHECKPOINT_S) -> SyncReport:
     """Bring ``corpus`` up to date with the files: unchanged ones re-embed nothing.
 
+    Files are read, split and embedded in batches of about ``BATCH_SENTENCES`` sentences, so memory
+    holds one batch of parsed files, not the whole corpus; ``checkpoint`` (the caller's save) runs
+    every ``checkpoint_s`` seconds, so a killed ingestion resumes from its last checkpoint: the files
+    saved by then are unchanged the next time and are skipped.
     With ``strict`` a file that cannot be read raises IngestError (one named file); otherwise
     (folders) it is skipped and reported, so one bad file does not lose the rest.
     """
@@ -86,7 +100,21 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
     files += [(doc_id, p) for doc_id, p in known_sources if doc_id not in named and p.is_file()]
     to_add: list[ParsedDocument] = []
     fingerprints: dict[str, tuple[int, int]] = {}
+    pending = 0
+    last_checkpoint = time.monotonic()
+    bar = tqdm(total=len(files), desc="indexing files", unit="file", file=sys.stderr, dynamic_ncols=True,
+               mininterval=1.0, disable=len(files) < PROGRESS_MIN_FILES)
+
+    def flush() -> None:
+        nonlocal to_add, fingerprints, pending, last_checkpoint
+        report.sentences_embedded += corpus.add(to_add, embedder, fingerprints, show_progress=None if bar.disable else False)
+        to_add, fingerprints, pending = [], {}, 0
+        if checkpoint is not None and time.monotonic() - last_checkpoint >= checkpoint_s:
+            checkpoint()
+            last_checkpoint = time.monotonic()
+
     for doc_id, fp in files:
+        bar.update(1)
         try:
             st = fp.stat()
         except OSError as exc:  # deleted or replaced while we were reading the others
@@ -110,7 +138,12 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
             continue
         (report.updated if known else report.added).append(doc_id)
         to_add.append(parse_document(doc_id, loaded.text, str(fp.resolve()), loaded.format, loaded.locations))
-    report.sentences_embedded = corpus.add(to_add, embedder, fingerprints)
+        pending += len(to_add[-1].sentences)
+        if pending >= BATCH_SENTENCES:
+            flush()
+    if to_add:
+        flush()
+    bar.close()
     return report
 
 

@@ -85,7 +85,8 @@ class Assistant:
                         raise CiteqaError(f"the seed corpus {SEED_DIR} is missing; pass paths=[...] to index your own files")
                     paths = [SEED_DIR]
             sources = [(d.doc_id, Path(d.source)) for d in corpus.documents.values() if d.source]
-            report = sync_paths(corpus, list(paths or []), embedder, strict=True, known_sources=sources)
+            report = sync_paths(corpus, list(paths or []), embedder, strict=True, known_sources=sources,
+                                checkpoint=lambda: directory.save(corpus))
             if report.changed or not directory.exists():
                 directory.save(corpus)
             generation = directory.current_name()
@@ -119,7 +120,8 @@ class Assistant:
     def add_paths(self, paths: list[str | os.PathLike]) -> SyncReport:
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
-        return self._change(lambda: sync_paths(self.corpus, list(paths), self.embedder, strict=True),
+        checkpoint = (lambda: self.index_dir.save(self.corpus)) if self.index_dir is not None else None
+        return self._change(lambda: sync_paths(self.corpus, list(paths), self.embedder, strict=True, checkpoint=checkpoint),
                             persist=lambda report: report.changed)
 
     def add_texts(self, texts: dict[str, str]) -> int:

@@ -9,7 +9,7 @@ but also drags retrieval back to the sentence already quoted.
 
 from __future__ import annotations
 
-from qa.text import content_stems, words
+from index.text import content_stems, words
 
 _REFERRING = frozenset("he she it they him her them his hers its their theirs this that these those there then".split())
 

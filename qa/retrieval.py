@@ -2,26 +2,24 @@
 
 We fuse ourselves instead of using llama-index's ``QueryFusionRetriever`` because that one
 replaces the raw scores by fused ones, and the relevance scoring needs each candidate's raw
-cosine. The BM25 side is llama-index's ``BM25Retriever`` over our sentence ``TextNode``s.
-With the Milvus backend both sides run in the engine (``store.search``, ``store.lexical_search``:
-Milvus's BM25 over the same terms, index/milvus/lexical.py) and the fusion here is unchanged.
-``Settings.retrieval`` picks one side only ("bm25", "dense") for the benchmark baselines; the
-candidates still carry their cosine, which the relevance scoring needs whatever retrieved them.
+cosine. The BM25 side is bm25s over the sentence rows as llama-index's ``BM25Retriever`` runs it,
+but without its one-``TextNode``-per-sentence (``index/lexical.py`` says why and what it saves), and
+saved with the index. With the Milvus backend both sides run in the engine (``store.search``,
+``store.lexical_search``: Milvus's BM25 over the same terms, index/milvus/lexical.py) and the fusion
+here is unchanged. ``Settings.retrieval`` picks one side only ("bm25", "dense") for the benchmark
+baselines; the candidates still carry their cosine, which the relevance scoring needs whatever
+retrieved them.
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
-from llama_index.retrievers.bm25 import BM25Retriever
 
-from index.corpus import Corpus
-from index.nodes import corpus_nodes
+from index.corpus import Corpus, CorpusView
+from index.lexical import LexicalIndex, stems_of
 from qa.settings import Settings
-from qa.text import content_stems
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,20 +32,27 @@ class Hit:
 
 
 class LexicalStats:
-    """Inverse document frequencies of stems over the corpus sentences (for lexical features)."""
+    """What the lexical relevance features read: stem IDFs over the corpus sentences, and each
+    candidate row's stems (of the text that was indexed for it)."""
 
-    def __init__(self, texts: list[str]) -> None:
-        self.n = len(texts)
-        df: Counter[str] = Counter()
-        self.stems: list[frozenset[str]] = []
-        for t in texts:
-            s = frozenset(content_stems(t))
-            self.stems.append(s)
-            df.update(s)
-        self.df = df
+    def __init__(self, index: LexicalIndex, view: CorpusView | None = None) -> None:
+        self.index = index
+        self.view = view
+
+    @classmethod
+    def from_texts(cls, texts: list[str]) -> "LexicalStats":
+        return cls(LexicalIndex.build(texts, with_bm25=False))
+
+    @property
+    def n(self) -> int:
+        return self.index.n
 
     def idf(self, stem: str) -> float:
-        return math.log((self.n + 1) / (self.df.get(stem, 0) + 0.5))
+        return self.index.idf(stem)
+
+    def row_stems(self, row: int) -> frozenset[str]:
+        rec = self.view.records[row]
+        return stems_of(rec.index_text or self.view.record_text(row))
 
 
 class HybridRetriever:
@@ -58,32 +63,22 @@ class HybridRetriever:
         self.rrf_k = settings.rrf_k
         self.sides = ("dense", "bm25") if settings.retrieval == "hybrid" else (settings.retrieval,)
         self.version = corpus.version
-        self.nodes = corpus_nodes(corpus)
-        self.lexical = LexicalStats([n.get_content() for n in self.nodes])
-        self.bm25 = None
         self.engine_lexical = getattr(corpus.store, "lexical_search", None)  # Milvus: BM25 in the engine
-        if self.nodes and self.engine_lexical is None:
-            try:
-                self.bm25 = BM25Retriever.from_defaults(nodes=self.nodes, similarity_top_k=min(self.top_k, len(self.nodes)))
-            except ValueError:
-                pass  # bm25s cannot index sentences without a single word (only emoji, punctuation, stopwords)
+        index = corpus.lexical_index(with_bm25=self.engine_lexical is None)
+        self.lexical = LexicalStats(index, corpus.view())
 
     def _bm25_ranks(self, query: str) -> dict[int, int]:
-        ranks: dict[int, int] = {}
         if self.engine_lexical is not None:
-            return {row: i for i, row in enumerate(self.engine_lexical(query, self.top_k))}
-        if self.bm25 is None:
-            return ranks
-        try:
-            for i, nws in enumerate(self.bm25.retrieve(query)):
-                if nws.score and nws.score > 0:
-                    ranks.setdefault(int(nws.node.metadata["row"]), i)
-        except (ValueError, IndexError, KeyError):
-            pass  # a query of only stopwords has no BM25 terms: nothing from this side
+            rows = self.engine_lexical(query, self.top_k)
+        else:
+            rows = self.lexical.index.search(query, self.top_k)
+        ranks: dict[int, int] = {}
+        for i, row in enumerate(rows):
+            ranks.setdefault(row, i)
         return ranks
 
     def search(self, query: str, query_vector: np.ndarray | None = None) -> list[Hit]:
-        if not self.nodes:
+        if not len(self.corpus):
             return []
         qv = self.embedder.encode_query(query) if query_vector is None else query_vector
         dense_rank: dict[int, int] = {}

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from qa.retrieval import Hit, LexicalStats
-from qa.text import content_stems, words
+from index.text import content_stems, words
 
 # --- fitted by `python -m eval.calibrate ../shared/eval/squad2_dev_A.json` (2026-11-28) ---------
 # Open corpus: 636 paragraphs / 3,448 sentences in one index, 6,307 questions. Logistic regression
@@ -160,7 +160,7 @@ def score_hits(question: str, query: str, hits: list[Hit], lexical: LexicalStats
     q_stems = content_stems(query)
     out = []
     for h in hits:
-        cov = coverage(q_stems, lexical.stems[h.row], lexical)
+        cov = coverage(q_stems, lexical.row_stems(h.row), lexical)
         tok = type_ok(kind, sentence_text(h.row))
         out.append(Scored(h, h.cosine, cov, tok, probability(h.cosine, cov, tok, weights)))
     out.sort(key=lambda s: -s.probability)

@@ -13,7 +13,7 @@ import numpy as np
 
 from index.corpus import CorpusView
 from index.layout import META_KINDS
-from qa.text import content_stems, words
+from index.text import content_stems, words
 
 # --- fitted by `python -m eval.calibrate_support ../shared/eval/squad2_dev_A.json` (1,500 answerable
 # questions, 6,000 claim/sentence pairs: the gold sentence and 3 hard negatives each). Threshold

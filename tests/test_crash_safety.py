@@ -316,6 +316,7 @@ WRITE_FAILURES = [
     ("_sync", 2, ENOSPC),  # records.json
     ("_sync", 3, ENOSPC),  # vectors.npy
     ("_sync", 4, ENOSPC),  # faiss.index
+    ("_sync_tree", 1, ENOSPC),  # lexical/ (BM25 and stem statistics)
     ("_sync", 5, ENOSPC),  # manifest.json
     ("_sync", 6, ENOSPC),  # CURRENT.tmp, after the new generation was renamed into place
     ("_fsync_dir", 1, OSError(errno.EIO, "Input/output error")),  # after that rename

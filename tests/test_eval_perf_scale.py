@@ -72,21 +72,24 @@ def test_perf_parts_and_bad_options(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 
 def test_scale_suite_small(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    head, doc = _run(["scale", "--sizes", "2000", "--queries", "30"], tmp_path / "results", capsys)
+    head, doc = _run(["scale", "--sizes", "2000", "--queries", "30", "--kinds", "flat,ivf,hnsw"], tmp_path / "results", capsys)
     m = doc["metrics"]
     assert m["vectors"].startswith("synthetic") and head["vectors"].startswith("synthetic")
     size = m["sizes"]["2000"]
     assert size["vectors"] == "synthetic" and size["picked_kind"] == "flat"
-    assert set(size["kinds"]) == {"flat", "hnsw"}
+    assert set(size["kinds"]) == {"flat", "ivf", "hnsw"}
     for kind, fig in size["kinds"].items():
         assert _unit(fig["recall_at_10"]), kind
         assert fig["build_s"] >= 0 and _positive(fig["query_ms"]["p95"]) and fig["queries"] == 30
-        assert fig["index_bytes"] >= 2000 * m["dim"] * 4  # at least the vectors
+    assert size["kinds"]["flat"]["index_bytes"] == 2000 * m["dim"] * 4  # the vectors
     assert size["kinds"]["flat"]["recall_at_10"] == pytest.approx(1.0)  # exact search is its own ground truth
     assert size["kinds"]["hnsw"]["index_bytes"] > size["kinds"]["flat"]["index_bytes"]  # + the graph
+    # one byte per dimension + an id per vector, plus the centroids
+    assert size["kinds"]["ivf"]["index_bytes"] < size["kinds"]["flat"]["index_bytes"] / 2
     v = m["verdict"]
-    assert [p["n"] for p in v["per_size"]] == [2000] and v["per_size"][0]["better"] in ("flat", "hnsw")
-    assert {r["kind"] for r in doc["rows"]} == {"flat", "hnsw"} and all(r["vectors"] == "synthetic" for r in doc["rows"])
+    assert [p["n"] for p in v["per_size"]] == [2000] and v["per_size"][0]["better"] in ("flat", "ivf")
+    assert {r["kind"] for r in doc["rows"]} == {"flat", "ivf", "hnsw"}
+    assert all(r["vectors"] == "synthetic" for r in doc["rows"])
 
 
 def test_scale_synthetic_vectors_are_deterministic_and_normalised() -> None:

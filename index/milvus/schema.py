@@ -62,7 +62,7 @@ def create(engine, names: Names, dim: int, dense_index: str) -> None:
         ip = c.prepare_index_params()
         ip.add_index("vec", index_type=dense_index, metric_type="IP",
                      **({"params": {"M": 32, "efConstruction": 80}} if dense_index == "HNSW" else {}))
-        # k1/b as bm25s's defaults (what the FAISS backend's BM25Retriever uses), so both rank alike.
+        # k1/b as bm25s's defaults (what the FAISS backend's bm25s uses), so both rank alike.
         ip.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
                      params={"bm25_k1": 1.5, "bm25_b": 0.75})
         engine.call("create a collection", "create_collection", names.sentences, schema=s, index_params=ip,
