@@ -190,3 +190,33 @@ def test_instant_suite_quotes_first_at_cold_start_and_under_concurrent_users(tmp
     for row in rows:  # the quoted answer comes before the LLM's first token, whatever the load
         assert row["first_answer_ms"] < row["first_token_ms"] <= row["total_ms"]
     assert "users2_first_cited_p50_ms" in head
+
+
+def test_scale_suite_on_a_real_corpus_caches_vectors_and_opens_the_index_in_a_fresh_process(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from conftest import SEED
+
+    corpus = tmp_path / "corpus"
+    (corpus / "sub").mkdir(parents=True)
+    text = SEED.read_text(encoding="utf-8")
+    (corpus / "a.txt").write_text(text, encoding="utf-8")
+    (corpus / "sub" / "b.txt").write_text(text.replace("Trump", "The president"), encoding="utf-8")
+    cache = tmp_path / "vc"
+    argv = ["scale", "--corpus", str(corpus), "--queries", "12", "--ingest-sample", "40", "--vectors-cache", str(cache)]
+    head, doc = _run(argv, tmp_path / "results", capsys)
+    m = doc["metrics"]
+    assert m["vectors"].startswith("model") and head["corpus_vectors"].startswith("model")
+    assert m["sentences"] == head["corpus_sentences"] > 60 and list(cache.glob("*.npy"))
+    probe = m["probe"]
+    assert probe["sentences"] == m["sentences"] and probe["kind"] == "flat" and probe["queries"] == 12
+    assert probe["recall_at_10"] == pytest.approx(1.0)  # exact search is its own ground truth
+    assert _positive(probe["retrieval_ms"]["p50"]) and probe["rss_open_mb"] >= probe["rss_before_mb"] > 0
+    assert _positive(m["ingestion_sample"]["ratio"]) and _positive(m["ingestion_full_ratio"])
+    assert m["full_build"]["index_dir_mb"] > 0
+    # a second run embeds nothing: the cached chunks are reused (same files, same vectors)
+    before = {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npy")}
+    head2, doc2 = _run([*argv, "--corpus-vectors", "synthetic"], tmp_path / "results2", capsys)
+    assert doc2["metrics"]["vectors"].startswith("synthetic") and head2["corpus_vectors"].startswith("synthetic")
+    head3, _ = _run(argv, tmp_path / "results3", capsys)
+    assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npy")} == before
+    assert head3["corpus_recall@10"] == pytest.approx(1.0)
