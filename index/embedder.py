@@ -107,6 +107,13 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model_path: str | None = None) -> Embedder:
-    """One model per process: loading takes seconds, encoding a question milliseconds."""
+def get_embedder(model_path: str | None = None, ray_address: str | None = None) -> Embedder:
+    """One model per process: loading takes seconds, encoding a question milliseconds.
+
+    With ``ray_address`` (Settings.ray_address), batches are embedded on that Ray cluster and questions
+    by the same local model (index/ray_embedder.py; Ray is imported only then)."""
+    if ray_address:
+        from index.ray_embedder import RayEmbedder
+
+        return RayEmbedder(get_embedder(model_path), ray_address)  # type: ignore[return-value]
     return Embedder(model_path)

@@ -45,3 +45,7 @@ class UnknownDocumentError(CiteqaError, KeyError):
 
 class IndexUnavailableError(IndexError_):
     """The index engine (a Milvus server) cannot be reached or did not answer in time."""
+
+
+class RayUnavailableError(CiteqaError):
+    """``--ray`` was asked for but Ray Data is not installed, or the Ray cluster cannot be reached in time."""

@@ -11,12 +11,12 @@ from index.errors import CiteqaError
 from qa.modes import MODES
 from qa.settings import BACKENDS, Settings
 
-GLOBAL_OPTIONS = ("--index-dir", "--backend", "--uri", "--token", "--collection")  # each takes a value
+GLOBAL_OPTIONS = ("--index-dir", "--backend", "--uri", "--token", "--collection", "--ray")  # each takes a value
 
 
 def _settings(args) -> Settings:
     return Settings.from_env(index_dir=args.index_dir, backend=args.backend, milvus_uri=args.uri,
-                             milvus_token=args.token, milvus_collection=args.collection)
+                             milvus_token=args.token, milvus_collection=args.collection, ray_address=args.ray)
 
 
 def _open(args):
@@ -113,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                "(default: $CITEQA_MILVUS_URI or ~/.cache/citeqa/milvus.db)")
     p.add_argument("--token", default=None, help="Milvus: user:password or API key (default: $CITEQA_MILVUS_TOKEN)")
     p.add_argument("--collection", default=None, help="Milvus: collection name prefix (default: citeqa)")
+    p.add_argument("--ray", default=None, metavar="auto|ADDRESS",
+                   help="embed the sentences of `index add` on a Ray cluster: auto (RAY_ADDRESS, a running local "
+                        "cluster, else a new local one) or ray://HOST:10001 / HOST:6379; needs "
+                        "pip install 'citeqa[ray]' (default: $CITEQA_RAY_ADDRESS, else no Ray)")
     # The same options are accepted after the subcommand too: `citeqa index list --index-dir D`.
     common = argparse.ArgumentParser(add_help=False)
     for option in GLOBAL_OPTIONS:

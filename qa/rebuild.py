@@ -16,7 +16,7 @@ from qa.settings import Settings
 def rebuild_index(settings: Settings) -> tuple[int, int, list[str]]:
     """Re-read each document of the index ``settings`` name from its source file (or its intact stored
     copy) and save a fresh index with ``settings.embed_model``."""
-    embedder = get_embedder(settings.embed_model)
+    embedder = get_embedder(settings.embed_model, settings.ray_address)
     if settings.backend == "milvus":
         return _rebuild_milvus(settings, embedder)
     directory = IndexDirectory(settings.index_dir)

@@ -11,6 +11,7 @@ settings: they come with the numbers that justify them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -34,7 +35,13 @@ ENV = {
     "CITEQA_MILVUS_COLLECTION": "milvus_collection",
     "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
     "CITEQA_RELEVANCE": "relevance",
+    "CITEQA_RAY_ADDRESS": "ray_address",
 }
+
+
+def _is_ray_address(address: str) -> bool:
+    """auto, ray://HOST:PORT or HOST:PORT (Ray's own forms; reachability is checked when it is used)."""
+    return address == "auto" or re.fullmatch(r"(ray://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", address) is not None
 
 
 def _default_home() -> Path:
@@ -61,6 +68,11 @@ class Settings:
     # The engine's dense index: FLAT is exact (answers identical to FAISS's flat index below 200k
     # sentences); HNSW is approximate and much faster on a cluster with millions of sentences.
     milvus_index: Literal["FLAT", "HNSW"] = "FLAT"
+    # Embed the sentences of `index add` on a Ray cluster (index/ray_embedder.py; `pip install 'citeqa[ray]'`):
+    # "auto" = the cluster in RAY_ADDRESS or one started on this machine, else a local one started for the
+    # command; "ray://host:10001" or "host:6379" = that cluster. None = no Ray (the default: on one machine
+    # plain encoding is faster). Questions are never embedded through Ray.
+    ray_address: str | None = None
 
     # --- models
     embed_model: str | None = None  # a sentence-transformers directory; None = the packaged all-MiniLM-L6-v2
@@ -120,6 +132,8 @@ class Settings:
             raise ValueError(f"milvus_index must be FLAT or HNSW, got {self.milvus_index!r}")
         if not self.milvus_timeout_s > 0:
             raise ValueError("milvus_timeout_s must be positive")
+        if self.ray_address is not None and not _is_ray_address(self.ray_address):
+            raise ValueError(f"ray_address must be auto, ray://HOST:PORT or HOST:PORT, got {self.ray_address!r}")
         if self.relevance not in ("model", "features"):
             raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
         if self.retrieval not in RETRIEVALS:
