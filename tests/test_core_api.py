@@ -35,6 +35,14 @@ KNOWN_MISSES = {
     "gold-37": "follow-up 'Where did he tell reporters that?' cites the Tuesday announcement, not the quote",
     "gold-42": "unanswerable 'When will Pompeo reschedule' matches the trip sentence (time word, high overlap)",
     "gold-44": "unanswerable question about Biegun's previous job: the Biegun sentence scores above threshold",
+    # Follow-ups of issue #13 (tag "followup-refs") still missed after referent resolution (qa/followup.py):
+    "gold-54": "'Are the secret letter's exact contents known?' abstains: 'contents of the message' shares no stem",
+    "gold-56": "'Which network did Sarah Huckabee Sanders talk to?' abstains: 'network'/'talk' vs 'told CNN'",
+    "gold-74": "'Which city did Josh Rogin ... file the article from?' cites the byline, not the WASHINGTON dateline",
+    "gold-77": "'What does Bolton believe North Korea should do?': the answer sentence names him only as 'They both'",
+    "gold-78": "'that declaration' (determiner) is left to the prepended question, which abstains",
+    "gold-79": "'a treaty like that' (a statement) is left to the prepended question, which abstains",
+    "gold-80": "the quote's speaker ('one senior administration official') is in the sentence before the answer",
     # gold-50 ("How long has he worked at the CIA?") is answered right since "how long" asks for a duration
     # (qa/support.py answer_type): the Andrew Kim sentence holds none, so its support drops below threshold.
 }
@@ -46,14 +54,19 @@ def _gold_param(g):
 
 
 def test_gold_set_success_rate(seed_assistant):
-    ok = 0
+    # The original 51 questions and the follow-ups of issue #13 (tag "followup-refs") have their own floors.
+    ok = {None: 0, "followup-refs": 0}
+    n = {None: 0, "followup-refs": 0}
     for item in GOLD:
         ans = seed_assistant.ask(item["question"], history=as_history(item.get("history")), mode="extractive")
+        tag = item.get("tag")
+        n[tag] += 1
         if not item["answerable"]:
-            ok += ans.abstained
+            ok[tag] += ans.abstained
         else:
-            ok += any(overlaps(c, ev) for c in ans.citations for ev in item["evidence"])
-    assert ok / len(GOLD) >= 0.88, f"{ok}/{len(GOLD)}"
+            ok[tag] += any(overlaps(c, ev) for c in ans.citations for ev in item["evidence"])
+    assert ok[None] / n[None] >= 0.88, f"{ok[None]}/{n[None]}"
+    assert ok["followup-refs"] / n["followup-refs"] >= 0.75, f"{ok['followup-refs']}/{n['followup-refs']}"
 
 
 @pytest.mark.parametrize("item", [_gold_param(g) for g in GOLD])
@@ -95,6 +108,24 @@ def test_follow_up_is_resolved_from_history(seed_assistant):
     assert "secret letter" in ans.standalone_question
     alone = seed_assistant.ask("When did he receive it?", mode="extractive")
     assert alone.standalone_question == "When did he receive it?"
+
+
+@pytest.mark.parametrize("first, answer, follow_up, referent, cited", [
+    ("What was a huge reversal for the president?", "That Trump acknowledged publicly the talks were not going well.",
+     "What had he and Pompeo claimed until then?", "Trump", "repeatedly claimed progress was being made"),
+    ("With whom did Trump hold the Singapore summit?", "Kim Jong Un.",
+     "What has Trump been exchanging with him privately?", "Kim Jong Un", "exchanging a series of letters"),
+    ("Where was Pompeo on Friday afternoon?", "In the room when Trump tweeted he was cancelling Pompeo’s trip.",
+     "Who else was not there when the tweets were posted?", "in the room", "Bolton was not in the room"),
+])
+def test_follow_up_pronoun_is_replaced_by_its_referent(seed_assistant, first, answer, follow_up, referent, cited):
+    """Issue #13: the standalone question names what "he", "him", "there" stand for, and only that, so
+    retrieval is not pulled back to the sentence that answered the first question."""
+    history = [{"role": "user", "content": first}, {"role": "assistant", "content": answer}]
+    ans = seed_assistant.ask(follow_up, history=history, mode="extractive")
+    assert referent.lower() in ans.standalone_question.lower()
+    assert first not in ans.standalone_question
+    assert cited in " ".join(c.text for c in ans.citations), [c.text for c in ans.citations]
 
 
 def test_byline_question_cites_the_byline(seed_assistant, seed_text):

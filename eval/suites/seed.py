@@ -23,7 +23,10 @@ DEFAULT_DOCS = EVAL_DIR.parent / "seeds"
 HEADLINE = ("n", "success", "em", "f1", "answer_in_citations", "citation_precision_micro", "citation_recall_micro",
             "citation_precision_macro", "citation_recall_macro", "citation_char_precision", "cited_answer_rate",
             "wrong_verdict_rate", "abstention_rate_unanswerable", "false_abstention_rate", "invalid_spans",
-            "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50", "first_token_ms.p95")
+            "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50", "first_token_ms.p95",
+            "followup_refs_n=by_tag.followup-refs.n", "followup_refs_success=by_tag.followup-refs.success",
+            "followup_refs_citation_precision=by_tag.followup-refs.citation_precision_micro",
+            "followup_refs_citation_recall=by_tag.followup-refs.citation_recall_micro")
 REQUIRED = ("id", "question", "answers", "answerable", "evidence", "kind")
 
 
@@ -64,9 +67,13 @@ def run(args: argparse.Namespace) -> SuiteResult:
             evidence = [Span(e["doc"], e["start"], e["end"]) for e in g["evidence"]]
             rows.append(make_row(a, qid=g["id"], kind=g["kind"], question=g["question"], answers=g["answers"],
                                  answerable=bool(g["answerable"]), evidence=evidence, answer=answer,
-                                 latency_ms=total, first_token_ms=first, history=g.get("history", [])))
+                                 latency_ms=total, first_token_ms=first, history=g.get("history", []),
+                                 tag=g.get("tag")))
     m = metrics.aggregate(rows)
     m["by_kind"] = metrics.by_kind(rows)
+    # Optional "tag" of a gold item (e.g. "followup-refs"): its group also gets the run-level figures.
+    tags = sorted({r["tag"] for r in rows if r.get("tag")})
+    m["by_tag"] = {t: metrics.aggregate([r for r in rows if r.get("tag") == t]) for t in tags}
     config = {"gold": str(args.gold), "docs": str(args.docs), "index_dir": str(args.index_dir or "(temporary)"),
               "mode": args.mode, "limit": args.limit, "seed": args.seed, "n_gold": len(gold)}
     notes = []
