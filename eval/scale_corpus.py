@@ -168,6 +168,7 @@ from index.index_dir import IndexDirectory
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 index_dir, queries = sys.argv[1], json.loads(open(sys.argv[2]).read())
+given = np.load(sys.argv[3]) if len(sys.argv) > 3 else None  # query vectors in the corpus vectors' space
 emb = get_embedder(); emb.encode_query("warm up")
 gc.collect(); rss0 = rss_bytes()
 t = time.perf_counter()
@@ -177,9 +178,9 @@ settings = Settings()
 r = HybridRetriever(corpus, emb, settings)
 r.search(queries[0])
 gc.collect(); rss1 = rss_bytes()
-qv = np.stack([emb.encode_query(q) for q in queries])
+qv = given if given is not None else np.stack([emb.encode_query(q) for q in queries])
 lat = []
-for q, v in zip(queries, qv):
+for q in queries:
     t = time.perf_counter(); r.search(q); lat.append((time.perf_counter() - t) * 1e3)
 lat_encode = []
 for q in queries[:50]:
@@ -188,7 +189,7 @@ dense = []
 got = []
 for v in qv:
     t = time.perf_counter(); rows, _ = corpus.store.search(v, settings.top_k); dense.append((time.perf_counter() - t) * 1e3)
-    got.append(set(int(x) for x in rows[:10]))
+    got.append(np.asarray(rows[:10], dtype=np.int64))
 gc.collect(); rss2 = rss_bytes()
 vec = corpus.store.vectors
 truth = np.full((len(qv), 10), -1)
@@ -198,7 +199,9 @@ for s in range(0, len(vec), 100_000):
     for j in range(len(qv)):
         cand = np.concatenate([best[j], sc[:, j]]); ids = np.concatenate([truth[j], np.arange(s, s + len(sc))])
         top = np.argsort(-cand, kind="stable")[:10]; best[j], truth[j] = cand[top], ids[top]
-recall = float(np.mean([len(g & set(int(x) for x in t)) / 10 for g, t in zip(got, truth)]))
+# Tie-aware (duplicate sentences have equal vectors): a row found counts when its exact score reaches the
+# 10th best exact score.
+recall = float(np.mean([np.sum(np.asarray(vec[np.sort(g)]) @ v >= b[-1] - 1e-5) / 10 for g, v, b in zip(got, qv, best)]))
 pct = lambda v: {"p50": float(np.percentile(v, 50)), "p95": float(np.percentile(v, 95))}
 print(json.dumps({"kind": corpus.store.kind, "sentences": len(corpus), "open_s": round(open_s, 1),
                   "rss_before_mb": round(rss0 / 2**20), "rss_open_mb": round(rss1 / 2**20),
@@ -209,15 +212,17 @@ print(json.dumps({"kind": corpus.store.kind, "sentences": len(corpus), "open_s":
 """
 
 
-def probe(index_dir: Path, queries: list[str]) -> dict[str, Any]:
-    """Open the index in a fresh process (so its resident memory is the index's, not this run's)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-        json.dump(queries, fh)
-    try:
-        out = subprocess.run([sys.executable, "-c", _PROBE, str(index_dir), fh.name], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1], check=False)
-    finally:
-        os.unlink(fh.name)
+def probe(index_dir: Path, queries: list[str], query_vectors: np.ndarray | None = None) -> dict[str, Any]:
+    """Open the index in a fresh process (so its resident memory is the index's, not this run's).
+    ``query_vectors``: for dense search and recall, when the corpus vectors are not the model's."""
+    with tempfile.TemporaryDirectory(prefix="citeqa-probe-") as tmp:
+        qfile = Path(tmp) / "queries.json"
+        qfile.write_text(json.dumps(queries), encoding="utf-8")
+        argv = [sys.executable, "-c", _PROBE, str(index_dir), str(qfile)]
+        if query_vectors is not None:
+            np.save(Path(tmp) / "qv.npy", query_vectors)
+            argv.append(str(Path(tmp) / "qv.npy"))
+        out = subprocess.run(argv, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], check=False)
     if out.returncode != 0:
         raise RuntimeError(f"the probe process failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -38,13 +38,13 @@ from index.fsutil import fsync_dir as _fsync_dir  # module-level name: the crash
 from index.document import SentenceRecord, text_sha256
 from index.lexical import LexicalIndex
 from index.errors import CiteqaError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
-from index.vector_store import SentenceVectorStore
+from index.vector_store import SentenceVectorStore, VectorFile
 
 FORMAT_VERSION = 1
 LOCK_TIMEOUT_S = 120.0
 _FILES = ("documents.json", "records.json", "vectors.npy", "faiss.index")
 _LEXICAL = "lexical"
-MMAP_MIN_BYTES = 64 << 20  # about 44k MiniLM vectors
+FILE_VECTORS_MIN_BYTES = 64 << 20  # about 44k MiniLM vectors
 
 
 def rebuild_hint(path: Path) -> str:
@@ -156,7 +156,7 @@ class IndexDirectory:
         try:
             docs_raw = json.loads((gen / "documents.json").read_text(encoding="utf-8"))
             recs_raw = json.loads((gen / "records.json").read_text(encoding="utf-8"))
-            vectors = np.load(gen / "vectors.npy", allow_pickle=False, mmap_mode=_mmap_mode(gen / "vectors.npy"))
+            vectors = _read_vectors(gen / "vectors.npy")
             findex = faiss.read_index(str(gen / "faiss.index"))
             lexical = LexicalIndex.load(gen / _LEXICAL) if lexical_files else None
         except (ValueError, OSError, RuntimeError, KeyError, TypeError) as exc:
@@ -253,13 +253,12 @@ def _sync(fh) -> None:
     os.fsync(fh.fileno())
 
 
-def _mmap_mode(path: Path) -> str | None:
-    """Large vector files are memory-mapped (read-only): a server then holds only the rows it reads,
-    and a generation is never changed after it is written (a new save writes a new one)."""
-    try:
-        return "r" if path.stat().st_size >= MMAP_MIN_BYTES else None
-    except OSError:
-        return None
+def _read_vectors(path: Path):
+    """Small vector files are read into memory; large ones are read row by row when needed
+    (``VectorFile``), which is safe because a generation never changes once written."""
+    if path.stat().st_size >= FILE_VECTORS_MIN_BYTES:
+        return VectorFile.open(path)
+    return np.load(path, allow_pickle=False)
 
 
 def _sync_tree(root: Path, files: list[Path]) -> None:

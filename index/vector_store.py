@@ -2,8 +2,9 @@
 
 Small corpora get exact search (``IndexFlatIP``). From ``APPROX_MIN_VECTORS`` on, an inverted-file
 index with 8-bit scalar-quantised codes (``IndexIVFScalarQuantizer``, 384 bytes a vector) finds
-candidates and the full-precision vectors (memory-mapped from the index directory, so only the rows
-read are resident) re-rank them exactly. IVF, not HNSW, for measured reasons (`citeqa eval scale`):
+candidates and the full-precision vectors re-rank them exactly. A large index's vectors stay in their
+file (``VectorFile``): the rows a question needs are read with ``pread``, so a server holds none of
+them (1.5 GB at a million sentences). IVF, not HNSW, for measured reasons (`citeqa eval scale`):
 HNSW over a million vectors took 23 minutes to build here (a quarter of the time it takes to embed
 them, against ingestion's target of 0.9x bare encode), cannot remove rows (every removal rebuilt the
 graph), and ``IndexHNSWFlat`` holds a second float32 copy of every vector (1.5 GB at a million).
@@ -18,6 +19,8 @@ llama-index interop is offered where users plug in, at the retriever and query-e
 """
 
 from __future__ import annotations
+
+import os
 
 import faiss
 import numpy as np
@@ -80,6 +83,79 @@ def _trained_ivf(vectors: np.ndarray, dim: int) -> faiss.Index:
     return index
 
 
+class VectorFile:
+    """A saved ``vectors.npy`` read row by row, never held whole.
+
+    Not ``np.load(mmap_mode="r")``: every page fault of a memory map also maps its neighbours (this
+    disk reads ahead 8 MB), so re-ranking 100 rows grew a server by ~150 MB a question, up to the whole
+    file. ``pread`` goes through the page cache without mapping anything into the process. Indexing
+    like an array: ``[i]``, ``[rows]``, ``[a:b]``, a boolean mask, and ``np.asarray`` for all of it
+    (writers: adding rows builds an array in memory as before)."""
+
+    def __init__(self, path, rows: int, dim: int, offset: int) -> None:
+        self.path, self.shape, self.offset = str(path), (rows, dim), offset
+        self.dtype = np.dtype(np.float32)
+        self._row_bytes = dim * 4
+        self._fd = os.open(self.path, os.O_RDONLY)  # kept open: the generation may be removed meanwhile
+
+    @classmethod
+    def open(cls, path) -> "VectorFile":
+        """Raises ValueError for a file that is not a C-order float32 2-D .npy."""
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0}.get(version, np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(fh)
+            offset = fh.tell()
+        if fortran or np.dtype(dtype) != np.float32 or len(shape) != 2:
+            raise ValueError(f"{path} is not a row-major float32 matrix")
+        return cls(path, shape[0], shape[1], offset)
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    @property
+    def nbytes(self) -> int:
+        return self.shape[0] * self._row_bytes
+
+    def _read(self, start: int, stop: int) -> np.ndarray:
+        n = max(0, stop - start)
+        buf = os.pread(self._fd, n * self._row_bytes, self.offset + start * self._row_bytes) if n else b""
+        if len(buf) != n * self._row_bytes:
+            raise OSError(f"{self.path} is shorter than its header says")
+        return np.frombuffer(buf, dtype=np.float32).reshape(n, self.shape[1])
+
+    def __getitem__(self, key) -> np.ndarray:
+        n = self.shape[0]
+        if isinstance(key, (int, np.integer)):
+            i = int(key) + (n if key < 0 else 0)
+            if not 0 <= i < n:
+                raise IndexError(f"row {key} out of range for {n} vectors")
+            return self._read(i, i + 1)[0]
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n)
+            return self._read(start, stop)[::step] if step > 0 else np.asarray(self)[key]
+        idx = np.asarray(key)
+        if idx.dtype == bool:
+            return np.asarray(self)[idx]
+        idx = idx.astype(np.int64).ravel()
+        if len(idx) and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"rows out of range for {n} vectors")
+        idx = np.where(idx < 0, idx + n, idx)
+        out = np.empty((len(idx), self.shape[1]), dtype=np.float32)
+        for j, i in enumerate(idx):
+            out[j] = self._read(int(i), int(i) + 1)[0]
+        return out
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self._read(0, self.shape[0]).copy()
+        return out if dtype is None else out.astype(dtype)
+
+
 class SentenceVectorStore:
     """The vectors (kept for exact cosines and rebuilds) and their FAISS index.
 
@@ -88,9 +164,9 @@ class SentenceVectorStore:
     """
 
     def __init__(self, vectors: np.ndarray, dim: int, faiss_index: faiss.Index | None = None) -> None:
-        # A read-only memory map (index_dir.load) stays one: only the rows read become resident.
-        self._vectors = vectors if isinstance(vectors, np.memmap) else np.ascontiguousarray(vectors, dtype=np.float32)
-        self._vectors = self._vectors.reshape(-1, dim)
+        # A VectorFile (a large saved index) stays one: only the rows read are ever in memory.
+        self._vectors = vectors if isinstance(vectors, VectorFile) else \
+            np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
         self._dim = dim
         self.client = faiss_index if faiss_index is not None else build_faiss_index(self._vectors, dim)
 
@@ -114,14 +190,14 @@ class SentenceVectorStore:
 
     def add_vectors(self, batch: np.ndarray) -> None:
         batch = np.ascontiguousarray(batch, dtype=np.float32).reshape(-1, self._dim)
-        self._vectors = np.concatenate([self._vectors, batch]) if len(self._vectors) else batch
+        self._vectors = np.concatenate([np.asarray(self._vectors), batch]) if len(self._vectors) else batch
         if index_kind_for(len(self._vectors)) != self.kind:
             self.client = build_faiss_index(self._vectors, self._dim)
         else:
             self.client.add(batch)  # IVF: new rows go to the lists of the centroids trained so far
 
     def keep_rows(self, mask: np.ndarray) -> None:
-        self._vectors = np.ascontiguousarray(self._vectors[mask])
+        self._vectors = np.ascontiguousarray(np.asarray(self._vectors)[mask])
         same_kind = index_kind_for(len(self._vectors)) == self.kind
         self.client = build_faiss_index(self._vectors, self._dim, template=self.client if same_kind else None)
 
@@ -137,6 +213,6 @@ class SentenceVectorStore:
             return rows[0][keep], scores[0][keep]
         _, rows = self.client.search(q, max(k, APPROX_CANDIDATES))
         rows = np.sort(rows[0][rows[0] >= 0])  # sorted: fewer, ordered page reads of a memory map
-        exact = self._vectors[rows] @ q[0]
+        exact = self._vectors[rows] @ q[0]  # 100 rows: read from the file when it is a VectorFile
         best = np.argsort(-exact, kind="stable")[:k]
         return rows[best], exact[best].astype(np.float32)

@@ -474,7 +474,8 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
         full_ratio = encode_full_s / (encode_full_s / sample["ratio"] + build["overhead_s"])
         queries = sc.make_queries(docs, args.queries, args.seed)
         del vectors, docs
-        probe = sc.probe(Path(tmp) / "index", queries)
+        qv = sc.synthetic_vectors(queries, emb.dim, args.seed) if args.corpus_vectors == "synthetic" else None
+        probe = sc.probe(Path(tmp) / "index", queries, qv)
     m = {"corpus": str(directory), "documents": None, "sentences": len(texts), "parse_s": round(parse_s, 1),
          "vectors": ("synthetic (hashed bag of the sentence's words -> random projection; not model embeddings)"
                      if args.corpus_vectors == "synthetic" else "model embeddings (all-MiniLM-L6-v2)"),
