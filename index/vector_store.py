@@ -30,9 +30,13 @@ import numpy as np
 # (`citeqa eval scale` measures both sides of this choice.)
 APPROX_MIN_VECTORS = 200_000
 # IVF: about 4 * sqrt(n) lists (a power of two), trained on at most 40 vectors a list (faiss warns
-# below 39); NPROBE lists searched, and the best APPROX_CANDIDATES codes re-ranked exactly.
+# below 39); 4% of the lists searched, and the best APPROX_CANDIDATES codes re-ranked exactly.
+# Measured at 1,016,492 real sentences (4,096 lists) with stand-in vectors, load 3-4: recall@10
+# 0.87 / 0.91 / 0.93 searching 48 / 96 / 160 lists, dense search p50 4.0 / 7.1 / 9.2 ms; re-ranking
+# 300 candidates instead of 100 changed no recall. On real MiniLM vectors (40k, lists of the same
+# size) IVF recall was higher than on stand-ins at every setting (0.80 vs 0.65 at the 96-list share).
 IVF_TRAIN_PER_LIST = 40
-IVF_NPROBE = 48
+IVF_PROBE_SHARE = 0.04
 APPROX_CANDIDATES = 100
 # HNSW is no longer built for the product (see above); kept so `citeqa eval scale` can compare, and
 # so that indexes saved with it still open.
@@ -49,6 +53,10 @@ def ivf_lists(n: int) -> int:
     return 1 << max(6, int(np.round(np.log2(4 * np.sqrt(max(n, 1))))))
 
 
+def ivf_nprobe(nlist: int) -> int:
+    return min(nlist, max(16, round(nlist * IVF_PROBE_SHARE)))
+
+
 def build_faiss_index(vectors: np.ndarray, dim: int, kind: str | None = None, template: faiss.Index | None = None) -> faiss.Index:
     """A new index over ``vectors``. ``template``: a trained IVF index whose lists (centroids) to reuse."""
     kind = kind or index_kind_for(len(vectors))
@@ -62,7 +70,7 @@ def build_faiss_index(vectors: np.ndarray, dim: int, kind: str | None = None, te
             index.reset()
         else:
             index = _trained_ivf(vectors, dim)
-        index.nprobe = IVF_NPROBE
+        index.nprobe = ivf_nprobe(index.nlist)
     else:
         index = faiss.IndexFlatIP(dim)
     for s in range(0, len(vectors), 65536):  # in slices: a memory-mapped array is never read whole at once
@@ -169,6 +177,8 @@ class SentenceVectorStore:
             np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1, dim)
         self._dim = dim
         self.client = faiss_index if faiss_index is not None else build_faiss_index(self._vectors, dim)
+        if isinstance(self.client, faiss.IndexIVF):  # the setting of this code, not of the saved file
+            self.client.nprobe = ivf_nprobe(self.client.nlist)
 
     @property
     def vectors(self) -> np.ndarray:
