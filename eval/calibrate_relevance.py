@@ -51,10 +51,12 @@ def collect(assistant, questions: list[dict], scorer, top: int) -> list[dict]:
 
 
 def stacked(c: dict, w: dict[str, float]) -> float:
+    """What the product computes (qa.support.probability with the model's logit)."""
+    from qa.support import probability
+
     if c["relevance"] is None:  # below the reranked head: keeps its hand-feature probability, scaled down
         return -1.0 + c["support"]
-    z = w["bias"] + sum(w[f] * c[f] for f in FEATURES)
-    return 1.0 / (1.0 + np.exp(-z))
+    return probability(c["cosine"], c["coverage"], c["type_ok"], w, relevance=c["relevance"])
 
 
 def evaluate(rows: list[dict], key, threshold: float | None = None) -> dict:

@@ -164,9 +164,9 @@ class NumpyBert:
         type_ids = np.zeros_like(ids) if type_ids is None else np.asarray(type_ids, dtype=np.int64)
         return self.states(ids, type_ids)
 
-    def mean_pooled(self, text: str, pair: str | None = None) -> np.ndarray:
-        """Mean of the token states of ``text`` (or of the pair ``text [SEP] pair``)."""
-        enc = self.tokenizer.encode(text, pair) if pair is not None else self.tokenizer.encode(text)
+    def mean_pooled(self, text: str) -> np.ndarray:
+        """Mean of the token states of ``text``."""
+        enc = self.tokenizer.encode(text)
         return self.encode_ids(enc.ids, enc.type_ids).mean(0)
 
 
