@@ -85,7 +85,7 @@ def decode_text(data: bytes, name: str) -> str:
             raise IngestError(
                 f"{name}: not valid UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
             ) from exc
-    text = text.removeprefix("\ufeff")
+    text = text.lstrip("\ufeff")  # every leading BOM: a file saved twice by a BOM-writing editor has two
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f\v")
     if controls > max(8, len(text) // 100):
         raise IngestError(f"{name}: looks like a binary file ({controls} control characters), not text")

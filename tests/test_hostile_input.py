@@ -27,7 +27,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT
@@ -279,6 +279,8 @@ def check_records(doc_id: str, text: str) -> None:
 
 @examples(300)
 @given(data=DOCUMENT_BYTES, suffix=SUFFIXES)
+@example(data=b"\xef\xbb\xbf\xef\xbb\xbf", suffix=".txt")  # two BOMs (found by this test in CI)
+@example(data=b"\xef\xbb\xbf\xef\xbb\xbfHello there.", suffix=".txt")
 def test_any_bytes_decode_to_text_or_raise_an_ingest_error_naming_the_file(data, suffix):
     name = f"upload;$(id)`x`../{suffix}"
     try:
