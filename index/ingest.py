@@ -17,7 +17,8 @@ from index.errors import IngestError
 from index.loaders import SUPPORTED_SUFFIXES, load_file
 
 BATCH_SENTENCES = 20_000  # parsed and embedded at a time (a few MB of text, 30 MB of vectors)
-CHECKPOINT_S = 300.0  # a long ingestion saves what it has this often (at most this much work is lost)
+CHECKPOINT_S = 300.0  # a long ingestion saves what it has this often (at most this much work is lost) ...
+CHECKPOINT_SHARE = 0.1  # ... but spends at most this share of its time saving (a save at 1M sentences: ~90 s)
 PROGRESS_MIN_FILES = 50
 
 
@@ -84,13 +85,14 @@ def _shown(p: Path) -> str:
 
 def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict: bool = True,
                known_sources: list[tuple[str, Path]] = (), checkpoint: Callable[[], None] | None = None,
-               checkpoint_s: float = CHECKPOINT_S) -> SyncReport:
+               checkpoint_s: float = CHECKPOINT_S, checkpoint_share: float | None = CHECKPOINT_SHARE) -> SyncReport:
     """Bring ``corpus`` up to date with the files: unchanged ones re-embed nothing.
 
     Files are read, split and embedded in batches of about ``BATCH_SENTENCES`` sentences, so memory
     holds one batch of parsed files, not the whole corpus; ``checkpoint`` (the caller's save) runs
-    every ``checkpoint_s`` seconds, so a killed ingestion resumes from its last checkpoint: the files
-    saved by then are unchanged the next time and are skipped.
+    every ``checkpoint_s`` seconds, or less often when saving would take more than ``checkpoint_share``
+    of the time (a save rewrites the whole index), so a killed ingestion resumes from its last
+    checkpoint: the files saved by then are unchanged the next time and are skipped.
     With ``strict`` a file that cannot be read raises IngestError (one named file); otherwise
     (folders) it is skipped and reported, so one bad file does not lose the rest.
     """
@@ -102,16 +104,20 @@ def sync_paths(corpus: Corpus, paths: list[str | os.PathLike], embedder, strict:
     fingerprints: dict[str, tuple[int, int]] = {}
     pending = 0
     last_checkpoint = time.monotonic()
+    interval = checkpoint_s
     bar = tqdm(total=len(files), desc="indexing files", unit="file", file=sys.stderr, dynamic_ncols=True,
                mininterval=1.0, disable=len(files) < PROGRESS_MIN_FILES)
 
     def flush() -> None:
-        nonlocal to_add, fingerprints, pending, last_checkpoint
+        nonlocal to_add, fingerprints, pending, last_checkpoint, interval
         report.sentences_embedded += corpus.add(to_add, embedder, fingerprints, show_progress=None if bar.disable else False)
         to_add, fingerprints, pending = [], {}, 0
-        if checkpoint is not None and time.monotonic() - last_checkpoint >= checkpoint_s:
+        if checkpoint is not None and time.monotonic() - last_checkpoint >= interval:
+            t = time.monotonic()
             checkpoint()
             last_checkpoint = time.monotonic()
+            if checkpoint_share:
+                interval = max(checkpoint_s, (last_checkpoint - t) / checkpoint_share)
 
     for doc_id, fp in files:
         bar.update(1)

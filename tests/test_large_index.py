@@ -62,7 +62,8 @@ def test_ingestion_streams_in_batches_and_resumes_after_a_kill(tmp_path, monkeyp
     monkeypatch.setattr(a.corpus, "add", lambda docs, *args, **kw: batches.append(len(docs)) or real_add(docs, *args, **kw))
     with pytest.raises(KeyboardInterrupt):
         a._change(lambda: ingest_mod.sync_paths(a.corpus, [tmp_path / "docs"], a.embedder,
-                                                checkpoint=lambda: a.index_dir.save(a.corpus), checkpoint_s=0.0))
+                                                checkpoint=lambda: a.index_dir.save(a.corpus), checkpoint_s=0.0,
+                                                checkpoint_share=None))
     assert batches == [2, 2, 2, 2]  # one batch of parsed files at a time, never the whole folder
     saved = IndexDirectory(idx).load(a.embedder.name, a.embedder.dim)
     # the three finished batches were checkpointed; the killed one left nothing half-done
