@@ -14,6 +14,7 @@ import numpy as np
 from index.document import DocumentEntry, ParsedDocument, SentenceRecord
 from index.errors import UnknownDocumentError
 from index.lexical import LexicalIndex
+from index.records import RecordTable
 from index.vector_store import SentenceVectorStore
 
 PROGRESS_MIN_SENTENCES = 300  # show a progress bar when embedding more than this
@@ -24,7 +25,7 @@ class CorpusView:
     """A consistent, read-only snapshot of the corpus: what one answer is computed from."""
 
     documents: dict[str, DocumentEntry]
-    records: list[SentenceRecord]
+    records: RecordTable
     vectors: np.ndarray
     version: int
 
@@ -43,9 +44,10 @@ class CorpusView:
 
     def neighbours(self, row: int) -> tuple[int | None, int | None]:
         """Previous/next sentence rows of the same document (sentence-window context)."""
-        r = self.records[row]
-        prev = row - 1 if row > 0 and self.records[row - 1].doc_id == r.doc_id else None
-        nxt = row + 1 if row + 1 < len(self.records) and self.records[row + 1].doc_id == r.doc_id else None
+        doc_of = self.records.doc_id_of
+        doc = doc_of(row)
+        prev = row - 1 if row > 0 and doc_of(row - 1) == doc else None
+        nxt = row + 1 if row + 1 < len(self.records) and doc_of(row + 1) == doc else None
         return prev, nxt
 
     def same_paragraph(self, a: int, b: int) -> bool:
@@ -56,12 +58,12 @@ class CorpusView:
 
 class Corpus:
     def __init__(self, embedder_name: str, dim: int, documents: dict[str, DocumentEntry] | None = None,
-                 records: list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None,
+                 records: RecordTable | list[SentenceRecord] | None = None, store: SentenceVectorStore | None = None,
                  lexical: LexicalIndex | None = None) -> None:
         self.embedder_name = embedder_name
         self.dim = dim
         self.documents: dict[str, DocumentEntry] = documents or {}
-        self.records: list[SentenceRecord] = records or []
+        self.records = records if isinstance(records, RecordTable) else RecordTable.from_records(records or [])
         self.store = store or SentenceVectorStore(np.zeros((0, dim), np.float32), dim)
         self.version = 0  # bumped on every change so derived structures (BM25) know to rebuild
         self._view: CorpusView | None = None
@@ -97,7 +99,7 @@ class Corpus:
             show_progress = len(texts) > PROGRESS_MIN_SENTENCES
         vectors = embedder.encode(texts, show_progress=show_progress)
         self.store.add_vectors(vectors)
-        self.records = self.records + new_records
+        self.records = self.records.concat(new_records)
         self.documents = dict(self.documents)
         for d in docs:
             size, mtime = (sizes or {}).get(d.doc_id, (-1, -1))
@@ -111,8 +113,8 @@ class Corpus:
         self.version += 1
 
     def _drop(self, doc_ids: set[str]) -> None:
-        mask = np.array([r.doc_id not in doc_ids for r in self.records], dtype=bool)
-        self.records = [r for r, keep in zip(self.records, mask) if keep]
+        mask = ~self.records.rows_of(doc_ids)
+        self.records = self.records.filtered(mask)
         self.store.keep_rows(mask)
         self.documents = {k: v for k, v in self.documents.items() if k not in doc_ids}
 

@@ -33,9 +33,9 @@ import filelock
 import numpy as np
 
 from index.corpus import Corpus
-from index.document import DocumentEntry
+from index.document import DocumentEntry, text_sha256
 from index.fsutil import fsync_dir as _fsync_dir  # module-level name: the crash tests fail it on purpose
-from index.document import SentenceRecord, text_sha256
+from index.records import RecordTable
 from index.lexical import LexicalIndex
 from index.errors import CiteqaError, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexWriteError
 from index.vector_store import SentenceVectorStore, VectorFile
@@ -166,7 +166,7 @@ class IndexDirectory:
             for d in documents.values():
                 if text_sha256(d.text) != d.sha256:
                     raise IndexCorruptError(f"document {d.doc_id!r} in {self.path} fails its checksum; {rebuild_hint(self.path)}")
-            records = [SentenceRecord(*r) for r in recs_raw]
+            records = RecordTable.from_records(recs_raw)
         except (TypeError, KeyError, AttributeError, ValueError) as exc:  # well-formed JSON of the wrong shape
             raise IndexCorruptError(f"the index {self.path} cannot be read ({exc!r}); {rebuild_hint(self.path)}") from None
         if (vectors.shape != (len(records), dim) or findex.ntotal != len(records)
@@ -185,7 +185,7 @@ class IndexDirectory:
             self.path.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
             _write_json(tmp / "documents.json", [vars(d) for d in corpus.documents.values()])
-            _write_json(tmp / "records.json", [[r.doc_id, r.start, r.end, r.kind, r.index_text] for r in corpus.records])
+            _write_json(tmp / "records.json", corpus.records.rows())
             with open(tmp / "vectors.npy", "wb") as fh:
                 np.save(fh, corpus.store.vectors, allow_pickle=False)
                 _sync(fh)

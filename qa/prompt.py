@@ -56,7 +56,16 @@ class Context:
 
 
 def fits_whole(view: CorpusView, settings: Settings) -> bool:
-    return sum(r.end - r.start for r in view.records) <= settings.full_corpus_max_chars
+    # Stops as soon as the budget is passed: asked per question, and a corpus can hold a million records.
+    budget = settings.full_corpus_max_chars
+    if len(view.records) > budget:  # every sentence has at least one character
+        return False
+    total = 0
+    for r in view.records:
+        total += r.end - r.start
+        if total > budget:
+            return False
+    return True
 
 
 def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int]) -> Context:

@@ -57,7 +57,7 @@ class MilvusCorpus(Corpus):
         replaced = {d.doc_id for d in docs if d.doc_id in self.documents}
         if replaced:
             self._drop(replaced)
-        self.records = self.records + [r for d in docs for r in d.sentences]
+        self.records = self.records.concat([r for d in docs for r in d.sentences])
         self.store.append_pks([pk for d in docs for pk in written[d.doc_id]])
         self.documents = {**self.documents, **entries}
         self.version += 1
