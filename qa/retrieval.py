@@ -35,13 +35,14 @@ class LexicalStats:
     """What the lexical relevance features read: stem IDFs over the corpus sentences, and each
     candidate row's stems (of the text that was indexed for it)."""
 
-    def __init__(self, index: LexicalIndex, view: CorpusView | None = None) -> None:
+    def __init__(self, index: LexicalIndex, view: CorpusView | None = None, texts: list[str] | None = None) -> None:
         self.index = index
         self.view = view
+        self._texts = texts  # rows' texts when there is no corpus view (from_texts)
 
     @classmethod
     def from_texts(cls, texts: list[str]) -> "LexicalStats":
-        return cls(LexicalIndex.build(texts, with_bm25=False))
+        return cls(LexicalIndex.build(texts, with_bm25=False), texts=list(texts))
 
     @property
     def n(self) -> int:
@@ -51,6 +52,8 @@ class LexicalStats:
         return self.index.idf(stem)
 
     def row_stems(self, row: int) -> frozenset[str]:
+        if self.view is None:
+            return stems_of(self._texts[row])
         rec = self.view.records[row]
         return stems_of(rec.index_text or self.view.record_text(row))
 

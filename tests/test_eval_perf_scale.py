@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from eval.__main__ import main
@@ -220,3 +221,11 @@ def test_scale_suite_on_a_real_corpus_caches_vectors_and_opens_the_index_in_a_fr
     head3, _ = _run(argv, tmp_path / "results3", capsys)
     assert {p.name: p.stat().st_mtime_ns for p in cache.glob("*.npy")} == before
     assert head3["corpus_recall@10"] == pytest.approx(1.0)
+    assert _positive(probe["retrieval_given_vector_ms"]["p50"])
+    # --embed-bf16 embeds missing chunks under bfloat16 autocast: labelled, and the same vectors to ~1e-4
+    cache16 = tmp_path / "vc16"
+    _, doc4 = _run([*argv[:-1], str(cache16), "--embed-bf16"], tmp_path / "results4", capsys)
+    assert "bf16" in doc4["metrics"]["vectors"]
+    for f in cache.glob("*.npy"):
+        a, b = np.load(f), np.load(cache16 / f.name)
+        assert a.shape == b.shape and float(np.min(np.sum(a * b, axis=1))) > 0.999

@@ -253,3 +253,22 @@ def test_backends_suite_runs_and_reports_ratios(tmp_path, capsys):
     assert head["sentences"] == 400 and head["ingest_ratio"] > 0 and head["query_ratio_p50"] > 0
     lat = json.loads(next(tmp_path.glob("backends-*.json")).read_text())["metrics"]["latency"]
     assert lat["identical_dense_ranks"] == "5/5"  # exact search on both sides
+
+
+def test_backends_suite_on_real_sentences_with_model_vectors(tmp_path, capsys):
+    from conftest import SEED
+
+    from eval.__main__ import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    text = SEED.read_text(encoding="utf-8")
+    (corpus / "a.txt").write_text(text, encoding="utf-8")
+    (corpus / "b.txt").write_text(text.replace("Trump", "The president"), encoding="utf-8")
+    assert main(["backends", "--parts", "latency", "--corpus", str(corpus), "--sentences", "20", "--queries", "5",
+                 "--vectors-cache", str(tmp_path / "vc"), "--results-dir", str(tmp_path / "r")]) == 0
+    head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lat = json.loads(next((tmp_path / "r").glob("backends-*.json")).read_text())["metrics"]["latency"]
+    assert "real sentences" in lat["vectors"] and lat["documents"] == 1  # whole documents up to --sentences
+    assert head["sentences"] == lat["sentences"] >= 20 and list((tmp_path / "vc").glob("*.npy"))
+    assert lat["identical_dense_ranks"] == "5/5"  # exact search on both sides, over the model's vectors

@@ -49,3 +49,11 @@ def test_record_table_keeps_types_and_is_small():
     assert t.filtered(np.array([False, True, False])) == [SentenceRecord("a.txt", 11, 20, "headline", "headline: x")]
     big = RecordTable.from_records(["d.txt", i, i + 1, "body", None] for i in range(10_000))
     assert big.nbytes <= 30 * 10_000  # ~29 bytes a row, against ~130 for SentenceRecord objects
+
+
+def test_lexical_stats_from_texts_reads_rows_without_a_corpus():
+    from qa.retrieval import LexicalStats
+
+    stats = LexicalStats.from_texts(["The trip was cancelled.", "Talks resumed in Singapore."])
+    assert stats.n == 2 and "singapor" in stats.row_stems(1) and not stats.row_stems(0) & stats.row_stems(1)
+    assert stats.idf("singapor") > 0

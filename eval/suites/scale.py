@@ -49,6 +49,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "made from each sentence's words (labelled synthetic)")
     p.add_argument("--vectors-cache", default=None, metavar="DIR",
                    help="--corpus: where embeddings are cached in chunks (default: <cache>/scale-vectors)")
+    p.add_argument("--embed-bf16", action="store_true",
+                   help="--corpus: embed the chunks not cached yet under torch bfloat16 autocast (1.8x faster "
+                   "on CPUs with AMX; cosine to float32 >= 0.9999 measured); questions stay float32")
     p.add_argument("--ingest-sample", type=int, default=4000,
                    help="--corpus: sentences for the ingestion vs bare encode comparison")
     p.add_argument("--queries", type=int, default=200, help="timed queries per size (also the recall sample)")
@@ -437,6 +440,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
 
 
 _CORPUS_KEYS = ["vectors=x=vectors", "sentences=x=sentences", "kind=x=probe.kind", "retrieval_p50_ms=x=probe.retrieval_ms.p50",
+                "retrieval_given_vector_p50_ms=x=probe.retrieval_given_vector_ms.p50",
                 "recall@10=x=probe.recall_at_10", "index_and_records_MB=x=probe.index_and_records_mb",
                 "ingest_vs_encode_sample=x=ingestion_sample.ratio", "ingest_vs_encode_full=x=ingestion_full_ratio"]
 
@@ -466,7 +470,15 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
     if args.corpus_vectors == "synthetic":
         vectors = sc.synthetic_vectors(texts, emb.dim, args.seed)
     else:
-        vectors = sc.cached_vectors(texts, cache, emb, log)
+        import contextlib
+
+        precision = contextlib.nullcontext()
+        if args.embed_bf16:
+            import torch
+
+            precision = torch.autocast("cpu", dtype=torch.bfloat16)
+        with precision:
+            vectors = sc.cached_vectors(texts, cache, emb, log)
     sample = sc.ingestion_vs_encode(docs, emb, args.ingest_sample)
     with tempfile.TemporaryDirectory(prefix="citeqa-scale-") as tmp:
         build = sc.full_build(docs, vectors, Path(tmp) / "index", emb)
@@ -478,7 +490,8 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
         probe = sc.probe(Path(tmp) / "index", queries, qv)
     m = {"corpus": str(directory), "documents": None, "sentences": len(texts), "parse_s": round(parse_s, 1),
          "vectors": ("synthetic (hashed bag of the sentence's words -> random projection; not model embeddings)"
-                     if args.corpus_vectors == "synthetic" else "model embeddings (all-MiniLM-L6-v2)"),
+                     if args.corpus_vectors == "synthetic" else "model embeddings (all-MiniLM-L6-v2"
+                     + ("; chunks embedded by this run under bf16 autocast)" if args.embed_bf16 else ")")),
          "ingestion_sample": sample, "full_build": build,
          "ingestion_full_ratio": round(full_ratio, 3), "probe": probe, "top_k": top_k,
          "load_avg_start": load0, "load_avg_end": _load()}
