@@ -167,7 +167,7 @@ class IndexDirectory:
                 if text_sha256(d.text) != d.sha256:
                     raise IndexCorruptError(f"document {d.doc_id!r} in {self.path} fails its checksum; {rebuild_hint(self.path)}")
             records = RecordTable.from_records(recs_raw)
-        except (TypeError, KeyError, AttributeError, ValueError) as exc:  # well-formed JSON of the wrong shape
+        except (TypeError, KeyError, AttributeError, ValueError, OverflowError) as exc:  # well-formed JSON of the wrong shape
             raise IndexCorruptError(f"the index {self.path} cannot be read ({exc!r}); {rebuild_hint(self.path)}") from None
         if (vectors.shape != (len(records), dim) or findex.ntotal != len(records)
                 or (lexical is not None and lexical.n != len(records))):

@@ -232,6 +232,7 @@ def test_a_damaged_index_file_is_detected_and_rebuilt(pristine, tmp_path, target
     "current-garbage-bytes", "current-empty", "current-points-nowhere", "current-path-escape", "current-deleted",
     "manifest-list", "manifest-null", "manifest-embedder-list", "manifest-checksums-list", "gen-dir-deleted",
     "records-wrong-shape",
+    "records-offset-overflow",
 ])
 def test_damaged_pointers_and_manifests_are_index_errors_not_tracebacks(pristine, tmp_path, damage):
     idx = _fresh_copy(pristine, tmp_path)
@@ -255,9 +256,10 @@ def test_damaged_pointers_and_manifests_are_index_errors_not_tracebacks(pristine
     elif damage == "gen-dir-deleted":
         shutil.rmtree(gen)
         (idx / "gen-999-1.tmp").mkdir()  # a leftover of a killed save must not be taken for an index
-    elif damage == "records-wrong-shape":
-        # Well-formed JSON of the wrong shape, with its checksum updated to match.
-        (gen / "records.json").write_text(json.dumps([{"not": "a record"}]))
+    elif damage in ("records-wrong-shape", "records-offset-overflow"):
+        # Well-formed JSON of the wrong shape (or an offset no int64 holds), with its checksum updated to match.
+        bad = [{"not": "a record"}] if damage == "records-wrong-shape" else [["base.txt", 2**70, 2**70 + 5, "body", None]]
+        (gen / "records.json").write_text(json.dumps(bad))
         manifest["checksums"]["records.json"] = hashlib.sha256((gen / "records.json").read_bytes()).hexdigest()
         (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises((IndexCorruptError, IndexMismatchError)) as err:
