@@ -76,6 +76,13 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return out.reshape(x.shape)
 
 
+def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x @ w.T + b`` for ``w`` stored (out, in), as ``(w @ x.T).T``: OpenBLAS multiplies this shape
+    faster, 0.63-0.69x the time of ``x @ w_in_out`` for 8-80 tokens and 0.87x at 320 (measured on this
+    machine, alternated in one run, 2026-12-01). The sum is made C-ordered for the row-wise steps."""
+    return np.add((w @ x.T).T, b, order="C")
+
+
 def single_thread_numpy_blas() -> None:
     """Run NumPy's own BLAS on one thread in this process (faiss's and torch's are left alone).
 
@@ -104,15 +111,16 @@ class NumpyBert:
         self._layers = []
         for i in range(shape.layers):
             p = f"encoder.layer.{i}."
-            # q, k, v as one (d, 3d) matrix: one matmul instead of three.
-            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T
+            # Weights kept as (out, in), the layout _linear multiplies fastest; q, k, v as one (3d, d)
+            # matrix: one matmul instead of three.
+            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")])
             qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
             self._layers.append((
                 np.ascontiguousarray(qkv_w), qkv_b,
-                np.ascontiguousarray(w[p + "attention.output.dense.weight"].T), w[p + "attention.output.dense.bias"],
+                np.ascontiguousarray(w[p + "attention.output.dense.weight"]), w[p + "attention.output.dense.bias"],
                 w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
-                np.ascontiguousarray(w[p + "intermediate.dense.weight"].T), w[p + "intermediate.dense.bias"],
-                np.ascontiguousarray(w[p + "output.dense.weight"].T), w[p + "output.dense.bias"],
+                np.ascontiguousarray(w[p + "intermediate.dense.weight"]), w[p + "intermediate.dense.bias"],
+                np.ascontiguousarray(w[p + "output.dense.weight"]), w[p + "output.dense.bias"],
                 w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
             ))
 
@@ -137,7 +145,7 @@ class NumpyBert:
         scale = np.float32(1.0 / np.sqrt(hd))
         bounds = np.cumsum([0] + lengths)
         for qkv_w, qkv_b, ao_w, ao_b, ln1_w, ln1_b, in_w, in_b, out_w, out_b, ln2_w, ln2_b in self._layers:
-            qkv = x @ qkv_w + qkv_b
+            qkv = _linear(x, qkv_w, qkv_b)
             ctx = np.empty_like(x)
             for i in range(len(lengths)):
                 lo, hi = bounds[i], bounds[i + 1]
@@ -147,8 +155,8 @@ class NumpyBert:
                 scores = np.exp(scores - scores.max(-1, keepdims=True))
                 scores /= scores.sum(-1, keepdims=True)
                 ctx[lo:hi] = (scores @ v).transpose(1, 0, 2).reshape(hi - lo, d)
-            x = _layer_norm(x + ctx @ ao_w + ao_b, ln1_w, ln1_b, self.shape.eps)
-            x = _layer_norm(x + _gelu(x @ in_w + in_b) @ out_w + out_b, ln2_w, ln2_b, self.shape.eps)
+            x = _layer_norm(x + _linear(ctx, ao_w, ao_b), ln1_w, ln1_b, self.shape.eps)
+            x = _layer_norm(x + _linear(_gelu(_linear(x, in_w, in_b)), out_w, out_b), ln2_w, ln2_b, self.shape.eps)
         return x
 
     def mean_pooled_pairs(self, first: str, seconds: list[str]) -> np.ndarray:
