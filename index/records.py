@@ -81,6 +81,11 @@ class RecordTable(Sequence):
     def doc_id_of(self, row: int) -> str:
         return self._doc_ids[self._doc[row]]
 
+    def counts(self) -> dict[str, int]:
+        """Rows per document id."""
+        n = np.bincount(self._doc, minlength=len(self._doc_ids)) if len(self._doc) else np.zeros(len(self._doc_ids), int)
+        return {d: int(c) for d, c in zip(self._doc_ids, n) if c}
+
     def rows_of(self, doc_ids: set[str]) -> np.ndarray:
         """Boolean mask of the rows whose document is one of ``doc_ids``."""
         hit = np.array([d in doc_ids for d in self._doc_ids], dtype=bool)

@@ -108,9 +108,7 @@ class Assistant:
     # ------------------------------------------------------------------ corpus management
     def documents(self) -> list[DocumentInfo]:
         with self._lock.read():
-            counts: dict[str, int] = {}
-            for r in self.corpus.records:
-                counts[r.doc_id] = counts.get(r.doc_id, 0) + 1
+            counts = self.corpus.records.counts()
             return [DocumentInfo(d.doc_id, counts.get(d.doc_id, 0), len(d.text), d.source, dict(d.metadata))
                     for d in self.corpus.documents.values()]
 
