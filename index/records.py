@@ -81,6 +81,10 @@ class RecordTable(Sequence):
     def doc_id_of(self, row: int) -> str:
         return self._doc_ids[self._doc[row]]
 
+    def span_chars(self) -> int:
+        """Characters the rows' spans cover, summed."""
+        return int((self._end - self._start).sum())
+
     def counts(self) -> dict[str, int]:
         """Rows per document id."""
         n = np.bincount(self._doc, minlength=len(self._doc_ids)) if len(self._doc) else np.zeros(len(self._doc_ids), int)

@@ -56,16 +56,10 @@ class Context:
 
 
 def fits_whole(view: CorpusView, settings: Settings) -> bool:
-    # Stops as soon as the budget is passed: asked per question, and a corpus can hold a million records.
+    # Asked per question: a column sum, and none at all for a corpus with more rows than the budget has
+    # characters (every sentence has at least one).
     budget = settings.full_corpus_max_chars
-    if len(view.records) > budget:  # every sentence has at least one character
-        return False
-    total = 0
-    for r in view.records:
-        total += r.end - r.start
-        if total > budget:
-            return False
-    return True
+    return len(view.records) <= budget and view.records.span_chars() <= budget
 
 
 def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int]) -> Context:

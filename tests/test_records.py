@@ -34,6 +34,7 @@ def test_record_table_matches_a_list_through_adds_and_drops():
             table = table.concat(new)
         assert len(table) == len(model) and list(table) == model and table == model
         assert [table.doc_id_of(i) for i in range(len(model))] == [r.doc_id for r in model]
+        assert table.span_chars() == sum(r.end - r.start for r in model)
         assert table.counts() == {d: sum(r.doc_id == d for r in model) for d in {r.doc_id for r in model}}
         reloaded = RecordTable.from_records(table.rows())
         assert reloaded == model and reloaded.rows() == [[r.doc_id, r.start, r.end, r.kind, r.index_text] for r in model]
