@@ -56,6 +56,13 @@ def sentence_texts(docs) -> list[str]:
     return [r.index_text or d.text[r.start : r.end] for d in docs for r in d.sentences]
 
 
+def vectors_cache_dir(given) -> Path:
+    """``--vectors-cache`` if given, else ``<cache>/scale-vectors`` (shared by `eval scale` and `eval backends`)."""
+    from qa.settings import Settings
+
+    return Path(given) if given else Settings.from_env().cache_dir / "scale-vectors"
+
+
 def cached_vectors(texts: list[str], cache: Path, embedder, log=print) -> np.ndarray:
     cache.mkdir(parents=True, exist_ok=True)
     parts = []

@@ -164,14 +164,12 @@ def real_corpus(args, embedder):
     """The first ``--sentences`` sentences (whole documents) of ``--corpus``, their cached vectors, and
     ``--queries`` questions made from its sentences (eval/scale_corpus.py), encoded by the model."""
     from eval import scale_corpus as sc
-    from qa.settings import Settings
 
     if not args.corpus.is_dir():
         raise ValueError(f"--corpus: {args.corpus} is not a folder")
     docs = sc.corpus_documents(args.corpus, args.sentences)
     texts = sc.sentence_texts(docs)
-    cache = args.vectors_cache or Settings.from_env().cache_dir / "scale-vectors"
-    vectors = sc.cached_vectors(texts, cache, embedder)
+    vectors = sc.cached_vectors(texts, sc.vectors_cache_dir(args.vectors_cache), embedder)
     q_text = sc.make_queries(docs, args.queries, args.seed)
     return docs, vectors, q_text, np.stack([embedder.encode_query(q) for q in q_text])
 

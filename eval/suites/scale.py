@@ -453,7 +453,6 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
 
     from eval import scale_corpus as sc
     from index.embedder import get_embedder
-    from qa.settings import Settings
 
     directory = Path(args.corpus)
     if not directory.is_dir():
@@ -465,7 +464,7 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
     parse_s = time.perf_counter() - t
     texts = sc.sentence_texts(docs)
     emb = get_embedder()
-    cache = Path(args.vectors_cache) if args.vectors_cache else Settings.from_env().cache_dir / "scale-vectors"
+    cache = sc.vectors_cache_dir(args.vectors_cache)
     log(f"{len(texts):,} sentences in {len(docs):,} documents (parsed in {parse_s:.0f} s); vectors cached in {cache}")
     if args.corpus_vectors == "synthetic":
         vectors = sc.synthetic_vectors(texts, emb.dim, args.seed)
