@@ -46,6 +46,10 @@ _DETERMINERS = frozenset("the a an his her its their this that these those whose
 _CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march april may june "
                       "july august september october november december".split())
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+# An answer this short is a phrase ("In the room when Trump tweeted he was cancelling Pompeo's trip."), not a
+# quoted sentence (the extractive mode's answers: 27 words for "Mattis announced Tuesday, in another ...").
+_PHRASE_WORDS = 12
+_NAME_JOINERS = frozenset("of the de van von der da al bin and".split())  # "Secretary of State Mike Pompeo"
 _LEAD_STOP = re.compile(r"[,.;:!?“”\"(]| who | which | when | where | that | because ", re.IGNORECASE)
 
 
@@ -178,13 +182,18 @@ def referents(question: str, answer: str) -> dict[str, str]:
     """What "person", "singular", "plural", "place" and "time" pronouns most likely stand for after this turn."""
     wh = _wh(question)
     lead = _lead(answer)
+    # The lead stands for the answer only when it is a name (who) or the answer is itself a phrase
+    # ("A series of letters."): the lead of a quoted sentence is a clause ("Mattis announced Tuesday"),
+    # which is nothing a pronoun can stand for.
+    phrase_lead = lead if lead and len(answer.split()) <= _PHRASE_WORDS else ""
+    name_lead = lead if lead and all(w[:1].isupper() or w in _NAME_JOINERS for w in lead.split()) else phrase_lead
     names = _names(question)
     out: dict[str, str] = {}
     m = re.match(r"\s*who\s+(?:is|was|are|were)\s+(.+?)\s*\??\s*$", question, re.IGNORECASE)
     if m and _names(" " + m.group(1)):
         out["person"] = m.group(1)
-    elif wh == "who" and lead:
-        out["person"] = lead
+    elif wh == "who" and name_lead:
+        out["person"] = name_lead
     else:
         answer_names = _names(" " + answer) if answer else []
         people = names + answer_names
@@ -196,8 +205,8 @@ def referents(question: str, answer: str) -> dict[str, str]:
         # "Which trip was Pompeo preparing for?": "it" is "the trip"; the answer's own words ("his fourth
         # trip to Pyongyang") would lead back to the sentence that answered it.
         out["singular"] = out["plural"] = f"the {which.group(1)}"
-    elif wh in ("what", "which") and lead:
-        out["singular"] = out["plural"] = lead
+    elif wh in ("what", "which") and phrase_lead:
+        out["singular"] = out["plural"] = phrase_lead
     nps = [p for p, plural in _noun_phrases(question, skip_names=True) if not plural]
     answer_nps = [p for p, plural in _noun_phrases(answer, skip_names=True) if not plural] if answer else []
     if "singular" not in out and (nps or answer_nps):
@@ -206,12 +215,12 @@ def referents(question: str, answer: str) -> dict[str, str]:
         plural = _plural_phrase(question) or (_plural_phrase(answer) if answer else "")
         if plural:
             out["plural"] = plural
-    if wh == "where" and lead:
-        out["place"] = lead
+    if wh == "where" and phrase_lead:
+        out["place"] = phrase_lead
     elif names and "place" not in out:
         out["place"] = names[-1]
-    if wh == "when" and lead:
-        out["time"] = lead
+    if wh == "when" and phrase_lead:
+        out["time"] = phrase_lead
     return out
 
 

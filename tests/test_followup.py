@@ -30,6 +30,14 @@ def turn(question: str, answer: str) -> list[dict]:
     # them -> the last plural noun phrase (the held-out example of issue #13 has this shape)
     (turn("What did Mattis say about joint military exercises?", "No plans to suspend more of them."),
      "Why had some of them been suspended earlier?", "Why had some of joint military exercises been suspended earlier?"),
+    # ... also when the answer is a quoted sentence (the extractive mode's): its lead is a clause, not a referent
+    (turn("What did Mattis say about joint military exercises?",
+          "Mattis announced Tuesday, in another indication that the diplomatic thaw between Washington and Pyongyang "
+          "has stalled, that the Pentagon has no plans to suspend any more exercises."),
+     "Why had some of them been suspended earlier?", "Why had some of joint military exercises been suspended earlier?"),
+    (turn("Who said the talks had stalled?", "Mattis announced Tuesday, in another indication that the diplomatic "
+          "thaw between Washington and Pyongyang has stalled, that the Pentagon has no plans to suspend any more exercises."),
+     "Why did he say so?", "Why did Mattis say so?"),
     # there -> the answer of a "where" question
     (turn("Where was Pompeo on Friday afternoon?", "In the room when Trump tweeted."),
      "Who else was not there?", "Who else was not In the room?"),
