@@ -9,7 +9,9 @@ is fitted on the CALIBRATION articles of ``qa/relevance/data.py`` (never seen by
 training), and the abstention threshold there is the highest with false abstention <= 8%. Reported on
 the TEST articles (held out from both fits), for the hand features alone and for the combination, on
 the same questions: top-1 (the best-scored sentence holds a gold answer), top-2, false and true
-abstention. Paste the printed constants into qa/support.py (``RELEVANCE_WEIGHTS``).
+abstention. Paste the printed constants into qa/support.py (``RELEVANCE_WEIGHTS``). ``gated`` shows the
+product's ``Settings.relevance_gate``: the model reads only questions whose best hand-feature probability is
+below the gate (others keep the hand features' choice and threshold); pick it on the calibration articles.
 """
 
 from __future__ import annotations
@@ -76,6 +78,29 @@ def evaluate(rows: list[dict], key, threshold: float | None = None) -> dict:
             "answerable": len(answerable), "unanswerable": len(unans)}
 
 
+def evaluate_gated(rows: list[dict], weights: dict[str, float], gate: float, model_threshold: float,
+                   hand_threshold: float) -> dict:
+    """As the product runs with ``Settings.relevance_gate``: a question whose best hand-feature probability is
+    at least ``gate`` keeps the hand features' ranking and threshold; the others are reranked with the model."""
+    top1, top2, false_abst, true_abst, ran = [], [], [], [], 0
+    for r in rows:
+        if max((c["support"] for c in r["cands"]), default=-1.0) >= gate:
+            key, threshold = (lambda c: c["support"]), hand_threshold
+        else:
+            key, threshold, ran = (lambda c: stacked(c, weights)), model_threshold, ran + 1
+        ranked = sorted(r["cands"], key=lambda c: -key(c))
+        abstains = not ranked or key(ranked[0]) < threshold
+        if r["answerable"]:
+            top1.append(bool(ranked) and ranked[0]["gold"])
+            top2.append(any(c["gold"] for c in ranked[:2]))
+            false_abst.append(abstains)
+        else:
+            true_abst.append(abstains)
+    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else float("nan")  # noqa: E731
+    return {"gate": gate, "top1": mean(top1), "top2": mean(top2), "false_abstention": mean(false_abst),
+            "true_abstention": mean(true_abst), "model_runs": round(ran / max(len(rows), 1), 4)}
+
+
 def fit(rows: list[dict]) -> dict[str, float]:
     from sklearn.linear_model import LogisticRegression
 
@@ -99,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=6, help="candidates the cross-encoder reads per question")
     ap.add_argument("--weights", default=None, help="relevance model directory (default: the committed one)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gates", default="0.2,0.3,0.4,0.5,1.01",
+                    help="comma-separated relevance_gate values to evaluate (1.01 = the model reads every question)")
     ap.add_argument("--out", default=None, help="write the JSON result here too")
     args = ap.parse_args(argv)
 
@@ -125,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, key in (("hand_features", hand), ("hand_features_plus_model", combo)):
         calib = evaluate(data["calib"], key)
         result[name] = {"calib": calib, "test": evaluate(data["test"], key, calib["threshold"])}
+    from qa.support import ABSTAIN_BELOW
+
+    model_threshold = result["hand_features_plus_model"]["calib"]["threshold"]
+    result["gated"] = [{name: evaluate_gated(data[name], weights, float(g), model_threshold, ABSTAIN_BELOW)
+                        for name in ("calib", "test")} for g in args.gates.split(",") if g.strip()]
     only = lambda c: c["relevance"] if c["relevance"] is not None else -99.0  # noqa: E731
     calib = evaluate(data["calib"], only)
     result["model_alone_on_top"] = {"calib": calib, "test": evaluate(data["test"], only, calib["threshold"])}

@@ -33,6 +33,7 @@ class Evidence:
     started: float = field(default_factory=time.perf_counter)  # perf_counter() when the question arrived
     retrieve_ms: float = 0.0
     abstain_below: float = ABSTAIN_BELOW
+    relevance_ms: float | None = None  # time the relevance model took; None when it did not read this question
 
     @property
     def abstains(self) -> bool:
@@ -40,6 +41,11 @@ class Evidence:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1e3
+
+    def timings_ms(self) -> dict[str, float]:
+        """Retrieval, the relevance model (when it read the question) and the total so far."""
+        extra = {} if self.relevance_ms is None else {"relevance": self.relevance_ms}
+        return {"retrieve": self.retrieve_ms, **extra, "total": self.elapsed_ms()}
 
 
 def citation(view: CorpusView, row: int, score: float) -> Citation:
@@ -109,8 +115,9 @@ class EvidenceFinder:
         self.settings = settings
         self.embedder = embedder
         self.scorer = self._load_scorer() if settings.relevance == "model" else None
-        fitted = RELEVANCE_ABSTAIN_BELOW if self.scorer is not None else ABSTAIN_BELOW
-        self.threshold = fitted if settings.abstain_below is None else settings.abstain_below
+        # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
+        self.threshold = ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
+        self.model_threshold = RELEVANCE_ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
         self._retriever: HybridRetriever | None = None
 
     @property
@@ -145,9 +152,12 @@ class EvidenceFinder:
         view = corpus.view()
         scored = score_hits(question, standalone, hits, retriever.lexical, view.record_text)
         s = self.settings
-        if self.scorer is not None:
+        threshold, relevance_ms = self.threshold, None
+        if self.scorer is not None and scored and scored[0].probability < s.relevance_gate:
+            t1 = time.perf_counter()
             scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top)
-        best = select(scored, self.threshold, s.second_sentence_margin, s.max_sentences)
+            threshold, relevance_ms = self.model_threshold, (time.perf_counter() - t1) * 1e3
+        best = select(scored, threshold, s.second_sentence_margin, s.max_sentences)
         chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
         return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,
-                        self.threshold)
+                        threshold, relevance_ms)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT, SEED, as_history, gold_questions
 from qa import (Assistant, IndexCorruptError, IndexMismatchError, IngestError, MAX_QUESTION_CHARS,
-                QuestionError, UnknownDocumentError)
+                QuestionError, Settings, UnknownDocumentError)
 
 GOLD = gold_questions()
 
@@ -31,18 +31,20 @@ def overlaps(c, ev) -> bool:
 # Questions of our own gold set the extractive mode gets wrong today, with why. strict=True: a
 # fix makes the test fail until the entry is removed, so this list cannot silently go stale.
 KNOWN_MISSES = {
-    "gold-20": "abstains: 'seen as significant' has no lexical anchor; support 0.04 < threshold",
     "gold-37": "follow-up 'Where did he tell reporters that?' cites the Tuesday announcement, not the quote",
     "gold-42": "unanswerable 'When will Pompeo reschedule' matches the trip sentence (time word, high overlap)",
     "gold-44": "unanswerable question about Biegun's previous job: the Biegun sentence scores above threshold",
+    # Unanswerable questions the relevance model (Settings.relevance="model", the default) answers: its
+    # threshold keeps false abstention <= 8% on held-out SQuAD articles, and these score above it.
+    "gold-43": "unanswerable 'How did Kim Jong Un react to the cancellation?' cites the cancellation sentence",
+    "gold-47": "unanswerable 'What did the Chinese government say in response?' cites Trump blaming China",
+    "gold-49": "unanswerable 'How many pages long was the letter?' cites the sentence about receiving the letter",
     # Follow-ups of issue #13 (tag "followup-refs") still missed after referent resolution (qa/followup.py):
     "gold-54": "'Are the secret letter's exact contents known?' abstains: 'contents of the message' shares no stem",
-    "gold-56": "'Which network did Sarah Huckabee Sanders talk to?' abstains: 'network'/'talk' vs 'told CNN'",
+    "gold-55": "'Why did they call off the journey after reading it?' cites why the trip was cancelled, not the letter",
     "gold-74": "'Which city did Josh Rogin ... file the article from?' cites the byline, not the WASHINGTON dateline",
     "gold-77": "'What does Bolton believe North Korea should do?': the answer sentence names him only as 'They both'",
     "gold-78": "'that declaration' (determiner) is left to the prepended question, which abstains",
-    "gold-79": "'a treaty like that' (a statement) is left to the prepended question, which abstains",
-    "gold-80": "the quote's speaker ('one senior administration official') is in the sentence before the answer",
     # gold-50 ("How long has he worked at the CIA?") is answered right since "how long" asks for a duration
     # (qa/support.py answer_type): the Andrew Kim sentence holds none, so its support drops below threshold.
 }
@@ -178,7 +180,9 @@ def test_who_question_answered_by_a_pronoun_sentence_also_cites_the_names_before
     text = ("The council met on Monday to discuss the harbour. Mayor Ana Ruiz and councillor Tom Weller oppose the "
             "new bridge. They both believe that the ferry should be kept instead.\n\nEngineer Paul Stein reviewed the "
             "plans.\n\nHe said that the bridge would cost 40 million euros.")
-    a = Assistant.from_texts({"town.txt": text})
+    # The hand features alone: this tests the antecedent rule, and the relevance model puts the names sentence
+    # within the second-sentence margin of the answer for the what-question below (it is quoted as well).
+    a = Assistant.from_texts({"town.txt": text}, settings=Settings.from_env(relevance="features"))
     ans = a.ask("Who believes that the ferry should be kept?", mode="extractive")
     assert [c.text for c in ans.citations] == ["Mayor Ana Ruiz and councillor Tom Weller oppose the new bridge.",
                                                "They both believe that the ferry should be kept instead."]

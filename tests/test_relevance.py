@@ -101,7 +101,8 @@ def test_evidence_uses_the_model_when_asked(seed_text):
     gives; relevance="features": none do. Both cite a real span of the document."""
     from qa import Assistant, Settings
 
-    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model", rerank_top=4))
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model", rerank_top=4,
+                                                                                  relevance_gate=1.01))
     ev = a.evidence("Why was the trip cancelled?")
     logits = [s.relevance for s in ev.scored]
     assert all(z is not None for z in logits[:4]) and all(z is None for z in logits[4:])
@@ -111,6 +112,42 @@ def test_evidence_uses_the_model_when_asked(seed_text):
                              for c in a.ask("Why was the trip cancelled?", mode="extractive").citations)
     b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance="features"))
     assert all(s.relevance is None for s in b.evidence("Why was the trip cancelled?").scored)
+
+
+def test_questions_longer_than_the_window_are_cut_not_refused():
+    """The pair tokenizer truncates only the sentence: a question past the 128-token window must be cut first
+    (hostile input reached this as 'Sequence to truncate too short')."""
+    from qa.relevance.scorer import get_scorer
+
+    scorer = get_scorer()
+    long_q = "Why are lemons sour? " * 120
+    cut = scorer.fit_question(long_q)
+    assert long_q.startswith(cut) and len(scorer._question_tokenizer.encode(cut, add_special_tokens=False).ids) \
+        == scorer.question_tokens
+    z = scorer.logits(long_q, ["Lemons are sour because of citric acid.", "word " * 400])
+    assert z.shape == (2,) and np.isfinite(z).all()
+    assert scorer.fit_question("Why are lemons sour?") == "Why are lemons sour?"
+
+
+def test_model_reads_only_questions_the_features_are_unsure_of(seed_text):
+    """The gate: the model runs when the hand features' best probability is below relevance_gate, and
+    then the model's own abstention threshold applies; at or above it the features' choice stands."""
+    from qa import Assistant, Settings
+
+    question = "Why was the trip cancelled?"
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="features"))
+    hand = a.evidence(question)
+    best = hand.scored[0].probability
+    for gate, runs in ((best + 1e-6, True), (best, False)):
+        b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance="model", relevance_gate=gate))
+        ev = b.evidence(question)
+        assert (ev.scored[0].relevance is not None) is runs
+        assert ev.abstain_below == (b._finder.model_threshold if runs else b._finder.threshold)
+        assert ("relevance" in b.ask(question, mode="extractive").timings_ms) is runs
+        if not runs:
+            assert [s.hit.row for s in ev.scored] == [s.hit.row for s in hand.scored] and ev.chosen == hand.chosen
+    with pytest.raises(ValueError, match="relevance_gate"):
+        Settings.from_env(relevance_gate=-0.1)
 
 
 def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):

@@ -96,6 +96,7 @@ def make_row(a: "Assistant", *, qid: str, kind: str, question: str, answers: Seq
         "id": qid, "kind": kind, "question": question, "answerable": answerable, "abstained": answer.abstained,
         "answer": answer.text, "gold_answers": list(answers), "standalone_question": answer.standalone_question,
         "latency_ms": round(latency_ms, 2), "first_token_ms": None if first_token_ms is None else round(first_token_ms, 2),
+        "relevance_ms": None if "relevance" not in answer.timings_ms else round(answer.timings_ms["relevance"], 2),
         "citations": [{"doc": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": c.score,
                        "correct": any(metrics.overlaps(s, e) for e in evidence)}
                       for c, s in zip(answer.citations, cited)],

@@ -25,7 +25,7 @@ HEADLINE = ("n", "recall@1=retrieval.recall_at_k.1", "recall@5=retrieval.recall_
             "has_ans_f1=by_kind.HasAns.f1", "no_ans_em=by_kind.NoAns.em", "success", "answer_in_citations",
             "citation_precision_micro", "citation_recall_micro",
             "abstention_precision", "abstention_recall", "false_abstention_rate", "invalid_spans",
-            "latency_ms.p50", "latency_ms.p95")
+            "latency_ms.p50", "latency_ms.p95", "relevance_model_share", "relevance_ms.p50")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

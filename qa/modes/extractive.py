@@ -18,7 +18,7 @@ class ExtractiveMode:
     def answer(self, ev: Evidence, note: str = "") -> Answer:
         if ev.abstains:
             return Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone,
-                          timings_ms={"retrieve": ev.retrieve_ms, "total": ev.elapsed_ms()}, note=note)
+                          timings_ms=ev.timings_ms(), note=note)
         view = ev.corpus
         # Quote in document order so the answer reads like the source.
         chosen = sorted(ev.chosen, key=lambda rs: (view.records[rs[0]].doc_id, view.records[rs[0]].start))
@@ -28,7 +28,7 @@ class ExtractiveMode:
             label = META_LABELS.get(view.records[row].kind)
             parts.append(f"{label}: {c.text} [{n}]" if label else f"{c.text} [{n}]")
         return Answer(" ".join(parts), False, citations, self.name, ev.question, ev.standalone,
-                      timings_ms={"retrieve": ev.retrieve_ms, "total": ev.elapsed_ms()}, note=note)
+                      timings_ms=ev.timings_ms(), note=note)
 
     def stream(self, ev: Evidence) -> Iterator[str | Answer]:
         answer = self.answer(ev)

@@ -57,8 +57,7 @@ class GenerativeMode:
         if ev.abstains:
             # Nothing relevant was retrieved: say so without spending seconds in the LLM.
             yield ABSTAIN_TEXT
-            yield Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone,
-                         timings_ms={"total": ev.elapsed_ms()})
+            yield Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone, timings_ms=ev.timings_ms())
             return
         s = self.settings
         ctx = self.context(ev)
@@ -79,12 +78,13 @@ class GenerativeMode:
         first_ms = (first_token or t_gen) * 1e3
         if not raw or MODEL_REFUSES.search(raw):
             final = Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone,
-                           timings_ms={"first_token": first_ms, "total": t_gen * 1e3})
+                           timings_ms={**ev.timings_ms(), "first_token": first_ms, "total": t_gen * 1e3})
             cited_rows: list[int] = []
         else:
             retrieved = [x.hit.row for x in ev.scored[: s.retrieved_sentences]]
             g = ground(self.checker, ev.corpus, ev.question, raw, ctx, retrieved)
-            final = grounded_answer(ev, g, {"first_token": first_ms, "generate": t_gen * 1e3, "total": ev.elapsed_ms()})
+            final = grounded_answer(ev, g, {**ev.timings_ms(), "first_token": first_ms, "generate": t_gen * 1e3,
+                                               "total": ev.elapsed_ms()})
             cited_rows = g.rows
         if quote_instead(ev, cited_rows, s.quote_best_from):
             quoted = self.quoted.answer(ev, note=QUOTED_NOTE)

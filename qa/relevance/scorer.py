@@ -36,6 +36,12 @@ class RelevanceScorer:
         self.head_w = head_w
         self.head_b = head_b
         self.config = config
+        # The pair tokenizer truncates only the sentence, so a question longer than the whole window is an
+        # error there ("Sequence to truncate too short"): questions are cut to half the window first, with
+        # their own untruncated tokenizer (a copy: the shared one's settings must not change under threads).
+        self.question_tokens = int(config["max_length"]) // 2
+        self._question_tokenizer = type(bert.tokenizer).from_str(bert.tokenizer.to_str())
+        self._question_tokenizer.no_truncation()
 
     @classmethod
     def load(cls, weights_dir: str | Path | None = None) -> "RelevanceScorer":
@@ -69,8 +75,14 @@ class RelevanceScorer:
     def logits(self, question: str, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        pooled = self.bert.mean_pooled_pairs(question, sentences)
+        pooled = self.bert.mean_pooled_pairs(self.fit_question(question), sentences)
         return (pooled @ self.head_w + self.head_b).astype(np.float32)
+
+
+    def fit_question(self, question: str) -> str:
+        """The question, cut after its first ``question_tokens`` tokens (training questions were all shorter)."""
+        offsets = self._question_tokenizer.encode(question, add_special_tokens=False).offsets
+        return question if len(offsets) <= self.question_tokens else question[: offsets[self.question_tokens - 1][1]]
 
 
 _LOADED: dict[str, RelevanceScorer] = {}
