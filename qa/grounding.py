@@ -93,22 +93,24 @@ def grounded_answer(ev: Evidence, g: Grounded, timings: dict[str, float]) -> Ans
     return Answer(g.text, False, g.citations, "generative", ev.question, ev.standalone, g.unsupported, timings)
 
 
-# The model's answer is replaced by a quote of the best retrieved sentence (the extractive answer,
-# ``mode="extractive"``) when that sentence's calibrated support (qa/support.py) says it more likely
-# than not answers the question (``Settings.quote_best_from`` = 0.5: the probability's midpoint, not
-# a tuned value) and
-#  - the model refused, or no sentence of its draft is supported: on the own gold set the generative
-#    mode abstained on 3 answerable questions whose best sentence scored 0.56-0.82 and was right each
-#    time, while no unanswerable question's best sentence scored above 0.31; or
-#  - everything the draft cites is a body sentence that support rates below the abstention threshold
-#    for this question: the model copied a neighbouring sentence ("The State Department argues..."
-#    for "What could such a declaration negatively impact?"; 2 of 41 answerable own-gold questions,
-#    both replaced by the right sentence). The claim-vs-source check in qa/verify.py cannot catch
+# The model's answer is replaced by the extractive answer (quotes of the chosen sentences, ``mode="extractive"``)
+#  - when the model refused, or no sentence of its draft is supported, and the extractive mode answers: the LLM
+#    mode never abstains where the quotes answer. Until 2026-12-01 this also needed the best sentence's support
+#    to reach ``Settings.quote_best_from`` (0.5); on the own gold set (83 q, relevance model on) the LLM mode then
+#    abstained on 2 follow-ups the quotes got right ("Which network did she talk to?", "How did he announce
+#    that?"). Or
+#  - when everything the draft cites is a body sentence that support rates below the abstention threshold for
+#    this question, and the best sentence more likely than not answers it (support >= quote_best_from = 0.5,
+#    the probability's midpoint, not a tuned value): the model copied a neighbouring sentence ("The State
+#    Department argues..." for "What could such a declaration negatively impact?"; 2 of 41 answerable own-gold
+#    questions, both replaced by the right sentence). The claim-vs-source check in qa/verify.py cannot catch
 #    these: the draft repeats its source word for word.
 def quote_instead(ev: Evidence, cited_rows: list[int], quote_from: float) -> bool:
-    """True when the best sentence answers (support >= quote_from) and every cited row is a body
-    sentence below the abstention threshold for the question; no cited row (a refusal, an unsupported
-    draft) counts as that too."""
+    """True when nothing the model wrote is cited (a refusal, an unsupported draft) and the extractive mode
+    answers; or when the best sentence answers (support >= quote_from) and every cited row is a body
+    sentence below the abstention threshold for the question."""
+    if not cited_rows:
+        return not ev.abstains
     if not ev.scored or ev.scored[0].probability < quote_from:
         return False
     support = {s.hit.row: s.probability for s in ev.scored}

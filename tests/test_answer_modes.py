@@ -73,3 +73,17 @@ def test_a_mode_holds_no_lock_while_the_llm_writes(seed_assistant) -> None:
     a.add_texts({"b.txt": "Bananas are yellow too."})  # would deadlock if the answer held the read lock
     final = [first, *stream][-1]
     assert isinstance(final, Answer) and [c.text for c in final.citations] == ["Lemons are yellow."]
+
+
+def test_llm_mode_quotes_where_the_model_refuses_but_the_quotes_answer(seed_assistant) -> None:
+    """A refusal or an unsupported draft never turns a question the fast mode answers into an abstention."""
+    question = "Who sent the letter?"
+    quotes = seed_assistant.ask(question, mode="extractive")
+    assert not quotes.abstained
+    for reply in ("I cannot answer that from the documents.", "Bananas grow on the moon [1]."):
+        final = scripted_assistant(seed_assistant, reply).ask(question, mode="generative")
+        assert not final.abstained and final.citations == quotes.citations and final.note, (reply, final.text)
+    # ... and where the quotes abstain too, the LLM mode abstains.
+    off_topic = scripted_assistant(seed_assistant, "I cannot answer that.").ask("Who won the 1998 football World Cup?",
+                                                                              mode="generative")
+    assert off_topic.abstained and not off_topic.citations
