@@ -98,7 +98,8 @@ def grounded_answer(ev: Evidence, g: Grounded, timings: dict[str, float]) -> Ans
 #    mode never abstains where the quotes answer. Until 2026-12-01 this also needed the best sentence's support
 #    to reach ``Settings.quote_best_from`` (0.5); on the own gold set (83 q, relevance model on) the LLM mode then
 #    abstained on 2 follow-ups the quotes got right ("Which network did she talk to?", "How did he announce
-#    that?"). Or
+#    that?"). The price: where the fast mode wrongly answers an unanswerable question, a right refusal is
+#    overruled too ("When will Pompeo reschedule his trip?"); unanswerable abstention on that set stayed 0.58. Or
 #  - when everything the draft cites is a body sentence that support rates below the abstention threshold for
 #    this question, and the best sentence more likely than not answers it (support >= quote_best_from = 0.5,
 #    the probability's midpoint, not a tuned value): the model copied a neighbouring sentence ("The State

@@ -135,10 +135,14 @@ def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abs
             next(t for t in map(seed_assistant.corpus.record_text, range(len(seed_assistant.corpus.records)))
                  if t.startswith("White House Press Secretary Sarah Huckabee Sanders told CNN"))]
         assert ans.text == f"{ans.citations[0].text} [1]"
-    # Where the best sentence is a weak match (support < 0.5), the abstention stands.
-    ans = _scripted(seed_assistant, "NOT IN DOCUMENTS").ask("When will Pompeo reschedule his trip to Pyongyang?",
-                                                           mode="generative")
-    assert ans.abstained and ans.citations == [] and ans.mode == "generative"
+    # Even where the best sentence is a weak match (support < 0.5), a refusal gives the quotes when they answer at
+    # all: the LLM mode never abstains where the fast mode answers (qa/grounding.quote_instead). This question is
+    # unanswerable and a known miss of the fast mode (gold-42), so the refusal was right here: the price of the rule.
+    weak = "When will Pompeo reschedule his trip to Pyongyang?"
+    quotes = seed_assistant.ask(weak, mode="extractive")
+    ans = _scripted(seed_assistant, "NOT IN DOCUMENTS").ask(weak, mode="generative")
+    assert seed_assistant.evidence(weak).scored[0].probability < 0.5
+    assert (ans.abstained, ans.citations) == (quotes.abstained, quotes.citations)
 
 
 def test_draft_resting_only_on_a_non_answering_sentence_is_replaced_by_the_best_sentence(seed_assistant):

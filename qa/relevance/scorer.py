@@ -78,7 +78,6 @@ class RelevanceScorer:
         pooled = self.bert.mean_pooled_pairs(self.fit_question(question), sentences)
         return (pooled @ self.head_w + self.head_b).astype(np.float32)
 
-
     def fit_question(self, question: str) -> str:
         """The question, cut after its first ``question_tokens`` tokens (training questions were all shorter)."""
         offsets = self._question_tokenizer.encode(question, add_special_tokens=False).offsets
