@@ -160,3 +160,25 @@ def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):
     ev = a.evidence("Why was the trip cancelled?")
     assert ev.scored and all(s.relevance is None for s in ev.scored)
     assert a.ask("Why was the trip cancelled?", mode="extractive").citations
+
+
+def test_gate_table_of_the_calibration_script_follows_the_products_rule():
+    """eval.calibrate_relevance.evaluate_gated: at or above the gate the hand features rank and abstain with their
+    own threshold; below it the combination with the model's logit does, with its threshold."""
+    from eval.calibrate_relevance import evaluate_gated
+
+    def cand(support, relevance, gold):
+        return {"cosine": 0.5, "coverage": 0.5, "type_ok": 1.0, "support": support, "relevance": relevance, "gold": gold}
+
+    weights = {"bias": 0.0, "cosine": 0.0, "coverage": 0.0, "type_ok": 0.0, "relevance": 1.0}  # the model alone
+    rows = [  # the hand features prefer the wrong sentence, the model the right one
+        {"answerable": True, "cands": [cand(0.3, -2.0, False), cand(0.2, 2.0, True)]},
+        {"answerable": False, "cands": [cand(0.05, -3.0, False)]},
+    ]
+    never = evaluate_gated(rows, weights, 0.0, model_threshold=0.5, hand_threshold=0.1)
+    assert never["model_runs"] == 0 and never["top1"] == 0.0 and never["true_abstention"] == 1.0
+    always = evaluate_gated(rows, weights, 1.01, model_threshold=0.5, hand_threshold=0.1)
+    assert always["model_runs"] == 1.0 and always["top1"] == 1.0 and always["false_abstention"] == 0.0
+    assert always["true_abstention"] == 1.0  # sigmoid(-3) < 0.5
+    between = evaluate_gated(rows, weights, 0.25, model_threshold=0.5, hand_threshold=0.1)
+    assert between["model_runs"] == 0.5 and between["top1"] == 0.0  # the answerable one is confident: hand decides
