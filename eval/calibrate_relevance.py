@@ -81,24 +81,18 @@ def evaluate(rows: list[dict], key, threshold: float | None = None) -> dict:
 def evaluate_gated(rows: list[dict], weights: dict[str, float], gate: float, model_threshold: float,
                    hand_threshold: float) -> dict:
     """As the product runs with ``Settings.relevance_gate``: a question whose best hand-feature probability is
-    at least ``gate`` keeps the hand features' ranking and threshold; the others are reranked with the model."""
-    top1, top2, false_abst, true_abst, ran = [], [], [], [], 0
+    at least ``gate`` keeps the hand features' ranking and threshold; the others are reranked with the model.
+    Each candidate is scored as its margin over its question's threshold, so ``evaluate`` decides at 0."""
+    shifted, ran = [], 0
     for r in rows:
         if max((c["support"] for c in r["cands"]), default=-1.0) >= gate:
-            key, threshold = (lambda c: c["support"]), hand_threshold
+            margin = lambda c: c["support"] - hand_threshold  # noqa: E731
         else:
-            key, threshold, ran = (lambda c: stacked(c, weights)), model_threshold, ran + 1
-        ranked = sorted(r["cands"], key=lambda c: -key(c))
-        abstains = not ranked or key(ranked[0]) < threshold
-        if r["answerable"]:
-            top1.append(bool(ranked) and ranked[0]["gold"])
-            top2.append(any(c["gold"] for c in ranked[:2]))
-            false_abst.append(abstains)
-        else:
-            true_abst.append(abstains)
-    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else float("nan")  # noqa: E731
-    return {"gate": gate, "top1": mean(top1), "top2": mean(top2), "false_abstention": mean(false_abst),
-            "true_abstention": mean(true_abst), "model_runs": round(ran / max(len(rows), 1), 4)}
+            margin, ran = (lambda c: stacked(c, weights) - model_threshold), ran + 1  # noqa: E731
+        shifted.append({**r, "cands": [{**c, "margin": margin(c)} for c in r["cands"]]})
+    out = evaluate(shifted, lambda c: c["margin"], threshold=0.0)
+    return {"gate": gate, **{k: out[k] for k in ("top1", "top2", "false_abstention", "true_abstention")},
+            "model_runs": round(ran / max(len(rows), 1), 4)}
 
 
 def fit(rows: list[dict]) -> dict[str, float]:

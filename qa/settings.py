@@ -121,8 +121,9 @@ class Settings:
     # The user turn names the best retrieved sentences: a dozen tokens that, on the seed article, turned
     # most of the 1.5B model's "NOT IN DOCUMENTS" replies to answerable questions into answers.
     hinted_sentences: int = 3
-    # Quote the best sentence instead of the model's unusable draft when its support is at least this
-    # (the probability's midpoint, not a tuned value; see qa/modes/generative.py).
+    # Quote the best sentence instead of a draft that cites only sentences below the threshold when its support
+    # is at least this (the probability's midpoint, not a tuned value). A refusal or a draft citing nothing
+    # falls back to the quotes whenever they answer, whatever their support (qa/grounding.quote_instead).
     quote_best_from: float = 0.5
 
     def __post_init__(self) -> None:

@@ -41,8 +41,8 @@ ABSTAIN_BELOW = 0.06
 # both models): top-1 75.2% vs 73.0% for the hand features alone, top-2 83.7% vs 82.0%, false abstention
 # 5.5% vs 4.6%, true abstention 15.9% vs 15.3%; on the calibration articles top-1 71.9% vs 72.6%.
 # Within noise (+/- 2.3 points on 367 answerable questions) at ~6x the time of a question.
-# Rerun 2026-12-01 on ALL questions (`--limit 0 --top 6`: 698 calibration, 1,948 test), same constants. At the same false-abstention budget the hand
-# features alone (their threshold would be 0.037) and the combination are close on the test articles: top-1
+# Rerun 2026-12-01 on ALL questions (`--limit 0 --top 6`: 698 calibration, 1,948 test), same constants. At
+# the same false-abstention budget the hand features alone (their threshold would be 0.037) and the combination are close on the test articles: top-1
 # 74.1% vs 75.4%, false abstention 5.3% vs 5.1%, true abstention 15.5% vs 16.1%. Gated
 # (Settings.relevance_gate: the model reads a question only when the hand features' best probability is below
 # the gate; the others keep the hand features' choice and ABSTAIN_BELOW):

@@ -24,7 +24,8 @@ HEADLINE = ("n", "success", "em", "f1", "answer_in_citations", "citation_precisi
             "citation_precision_macro", "citation_recall_macro", "citation_char_precision", "cited_answer_rate",
             "wrong_verdict_rate", "abstention_rate_unanswerable", "false_abstention_rate", "invalid_spans",
             "latency_ms.p50", "latency_ms.p95", "first_token_ms.p50", "first_token_ms.p95",
-            "relevance_model_share", "relevance_ms.p50", "followup_refs_n=by_tag.followup-refs.n", "followup_refs_success=by_tag.followup-refs.success",
+            "relevance_model_share", "relevance_ms.p50",
+            "followup_refs_n=by_tag.followup-refs.n", "followup_refs_success=by_tag.followup-refs.success",
             "followup_refs_citation_precision=by_tag.followup-refs.citation_precision_micro",
             "followup_refs_citation_recall=by_tag.followup-refs.citation_recall_micro")
 REQUIRED = ("id", "question", "answers", "answerable", "evidence", "kind")
