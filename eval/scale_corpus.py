@@ -172,13 +172,13 @@ _PROBE = r"""
 import gc, json, sys, time
 import numpy as np
 from eval.suites.scale import rss_bytes
-from index.embedder import get_embedder
+from index.embedder import embedder_for
 from index.index_dir import IndexDirectory
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 index_dir, queries = sys.argv[1], json.loads(open(sys.argv[2]).read())
 given = np.load(sys.argv[3]) if len(sys.argv) > 3 else None  # query vectors in the corpus vectors' space
-emb = get_embedder(); emb.encode_query("warm up")
+emb = embedder_for(Settings.from_env()); emb.encode_query("warm up")
 gc.collect(); rss0 = rss_bytes()
 t = time.perf_counter()
 corpus = IndexDirectory(index_dir).load(emb.name, emb.dim)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -39,11 +40,13 @@ class Embedder:
     """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest.
 
     Questions go through the model's NumPy twin (``index/numpy_bert.py``) when the model has the
-    plain BERT + mean-pooling layout, so a server answers before torch is even imported; batches of
+    plain BERT + mean-pooling layout, so a server answers before torch is even imported (its forward
+    pass run by ONNX Runtime, ``index/onnx_bert.py``, unless ``runtime="numpy"``); batches of
     sentences (indexing) go through sentence-transformers, loaded on first use."""
 
-    def __init__(self, model_path: str | None = None) -> None:
+    def __init__(self, model_path: str | None = None, runtime: str = "onnx", cache_dir: Path | None = None) -> None:
         from index.numpy_bert import load_numpy_bert
+        from index.onnx_bert import fastest_bert
 
         self.model_path = default_model_path(model_path)
         # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
@@ -52,6 +55,8 @@ class Embedder:
         self._model = None
         self.query_encoder = load_numpy_bert(self.model_path)
         if self.query_encoder is not None:
+            self.query_encoder.bert = fastest_bert(self.query_encoder.bert, runtime, cache_dir,
+                                                   (Path(self.model_path) / "model.safetensors",), "encoder")
             self.dim = self.query_encoder.dim
         else:
             model = self.model
@@ -107,13 +112,20 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model_path: str | None = None, ray_address: str | None = None) -> Embedder:
-    """One model per process: loading takes seconds, encoding a question milliseconds.
+def get_embedder(model_path: str | None = None, ray_address: str | None = None, runtime: str = "onnx",
+                 cache_dir: Path | None = None) -> Embedder:
+    """One model per process: loading takes seconds, encoding a question milliseconds. ``runtime`` and
+    ``cache_dir`` (Settings.runtime, Settings.cache_dir) say what runs questions (index/onnx_bert.py).
 
     With ``ray_address`` (Settings.ray_address), batches are embedded on that Ray cluster and questions
     by the same local model (index/ray_embedder.py; Ray is imported only then)."""
     if ray_address:
         from index.ray_embedder import RayEmbedder
 
-        return RayEmbedder(get_embedder(model_path), ray_address)  # type: ignore[return-value]
-    return Embedder(model_path)
+        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir), ray_address)  # type: ignore[return-value]
+    return Embedder(model_path, runtime, cache_dir)
+
+
+def embedder_for(settings) -> Embedder:
+    """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, question runtime and cache."""
+    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, Path(settings.cache_dir) / "onnx")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from index.backend import open_index
 from index.corpus import Corpus
-from index.embedder import get_embedder
+from index.embedder import embedder_for
 from index.errors import CiteqaError, QuestionError
 from index.index_dir import IndexDirectory
 from index.ingest import SyncReport, add_texts, sync_paths
@@ -73,7 +73,7 @@ class Assistant:
                      "milvus_token": token}
         settings = (settings or Settings.from_env()).with_(**{k: v for k, v in overrides.items() if v is not None})
         directory = open_index(settings)  # first: an unreachable Milvus is reported before the model loads
-        embedder = get_embedder(settings.embed_model, settings.ray_address)
+        embedder = embedder_for(settings)
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
         with directory.write_lock():
@@ -100,7 +100,7 @@ class Assistant:
                    llm: PromptLLM | None = None) -> "Assistant":
         """An in-memory assistant over the given {doc_id: text}; nothing is written to disk."""
         settings = (settings or Settings.from_env()).with_(**({"embed_model": embed_model} if embed_model else {}))
-        embedder = get_embedder(settings.embed_model, settings.ray_address)
+        embedder = embedder_for(settings)
         corpus = Corpus(embedder.name, embedder.dim)
         add_texts(corpus, texts, embedder)
         return cls(corpus, embedder, settings=settings, llm=llm)

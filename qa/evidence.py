@@ -114,7 +114,7 @@ class EvidenceFinder:
     def __init__(self, settings: Settings, embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.scorer = self._load_scorer() if settings.relevance == "model" else None
+        self.scorer = self._load_scorer(settings) if settings.relevance == "model" else None
         # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
         self.threshold = ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
         self.model_threshold = RELEVANCE_ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
@@ -126,11 +126,11 @@ class EvidenceFinder:
         return "model" if self.scorer is not None else "features"
 
     @staticmethod
-    def _load_scorer():
+    def _load_scorer(settings: Settings):
         from qa.relevance.scorer import RelevanceError, get_scorer
 
         try:
-            return get_scorer()
+            return get_scorer(None, settings.runtime, settings.cache_dir / "onnx")
         except (RelevanceError, OSError, KeyError, ValueError) as exc:
             # Answers still work on the hand features alone; say so once instead of failing every question.
             log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)

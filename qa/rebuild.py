@@ -6,7 +6,7 @@ from pathlib import Path
 
 from index.corpus import Corpus
 from index.document import parse_document
-from index.embedder import get_embedder
+from index.embedder import embedder_for
 from index.errors import IngestError
 from index.index_dir import IndexDirectory, recover_documents
 from index.loaders import load_file
@@ -16,7 +16,7 @@ from qa.settings import Settings
 def rebuild_index(settings: Settings) -> tuple[int, int, list[str]]:
     """Re-read each document of the index ``settings`` name from its source file (or its intact stored
     copy) and save a fresh index with ``settings.embed_model``."""
-    embedder = get_embedder(settings.embed_model, settings.ray_address)
+    embedder = embedder_for(settings)
     if settings.backend == "milvus":
         return _rebuild_milvus(settings, embedder)
     directory = IndexDirectory(settings.index_dir)

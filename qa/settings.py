@@ -35,6 +35,7 @@ ENV = {
     "CITEQA_MILVUS_COLLECTION": "milvus_collection",
     "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
     "CITEQA_RELEVANCE": "relevance",
+    "CITEQA_RUNTIME": "runtime",
     "CITEQA_RAY_ADDRESS": "ray_address",
 }
 
@@ -82,6 +83,12 @@ class Settings:
     llm_threads: int = 2
     llm_max_tokens: int = 256  # per LLM call unless the call says otherwise
     llm_context_window: int = 4096
+
+    # What runs the small BERTs of each question (the question encoder, the relevance model): "onnx" = ONNX
+    # Runtime over a graph built from the same weights (index/onnx_bert.py: same outputs to 1e-5, about half
+    # the time; the graph is cached in <cache_dir>/onnx), "numpy" = the NumPy forward pass. Without
+    # onnxruntime installed, "onnx" falls back to NumPy with a warning.
+    runtime: Literal["onnx", "numpy"] = "onnx"
 
     # --- retrieval (qa/retrieval.py)
     retrieval: Literal["hybrid", "bm25", "dense"] = "hybrid"  # one side only is a benchmark baseline
@@ -144,6 +151,8 @@ class Settings:
             raise ValueError("milvus_timeout_s must be positive")
         if self.ray_address is not None and not _is_ray_address(self.ray_address):
             raise ValueError(f"ray_address must be auto, ray://HOST:PORT or HOST:PORT, got {self.ray_address!r}")
+        if self.runtime not in ("onnx", "numpy"):
+            raise ValueError(f"runtime must be 'onnx' or 'numpy', got {self.runtime!r}")
         if self.relevance not in ("model", "features"):
             raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
         if self.retrieval not in RETRIEVALS:

