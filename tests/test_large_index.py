@@ -152,3 +152,25 @@ def test_bm25_matches_llama_index_bm25_retriever_on_real_sentences(seed_text):
         assert not rest or min(score[r] for r in got) >= max(rest), q
         ties = [r for i, r in enumerate(got[1:]) if score[r] == score[got[i]]]
         assert all(got[got.index(r) - 1] < r for r in ties), q  # equal scores: by row
+
+
+def test_bm25_top_k_from_the_postings_equals_a_scan_of_every_row():
+    """index/lexical.py picks the top k among the rows the query terms' postings list: the same rows, in the
+    same order, as scoring every row and sorting the positive ones by (score, row), ties and repeated terms
+    included."""
+    rng = np.random.default_rng(3)
+    vocab = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+    # few words per sentence from a small vocabulary: many equal scores, also at the k-th place
+    texts = [" ".join(rng.choice(vocab, size=rng.integers(1, 5))) for _ in range(3000)]
+    lex = LexicalIndex.build(texts)
+    for query in ["alpha", "alpha bravo", "golf golf hotel", "india juliet alpha delta", "zulu", "zulu echo",
+                  "the and of"]:
+        from index.lexical import QUERY_STOPWORDS, bm25_tokens
+
+        tokens = bm25_tokens([query], QUERY_STOPWORDS)[0]
+        ids = lex.bm25.get_tokens_ids(tokens) if tokens else []
+        scores = np.asarray(lex.bm25.get_scores_from_ids(ids)) if ids else np.zeros(len(texts))
+        positive = np.flatnonzero(scores > 0)
+        expected = [int(r) for r in positive[np.lexsort((positive, -scores[positive]))]]
+        for k in (1, 5, 20, 200, 5000):
+            assert lex.search(query, k) == expected[:k], (query, k)

@@ -49,6 +49,7 @@ def test_relevance_logits_match_numpy(tmp_path):
     assert isinstance(numpy_scorer.bert, NumpyBert) and isinstance(onnx_scorer.bert, OnnxBert)
     np.testing.assert_allclose(onnx_scorer.logits(*PAIRS), numpy_scorer.logits(*PAIRS), atol=1e-4)
     assert onnx_scorer.logits("Anything?", []).shape == (0,)
+    assert onnx_scorer.bert.mean_pooled_pairs("Anything?", []).shape == (0, 384)
     # the scorer's question cut still applies in front of the ONNX graph
     long_q = "why " * 300 + "?"
     np.testing.assert_allclose(onnx_scorer.logits(long_q, PAIRS[1][:2]), numpy_scorer.logits(long_q, PAIRS[1][:2]),

@@ -434,6 +434,10 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
                 # torch's OpenMP threads wait for each other: on an oversubscribed CPU one thread can be faster
                 res["baseline_encode_ms"] = metrics.percentiles([r["baseline_encode_ms"] for r in mode_rows])
                 res["encode_1thread_ms"] = metrics.percentiles([r["encode_1thread_ms"] for r in mode_rows])
+                # The relevance model's part: the share of questions it read and its time, against the same floor.
+                res["relevance_model_share"] = agg["relevance_model_share"]
+                res["relevance_ms"] = agg["relevance_ms"]
+                res["relevance_p50_vs_baseline"] = _ratio(agg["relevance_ms"]["p50"], base["p50"])
             else:
                 fb = metrics.percentiles([r["baseline_first_token_ms"] for r in mode_rows
                                           if r.get("baseline_first_token_ms") is not None])
@@ -507,7 +511,10 @@ def run(args: argparse.Namespace) -> SuiteResult:
                      f"{mode}_p50_vs_baseline=latency.{mode}.latency_p50_vs_baseline"]
             if mode == "extractive":
                 keys += ["encode_question_p50_ms=latency.extractive.baseline_encode_ms.p50",
-                         "encode_question_1thread_p50_ms=latency.extractive.encode_1thread_ms.p50"]
+                         "encode_question_1thread_p50_ms=latency.extractive.encode_1thread_ms.p50",
+                         "relevance_model_share=latency.extractive.relevance_model_share",
+                         "relevance_p50_ms=latency.extractive.relevance_ms.p50",
+                         "relevance_p50_vs_baseline=latency.extractive.relevance_p50_vs_baseline"]
             if mode == "generative":
                 keys += ["generative_first_token_p50_ms=latency.generative.first_token_ms.p50",
                          "generative_first_token_p95_ms=latency.generative.first_token_ms.p95",
