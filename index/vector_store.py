@@ -170,8 +170,16 @@ class VectorFile:
             raise IndexError(f"rows out of range for {n} vectors")
         idx = np.where(idx < 0, idx + n, idx)
         out = np.empty((len(idx), self.shape[1]), dtype=np.float32)
+        if not hasattr(os, "preadv"):
+            for j, i in enumerate(idx):
+                out[j] = self._read(int(i), int(i) + 1)[0]
+            return out
+        # Each row read straight into its place: 0.49 vs 1.28 ms for the 200 rows an IVF search re-ranks at
+        # 1M sentences (no bytes object and copy per row; measured 2026-12-01, another job on the CPU).
+        rb = self._row_bytes
         for j, i in enumerate(idx):
-            out[j] = self._read(int(i), int(i) + 1)[0]
+            if os.preadv(self._fd, [out[j]], self.offset + int(i) * rb) != rb:
+                raise OSError(f"{self.path} is shorter than its header says")
         return out
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:

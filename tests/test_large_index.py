@@ -174,3 +174,21 @@ def test_bm25_top_k_from_the_postings_equals_a_scan_of_every_row():
         expected = [int(r) for r in positive[np.lexsort((positive, -scores[positive]))]]
         for k in (1, 5, 20, 200, 5000):
             assert lex.search(query, k) == expected[:k], (query, k)
+
+
+def test_vector_file_reads_the_rows_np_load_reads(tmp_path):
+    """The saved vectors are read row by row from the file (never all of it): every way of indexing gives what
+    the whole array gives, and a truncated file is an error, not garbage."""
+    arr = np.random.default_rng(0).standard_normal((50, 8)).astype(np.float32)
+    path = tmp_path / "v.npy"
+    np.save(path, arr)
+    vf = vs.VectorFile.open(path)
+    for key in (3, -1, slice(5, 9), slice(None, None, 7), [0, 49, 7, 7, -2], np.array([], dtype=np.int64),
+                np.arange(50) % 2 == 0):
+        np.testing.assert_array_equal(vf[key], arr[key])
+    with pytest.raises(IndexError):
+        vf[[0, 50]]
+    path.write_bytes(path.read_bytes()[:-16])  # the last row cut short
+    short = vs.VectorFile.open(path)
+    with pytest.raises(OSError, match="shorter"):
+        short[[1, 49]]
