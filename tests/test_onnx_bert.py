@@ -94,6 +94,18 @@ def test_cached_graph_is_reused_rebuilt_when_damaged_and_optional(twin, tmp_path
                                atol=1e-6)
 
 
+def test_a_failing_onnx_runtime_leaves_numpy(twin, tmp_path, monkeypatch, caplog):
+    import onnxruntime
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such CPU feature")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
+    with caplog.at_level(logging.WARNING, logger="index.onnx_bert"):
+        bert = fastest_bert(twin.bert, "onnx", tmp_path)
+    assert bert is twin.bert and "NumPy" in caplog.text
+
+
 def test_replaced_weights_get_a_new_graph_and_the_old_one_goes(twin, tmp_path):
     src = tmp_path / "weights.bin"
     src.write_bytes(b"v1")
