@@ -134,6 +134,7 @@ class LexicalIndex:
                 vals = scores[rows]
                 rows = rows[vals >= np.partition(vals, len(vals) - m)[len(vals) - m]]
             rows = np.unique(rows)
+            rows = rows[scores[rows] > 0]  # as the scan: a listed row whose terms add up to nothing is no match
         if len(rows) > k:
             kth = np.partition(scores[rows], len(rows) - k)[len(rows) - k]
             rows = rows[scores[rows] >= kth]  # ties at the k-th score all stay, for the row order below
