@@ -128,4 +128,4 @@ def get_embedder(model_path: str | None = None, ray_address: str | None = None, 
 
 def embedder_for(settings) -> Embedder:
     """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, question runtime and cache."""
-    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, Path(settings.cache_dir) / "onnx")
+    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, settings.onnx_cache_dir)

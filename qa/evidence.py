@@ -130,7 +130,7 @@ class EvidenceFinder:
         from qa.relevance.scorer import RelevanceError, get_scorer
 
         try:
-            return get_scorer(None, settings.runtime, settings.cache_dir / "onnx")
+            return get_scorer(None, settings.runtime, settings.onnx_cache_dir)
         except (RelevanceError, OSError, KeyError, ValueError) as exc:
             # Answers still work on the hand features alone; say so once instead of failing every question.
             log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)

@@ -133,6 +133,11 @@ class Settings:
     # falls back to the quotes whenever they answer, whatever their support (qa/grounding.quote_instead).
     quote_best_from: float = 0.5
 
+    @property
+    def onnx_cache_dir(self) -> Path:
+        """Where this machine's ONNX graphs of the question-time models live (index/onnx_bert.py)."""
+        return Path(self.cache_dir) / "onnx"
+
     def __post_init__(self) -> None:
         home = Path(self.home).expanduser() if self.home else _default_home()
         object.__setattr__(self, "home", home)

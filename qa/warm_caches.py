@@ -21,10 +21,10 @@ def main() -> None:
     t = time.perf_counter()
     embedder_for(settings)
     try:
-        get_scorer(None, settings.runtime, settings.cache_dir / "onnx")
+        get_scorer(None, settings.runtime, settings.onnx_cache_dir)
     except RelevanceError as exc:
         print(f"relevance model not loaded ({exc}); only the question encoder's graph was built")
-    print(f"ONNX graphs ready in {settings.cache_dir / 'onnx'} ({time.perf_counter() - t:.1f} s)")
+    print(f"ONNX graphs ready in {settings.onnx_cache_dir} ({time.perf_counter() - t:.1f} s)")
 
 
 if __name__ == "__main__":
