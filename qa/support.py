@@ -52,6 +52,15 @@ ABSTAIN_BELOW = 0.06
 #   model runs     37%    47%    57%    64%    100%     (share of test questions)
 # 0.4 has the best calibration top-1: the default. On the test articles no gate costs quality, and the model's
 # time goes only to the questions the hand features are unsure of.
+# Tried and not kept (2026-12-02, same 698 calibration / 1,948 test questions; figures: test top-1, gated at 0.4):
+#  - the model reading more candidates: top 4 / 6 / 8 / 10 / 15 / 20 -> 75.4 / 75.7 / 75.8 / 75.6 / 75.6 / 75.7%.
+#    The gold sentence is among the hand features' best 6 for 90.0% (best 20: 94.7%), but beyond the first few
+#    the model does not tell it apart: the ranking, not the candidate list, is the limit.
+#  - context features (the question's IDF-weighted coverage and the best cosine over the sentence and its
+#    paragraph neighbours, as a fifth and sixth feature): 76.2-76.6% ungated vs 75.5%, within the standard error
+#    (1.4 points on 995 answerable questions), and no better on the calibration articles (70.8 / 71.9% vs 71.9%);
+#    with the hand features alone, refitted on the training + calibration articles: 74.1-74.4% vs 73.7%.
+#    Not added. (Scripts were throwaway; the collection is eval/calibrate_relevance.collect plus the features.)
 RELEVANCE_WEIGHTS = {"bias": -6.2224, "cosine": 2.6985, "coverage": 3.1521, "type_ok": 2.3371, "relevance": 0.3669}
 RELEVANCE_ABSTAIN_BELOW = 0.0804
 # -------------------------------------------------------------------------------------------------
