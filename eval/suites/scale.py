@@ -373,7 +373,6 @@ def run(args: argparse.Namespace) -> SuiteResult:
         dim = args.dim
     else:
         from index.embedder import embedder_for
-        from qa.settings import Settings
 
         dim = embedder_for(Settings.from_env()).dim
     import faiss
