@@ -110,7 +110,8 @@ def grounded_answer(ev: Evidence, g: Grounded, timings: dict[str, float]) -> Ans
 # of the chosen sentences (whatever their support). Own gold, LLM mode: 3 wrong drafts replaced by right quotes
 # (success 0.855 -> 0.892, citation P/R 0.855/0.868 -> 0.895/0.908). But on held-out questions the model was the
 # better judge where they disagreed: shared seed dev 1 right draft replaced by a wrong quote (0.905 -> 0.857);
-# SQuAD-A test articles (150 q, open corpus) 7 fired: 3 right drafts lost, 1 wrong draft mended, 3 wrong either
+# SQuAD-A test articles (150 q, open corpus; the rule applied to the LLM and fast modes' runs of the same questions,
+# a replay that matched the real run exactly on own gold) 7 fired: 3 right drafts lost, 1 wrong draft mended, 3 wrong either
 # way (answer in citations 0.768 -> 0.744).
 def quote_instead(ev: Evidence, cited_rows: list[int], quote_from: float) -> bool:
     """True when nothing the model wrote is cited (a refusal, an unsupported draft) and the extractive mode

@@ -60,7 +60,8 @@ ABSTAIN_BELOW = 0.06
 #    paragraph neighbours, as a fifth and sixth feature): 76.2-76.6% ungated vs 75.5%, within the standard error
 #    (1.4 points on 995 answerable questions), and no better on the calibration articles (70.8 / 71.9% vs 71.9%);
 #    with the hand features alone, refitted on the training + calibration articles: 74.1-74.4% vs 73.7%.
-#    Not added. (Scripts were throwaway; the collection is eval/calibrate_relevance.collect plus the features.)
+#    Not added. The depth figures are `python -m eval.calibrate_relevance ../shared/eval/squad2_dev_A.json --limit 0
+#    --top N`; the context features came from a throwaway script (that collect() plus the two features).
 RELEVANCE_WEIGHTS = {"bias": -6.2224, "cosine": 2.6985, "coverage": 3.1521, "type_ok": 2.3371, "relevance": 0.3669}
 RELEVANCE_ABSTAIN_BELOW = 0.0804
 # -------------------------------------------------------------------------------------------------
