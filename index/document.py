@@ -40,6 +40,10 @@ class DocumentEntry:
     # documents saved before PDF/DOCX support (documents.json without the field).
     locations: dict | None = None
 
+    @property
+    def n_chars(self) -> int:
+        return len(self.text)
+
 
 @dataclass
 class ParsedDocument(DocumentEntry):

@@ -47,5 +47,9 @@ class IndexUnavailableError(IndexError_):
     """The index engine (a Milvus server) cannot be reached or did not answer in time."""
 
 
+class IndexChangedError(IndexError_):
+    """A document this process was reading was replaced or removed by another process meanwhile."""
+
+
 class RayUnavailableError(CiteqaError):
     """``--ray`` was asked for but Ray Data is not installed, or the Ray cluster cannot be reached in time."""

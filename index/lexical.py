@@ -53,6 +53,40 @@ def stems_of(text: str) -> frozenset[str]:
     return frozenset(content_stems(text))
 
 
+def sentence_texts(doc_text: str, records) -> list[str]:
+    """What each record is matched by: its index text, else its span of the document."""
+    return [r.index_text or doc_text[r.start : r.end] for r in records]
+
+
+class SentenceStems:
+    """Stem document frequencies kept up to date as sentences come and go (the Milvus backend: its
+    corpus cannot re-read every text after each change, the texts stay in the engine)."""
+
+    def __init__(self, n: int = 0, df: dict[str, int] | None = None) -> None:
+        self.n, self.df = n, dict(df or {})
+
+    def add(self, texts: list[str], sign: int = 1) -> None:
+        df = self.df
+        for t in texts:
+            for stem in content_stems(t):
+                c = df.get(stem, 0) + sign
+                if c:
+                    df[stem] = c
+                else:
+                    del df[stem]
+        self.n += sign * len(texts)
+
+    def changed(self, added: list[str], removed: list[str]) -> "SentenceStems":
+        """A new object (views taken before a change keep theirs)."""
+        out = SentenceStems(self.n, self.df)
+        out.add(removed, -1)
+        out.add(added)
+        return out
+
+    def index(self) -> "LexicalIndex":
+        return LexicalIndex(self.n, self.df, None, with_bm25=False)
+
+
 class LexicalIndex:
     def __init__(self, n: int, df: dict[str, int], bm25=None, with_bm25: bool = True) -> None:
         self.n = n

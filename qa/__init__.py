@@ -20,7 +20,7 @@ _EXPORTS = {
     "CiteqaError": "index.errors", "IndexCorruptError": "index.errors", "IndexLockedError": "index.errors",
     "IndexMismatchError": "index.errors", "IngestError": "index.errors", "QuestionError": "index.errors",
     "UnknownDocumentError": "index.errors", "IndexUnavailableError": "index.errors",
-    "RayUnavailableError": "index.errors",
+    "IndexChangedError": "index.errors", "RayUnavailableError": "index.errors",
 }
 __all__ = sorted(_EXPORTS)
 

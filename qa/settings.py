@@ -34,6 +34,7 @@ ENV = {
     "CITEQA_MILVUS_TOKEN": "milvus_token",
     "CITEQA_MILVUS_COLLECTION": "milvus_collection",
     "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
+    "CITEQA_MILVUS_TEXT_CACHE": "milvus_text_cache_chars",
     "CITEQA_RELEVANCE": "relevance",
     "CITEQA_RUNTIME": "runtime",
     "CITEQA_RAY_ADDRESS": "ray_address",
@@ -69,6 +70,9 @@ class Settings:
     # The engine's dense index: FLAT is exact (answers identical to FAISS's flat index below 200k
     # sentences); HNSW is approximate and much faster on a cluster with millions of sentences.
     milvus_index: Literal["FLAT", "HNSW"] = "FLAT"
+    # Document texts stay in Milvus; a server keeps the recently read ones, up to this many characters
+    # (index/milvus/entries.py). 16M characters hold a few thousand news articles.
+    milvus_text_cache_chars: int = 16_000_000
     # Embed the sentences of `index add` on a Ray cluster (index/ray_embedder.py; `pip install 'citeqa[ray]'`):
     # "auto" = the cluster in RAY_ADDRESS or one started on this machine, else a local one started for the
     # command; "ray://host:10001" or "host:6379" = that cluster. None = no Ray (the default: on one machine
@@ -154,6 +158,8 @@ class Settings:
             raise ValueError(f"milvus_index must be FLAT or HNSW, got {self.milvus_index!r}")
         if not self.milvus_timeout_s > 0:
             raise ValueError("milvus_timeout_s must be positive")
+        if self.milvus_text_cache_chars < 0:
+            raise ValueError("milvus_text_cache_chars must be at least 0")
         if self.ray_address is not None and not _is_ray_address(self.ray_address):
             raise ValueError(f"ray_address must be auto, ray://HOST:PORT or HOST:PORT, got {self.ray_address!r}")
         if self.runtime not in ("onnx", "numpy"):

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, as_history, gold_questions
-from qa import (Assistant, IndexCorruptError, IndexLockedError, IndexMismatchError, IndexUnavailableError)
+from qa import (Assistant, IndexChangedError, IndexCorruptError, IndexLockedError, IndexMismatchError,
+                IndexUnavailableError)
+from index.milvus import schema
 from qa.settings import Settings
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -62,6 +64,46 @@ def test_persistence_round_trip_reembeds_nothing_and_removal_deletes_rows(tmp_pa
     a3.remove("sub/b.md")
     a4 = open_milvus(tmp_path)
     assert [d.doc_id for d in a4.documents()] == ["a.txt"] and count_rows(a4) == len(a4.corpus) == 2
+
+
+def test_document_texts_stay_in_the_engine_and_are_read_when_an_answer_needs_them(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    texts = {f"d{i}.txt": f"Report {i}. The river station {i} measured {10 + i} metres of water on Monday. "
+                          f"Its keeper is named Keeper{i}." for i in range(6)}
+    # Longer than one stored part (index/milvus/schema.py PART_CHARS): read back from several rows.
+    texts["long.txt"] = " ".join(f"Line {n} of the long log is routine." for n in range(1200)) + \
+        " The long log ends with a storm warning."
+    for name, text in texts.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    open_milvus(tmp_path, paths=[docs])
+    # A cache of one character keeps only the last document read: every other text comes from the engine.
+    a = open_milvus(tmp_path, settings=Settings.from_env(milvus_text_cache_chars=1))
+    cache = a.index_dir.entries
+    before = cache.reads
+    ans = a.ask("How many metres of water did river station 3 measure?", mode="extractive")
+    assert ans.citations and ans.citations[0].doc_id == "d3.txt" and "13 metres" in ans.citations[0].text
+    assert cache.reads > before and len(cache._entries) == 1
+    for c in ans.citations:
+        assert c.text == texts[c.doc_id][c.start : c.end] == a.document_text(c.doc_id)[c.start : c.end]
+    assert len(texts["long.txt"]) > 2 * schema.PART_CHARS
+    storm = a.ask("What does the long log end with?", mode="extractive")
+    assert storm.citations and storm.citations[0].text == "The long log ends with a storm warning."
+    info = {d.doc_id: d.n_chars for d in a.documents()}
+    assert info == {k: len(v) for k, v in texts.items()}
+    # Stem statistics kept up to date on add and remove equal the ones counted from every text.
+    a.remove("d0.txt")
+    (docs / "d1.txt").write_text("Report 1. The river station 1 is closed for repairs.", encoding="utf-8")
+    a.add_paths([docs / "d1.txt"])
+    kept = a.corpus.lexical_index(with_bm25=False)
+    counted = a.corpus.lexical_index(with_bm25=True)  # reads every text back from the engine
+    assert (kept.n, kept.df) == (counted.n, counted.df)
+    # Another process replaces a document this one has not read yet: a clear error, not a wrong span.
+    row = next(i for i, r in enumerate(a.corpus.records) if r.doc_id == "d4.txt")
+    a.index_dir.delete_document("d4.txt")  # what another writer's new version does to the old one
+    cache._entries.clear()
+    with pytest.raises(IndexChangedError, match="d4.txt.*ask again"):
+        a.corpus.record_text(row)
 
 
 def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_path):
@@ -242,6 +284,9 @@ def test_settings_read_the_backend_from_the_environment():
         Settings(backend="qdrant")
     with pytest.raises(ValueError, match="CITEQA_MILVUS_TIMEOUT must be a number"):
         Settings.from_env({"CITEQA_MILVUS_TIMEOUT": "soon"})
+    assert Settings.from_env({"CITEQA_MILVUS_TEXT_CACHE": "5000"}).milvus_text_cache_chars == 5000
+    with pytest.raises(ValueError, match="milvus_text_cache_chars must be at least 0"):
+        Settings.from_env({"CITEQA_MILVUS_TEXT_CACHE": "-1"})
 
 
 def test_backends_suite_runs_and_reports_ratios(tmp_path, capsys):

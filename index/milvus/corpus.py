@@ -1,4 +1,4 @@
-"""A corpus whose documents, sentence records and vectors live in Milvus; this process caches the records.
+"""A corpus whose documents, sentence records and vectors live in Milvus.
 
 Adding writes each document as a new version straight to the engine (sentences first, then the
 document row that makes them visible, then the older versions are deleted), in batches of about
@@ -8,8 +8,11 @@ the next write of that document deletes them). Removing deletes every version in
 Writes touch only the documents they change, so two processes adding documents never lose each
 other's (the FAISS backend gets the same guarantee from its write lock and reload).
 
-The records (offsets, kind) and document texts stay cached here because every answer reads them:
-citations are spans of the document text, and the support scoring's term statistics span the corpus.
+What this process keeps: the record columns (doc, start, end, kind: about 21 bytes a sentence,
+``index/records.py``), which map the engine's hits to rows, neighbours and spans; each document's
+entry without its text (``index/milvus/entries.py``: texts are read from the engine when an answer
+needs them, and the recent ones cached); and the stem document frequencies of the support scoring,
+kept up to date on every change instead of re-read from every text (``index.lexical.SentenceStems``).
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ from tqdm import tqdm
 
 from index.corpus import PROGRESS_MIN_SENTENCES, Corpus
 from index.document import DocumentEntry, ParsedDocument, SentenceRecord
+from index.lexical import LexicalIndex, SentenceStems, sentence_texts
+from index.milvus.entries import StoredEntry
 
 BATCH_SENTENCES = 2048
 
 
 class MilvusCorpus(Corpus):
     def __init__(self, index, embedder_name: str, dim: int, documents: dict[str, DocumentEntry] | None = None,
-                 records: list[SentenceRecord] | None = None, store=None) -> None:
+                 records: list[SentenceRecord] | None = None, store=None, stems: SentenceStems | None = None) -> None:
         self.index = index  # index.milvus.index.MilvusIndex
         super().__init__(embedder_name, dim, documents, records, store or index.new_store())
+        self.stems = stems or SentenceStems()
 
     def add(self, docs: list[ParsedDocument], embedder, sizes: dict[str, tuple[int, int]] | None = None,
             show_progress: bool | None = None) -> int:
@@ -50,22 +56,45 @@ class MilvusCorpus(Corpus):
         return total
 
     def _add_batch(self, docs: list[ParsedDocument], embedder, sizes, bar) -> None:
-        texts = [r.index_text or d.text[r.start : r.end] for d in docs for r in d.sentences]
+        texts = [t for d in docs for t in sentence_texts(d.text, d.sentences)]
         vectors = embedder.encode(texts)
         entries = {d.doc_id: d.entry(*(sizes or {}).get(d.doc_id, (-1, -1))) for d in docs}
-        written = self.index.write_documents(docs, entries, texts, vectors)
         replaced = {d.doc_id for d in docs if d.doc_id in self.documents}
+        old_texts = self._texts_of(replaced)  # before the write deletes the old versions
+        written = self.index.write_documents(docs, entries, texts, vectors)
         if replaced:
             self._drop(replaced)
         self.records = self.records.concat([r for d in docs for r in d.sentences])
-        self.store.append_pks([pk for d in docs for pk in written[d.doc_id]])
-        self.documents = {**self.documents, **entries}
+        self.store.append_pks([pk for d in docs for pk in written[d.doc_id][2]])
+        stored = {}
+        for doc_id, entry in entries.items():
+            key, seq, _ = written[doc_id]
+            self.index.entries.put(key, seq, entry)
+            stored[doc_id] = StoredEntry(self.index.entries, key, seq, entry)
+        self.documents = {**self.documents, **stored}
+        self.stems = self.stems.changed(texts, old_texts)
         self.version += 1
         bar.update(len(texts))
 
     def remove(self, doc_id: str) -> None:
         self.document(doc_id)
+        old_texts = self._texts_of({doc_id})
         self.index.delete_document(doc_id)
         self._drop({doc_id})
+        self.stems = self.stems.changed([], old_texts)
         self.version += 1
+
+    def _texts_of(self, doc_ids: set[str]) -> list[str]:
+        if not doc_ids:
+            return []
+        rows = self.records.rows_of(doc_ids).nonzero()[0]
+        by_doc: dict[str, list[SentenceRecord]] = {}
+        for row in rows:
+            r = self.records[int(row)]
+            by_doc.setdefault(r.doc_id, []).append(r)
+        return [t for doc_id, recs in by_doc.items() for t in sentence_texts(self.documents[doc_id].text, recs)]
+
+    def lexical_index(self, with_bm25: bool = True) -> LexicalIndex:
+        # The engine ranks BM25 (index/milvus/store.py); BM25 here too means reading every text back.
+        return super().lexical_index(True) if with_bm25 else self.stems.index()
 

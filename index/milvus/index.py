@@ -32,6 +32,8 @@ from index.errors import IndexCorruptError, IndexMismatchError, IngestError
 from index.milvus import schema
 from index.milvus.corpus import MilvusCorpus
 from index.milvus.engine import Engine, describe
+from index.milvus.entries import EntryCache, StoredEntry
+from index.lexical import SentenceStems, sentence_texts
 from index.milvus.lexical import document_terms
 from index.milvus.store import MilvusSentenceStore
 
@@ -70,6 +72,7 @@ class MilvusIndex:
         self._dim: int | None = None
         self._seq_lock = threading.Lock()
         self._last_seq = 0
+        self.entries = EntryCache(self.read_entry, settings.milvus_text_cache_chars)
 
     def __str__(self) -> str:
         return f"{describe(self.uri)} (collections {self.settings.milvus_collection}_*)"
@@ -154,11 +157,13 @@ class MilvusIndex:
 
     def document_versions(self) -> dict[str, list[tuple[int, dict]]]:
         """doc_key -> [(seq, stored JSON)], newest first, of every version whose parts are all there."""
+        batches = self.engine.iterate("read documents", self.names.documents, ["doc_key", "seq", "part", "n_parts", "data"])
+        return self._versions(row for batch in batches for row in batch)
+
+    def _versions(self, rows) -> dict[str, list[tuple[int, dict]]]:
         parts: dict[tuple[str, int], dict[int, tuple[int, str]]] = {}
-        for batch in self.engine.iterate("read documents", self.names.documents,
-                                         ["doc_key", "seq", "part", "n_parts", "data"]):
-            for row in batch:
-                parts.setdefault((row["doc_key"], int(row["seq"])), {})[int(row["part"])] = (int(row["n_parts"]), row["data"])
+        for row in rows:
+            parts.setdefault((row["doc_key"], int(row["seq"])), {})[int(row["part"])] = (int(row["n_parts"]), row["data"])
         versions: dict[str, list[tuple[int, dict]]] = {}
         for (key, seq), got in parts.items():
             n = next(iter(got.values()))[0]
@@ -172,6 +177,34 @@ class MilvusIndex:
         for v in versions.values():
             v.sort(key=lambda x: -x[0])
         return versions
+
+    def read_entry(self, key: str, seq: int | None) -> tuple[int, DocumentEntry] | None:
+        """One version of a document (None: the newest complete one), or None when there is none."""
+        if seq is None:
+            rows = self.engine.call("read a document", "query", self.names.documents, filter=f'doc_key == "{key}"',
+                                    output_fields=["doc_key", "seq", "part", "n_parts", "data"])
+        else:
+            rows = list(self.engine.call("read a document", "get", self.names.documents, ids=[f"{key}:{seq}:0"],
+                                         output_fields=["doc_key", "seq", "part", "n_parts", "data"]))
+            if rows and int(rows[0]["n_parts"]) > 1:
+                rows += self.engine.call("read a document", "get", self.names.documents,
+                                         ids=[f"{key}:{seq}:{p}" for p in range(1, int(rows[0]["n_parts"]))],
+                                         output_fields=["doc_key", "seq", "part", "n_parts", "data"])
+        versions = self._versions(rows).get(key)
+        if not versions:
+            return None
+        seq, data = versions[0]
+        entry = self._entry(data)
+        if text_sha256(entry.text) != entry.sha256:
+            raise IndexCorruptError(f"document {entry.doc_id!r} in {self} fails its checksum; {self.rebuild_hint()}")
+        return seq, entry
+
+    def _entry(self, data: dict) -> DocumentEntry:
+        try:
+            return DocumentEntry(**data["entry"])
+        except (TypeError, KeyError) as exc:
+            raise IndexCorruptError(f"a document of the index in {self} cannot be read ({exc!r}); "
+                                    f"{self.rebuild_hint()}") from None
 
     def _load(self, embedder_name: str, dim: int) -> MilvusCorpus:
         if not all(self.engine.has(n) for n in self.names.all()):
@@ -189,12 +222,9 @@ class MilvusIndex:
         documents: dict[str, DocumentEntry] = {}
         records: list[SentenceRecord] = []
         pks: list[int] = []
+        stems = SentenceStems()
         for key, (seq, data) in sorted(chosen.items(), key=lambda kv: kv[1][0]):  # the order documents were added
-            try:
-                entry = DocumentEntry(**data["entry"])
-            except (TypeError, KeyError) as exc:
-                raise IndexCorruptError(f"a document of the index in {self} cannot be read ({exc!r}); "
-                                        f"{self.rebuild_hint()}") from None
+            entry = self._entry(data)
             recs = sorted(rows[key], key=lambda x: x[0])
             mine = [r for _, _, r in recs]
             if text_sha256(entry.text) != entry.sha256:
@@ -202,11 +232,13 @@ class MilvusIndex:
             if len(mine) != data["n_sentences"] or records_sha256(mine) != data["records_sha256"]:
                 raise IndexCorruptError(f"the sentence records of {entry.doc_id!r} in {self} are missing or altered "
                                         f"({len(mine)} of {data['n_sentences']}); {self.rebuild_hint()}")
-            documents[entry.doc_id] = entry
+            self.entries.put(key, seq, entry)  # the last ones read stay cached, up to the cache's size
+            documents[entry.doc_id] = StoredEntry(self.entries, key, seq, entry)
+            stems.add(sentence_texts(entry.text, mine))
             records += mine
             pks += [pk for _, pk, _ in recs]
         store = MilvusSentenceStore(self.engine, self.names.sentences, dim, np.asarray(pks, np.int64))
-        return MilvusCorpus(self, embedder_name, dim, documents, records, store)
+        return MilvusCorpus(self, embedder_name, dim, documents, records, store, stems)
 
     # ---------------------------------------------------------------- writing
     def _ensure(self, embedder_name: str, dim: int) -> None:
@@ -232,10 +264,10 @@ class MilvusIndex:
             return self._last_seq
 
     def write_documents(self, docs: list[ParsedDocument], entries: dict[str, DocumentEntry], texts: list[str],
-                        vectors: np.ndarray) -> dict[str, list[int]]:
-        """Write one new version of each document; returns the primary keys of its sentence rows."""
+                        vectors: np.ndarray) -> dict[str, tuple[str, int, list[int]]]:
+        """Write one new version of each document; returns its (doc_key, seq) and its sentence rows' keys."""
         terms = document_terms(texts)
-        out: dict[str, list[int]] = {}
+        out: dict[str, tuple[str, int, list[int]]] = {}
         seqs: dict[str, int] = {}
         rows: list[dict] = []
         doc_rows: list[dict] = []
@@ -245,10 +277,10 @@ class MilvusIndex:
                 raise IngestError(f"{d.doc_id[:80]}...: the document id is longer than {schema.DOC_ID_MAX} bytes")
             key, seq = doc_key(d.doc_id), self._next_seq()
             seqs[key] = seq
-            out[d.doc_id] = []
+            out[d.doc_id] = (key, seq, [])
             for n, r in enumerate(d.sentences):
                 pk = _sentence_pk(key, seq, n)
-                out[d.doc_id].append(pk)
+                out[d.doc_id][2].append(pk)
                 rows.append({"pk": pk, "doc_key": key, "seq": seq, "ord": n, "start": r.start, "end": r.end,
                              "kind": r.kind, "index_text": json.dumps(r.index_text, ensure_ascii=False),
                              "terms": terms[i], "vec": vectors[i].tolist()})
