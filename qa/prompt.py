@@ -4,8 +4,8 @@ question.
 Speed: the prompt's long fixed part comes first and the question last, so llama.cpp reuses the
 prefix's KV cache and reads only the question's tokens (qa/llm/runtime.py). When the whole corpus
 fits (``Settings.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
-question; larger corpora fall back to the retrieved sentences with their neighbours, which costs a
-full prompt read per question.
+question; larger corpora fall back to the retrieved sentences, the best ones with their neighbours
+(``Settings.neighbours_for``), which costs a full prompt read per question.
 """
 
 from __future__ import annotations
@@ -63,15 +63,15 @@ def fits_whole(view: CorpusView, settings: Settings) -> bool:
 
 
 def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int]) -> Context:
-    """The whole corpus when it fits, else the retrieved sentences and their neighbours. Sentences that
+    """The whole corpus when it fits, else the retrieved sentences and the neighbours of the best. Sentences that
     read like instructions to the assistant are never shown to the model (qa/injection.py)."""
     if fits_whole(view, settings):
         rows = [r for r in range(len(view.records)) if not looks_like_instruction(view.record_text(r))]
         return _render(view, rows, whole_corpus=True)
     picked: set[int] = set()
-    for row in retrieved_rows[: settings.retrieved_sentences]:
-        prev, nxt = view.neighbours(row)
-        picked.update(r for r in (prev, row, nxt) if r is not None and not looks_like_instruction(view.record_text(r)))
+    for rank, row in enumerate(retrieved_rows[: settings.retrieved_sentences]):
+        around = view.neighbours(row) if rank < settings.neighbours_for else ()
+        picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))
     return _render(view, rows, whole_corpus=False)
 

@@ -184,3 +184,15 @@ def test_cli_prints_the_checked_answer_when_the_draft_was_changed(tmp_path, monk
     assert out[1].startswith("Checked answer: White House Press Secretary Sarah Huckabee Sanders told CNN")
     assert out[2] == f"({QUOTED_NOTE})"
     assert out[3].startswith("[1] national_post_us_north_korea_stalemate.txt:")
+
+
+def test_a_large_corpus_prompt_shows_the_neighbours_of_the_best_retrieved_sentences_only(seed_assistant) -> None:
+    view = seed_assistant.corpus.view()
+    settings = seed_assistant.settings.with_(full_corpus_max_chars=0, neighbours_for=2)  # as if the corpus were large
+    picks = list(range(len(view.records)))[6:40:7]  # 5 sentences far apart, best first
+    ctx = build_context(view, settings, picks)
+    around = {n for r in picks[:2] for n in view.neighbours(r) if n is not None}
+    assert not ctx.whole_corpus and len(around) == 4
+    starts = [view.records[r].start for r in ctx.rows]
+    assert set(ctx.rows) == set(picks) | around and starts == sorted(starts)  # one document: in its order
+    assert all(" ".join(view.record_text(r).split()) in ctx.prefix for r in ctx.rows)
