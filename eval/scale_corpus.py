@@ -53,7 +53,9 @@ def corpus_documents(directory: Path, limit: int | None):
 
 
 def sentence_texts(docs) -> list[str]:
-    return [r.index_text or d.text[r.start : r.end] for d in docs for r in d.sentences]
+    from index.document import indexed_texts
+
+    return [t for d in docs for t in indexed_texts(d.text, d.sentences)]
 
 
 def vectors_cache_dir(given) -> Path:

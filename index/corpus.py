@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.document import DocumentEntry, ParsedDocument, SentenceRecord
+from index.document import DocumentEntry, ParsedDocument, SentenceRecord, indexed_texts
 from index.errors import UnknownDocumentError
 from index.lexical import LexicalIndex
 from index.records import RecordTable
@@ -94,7 +94,7 @@ class Corpus:
         if replaced:
             self._drop(set(replaced))
         new_records = [r for d in docs for r in d.sentences]
-        texts = [r.index_text or d.text[r.start : r.end] for d in docs for r in d.sentences]
+        texts = [t for d in docs for t in indexed_texts(d.text, d.sentences)]
         if show_progress is None:
             show_progress = len(texts) > PROGRESS_MIN_SENTENCES
         vectors = embedder.encode(texts, show_progress=show_progress)

@@ -56,6 +56,11 @@ class ParsedDocument(DocumentEntry):
         return DocumentEntry(**{**kept, "source_size": source_size, "source_mtime_ns": source_mtime_ns})
 
 
+def indexed_texts(doc_text: str, records) -> list[str]:
+    """What each record is embedded and matched by: its index text, else its span of the document."""
+    return [r.index_text or doc_text[r.start : r.end] for r in records]
+
+
 def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,11 +52,6 @@ def stems_of(text: str) -> frozenset[str]:
     return frozenset(content_stems(text))
 
 
-def sentence_texts(doc_text: str, records) -> list[str]:
-    """What each record is matched by: its index text, else its span of the document."""
-    return [r.index_text or doc_text[r.start : r.end] for r in records]
-
-
 class SentenceStems:
     """Stem document frequencies kept up to date as sentences come and go (the Milvus backend: its
     corpus cannot re-read every text after each change, the texts stay in the engine)."""
@@ -68,7 +62,7 @@ class SentenceStems:
     def add(self, texts: list[str], sign: int = 1) -> None:
         df = self.df
         for t in texts:
-            for stem in content_stems(t):
+            for stem in content_stems(t):  # each stem once per sentence
                 c = df.get(stem, 0) + sign
                 if c:
                     df[stem] = c
@@ -97,11 +91,10 @@ class LexicalIndex:
     # ---------------------------------------------------------------- building
     @classmethod
     def build(cls, texts: list[str], with_bm25: bool = True) -> "LexicalIndex":
-        df: Counter[str] = Counter()
-        for t in texts:
-            df.update(content_stems(t))  # each stem once per sentence
+        stems = SentenceStems()
+        stems.add(texts)
         bm25 = cls._build_bm25(texts) if with_bm25 and texts else None
-        return cls(len(texts), dict(df), bm25, with_bm25)
+        return cls(stems.n, stems.df, bm25, with_bm25)
 
     @staticmethod
     def _build_bm25(texts: list[str]):

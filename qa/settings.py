@@ -129,7 +129,7 @@ class Settings:
     retrieved_sentences: int = 6  # larger corpora: these retrieved sentences,
     # and the sentences before and after the best this many of them. Measured on SQuAD-A test articles, open
     # corpus, 2 samples of 40 questions (`citeqa eval squad ... --split test --limit 40 --mode generative`,
-    # seeds 0 and 1; 2026-12-02): neighbours of all 6: answer in citations 0.889 / 0.750, prompt 2,619 / 2,586
+    # seeds 0 and 1, run through a wrapper that set this value; 2026-12-02): neighbours of all 6: answer in citations 0.889 / 0.750, prompt 2,619 / 2,586
     # characters; of the best 2: 0.889 / 0.800, 1,866 / 1,841 characters (about 190 tokens, ~2.8 s, fewer to
     # read per question); of the best 3: 0.889 on seed 0; of none (last stop): 0.778 on seed 0.
     neighbours_for: int = 2

@@ -219,6 +219,7 @@ def build_texts(args: argparse.Namespace) -> tuple[dict[str, str], str]:
 
 
 def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
+    from eval.scale_corpus import sentence_texts
     from index.corpus import Corpus
     from index.document import parse_document
     from index.embedder import BATCH_SIZE, embedder_for
@@ -228,7 +229,7 @@ def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
 
     emb = embedder_for(Settings.from_env())
     docs = [parse_document(k, t) for k, t in texts.items()]
-    sentences = [r.index_text or d.text[r.start:r.end] for d in docs for r in d.sentences]  # what Corpus.add embeds
+    sentences = sentence_texts(docs)  # what Corpus.add embeds
     del docs
     model = emb.model
     model.encode(sentences[:BATCH_SIZE], batch_size=BATCH_SIZE, normalize_embeddings=True)  # untimed warm-up

@@ -283,6 +283,7 @@ def real_check(path: str, nq: int, kinds: list[str], top_k: int, threads: list[i
     vectors of the same count, to see how far the synthetic recall figures can be trusted."""
     from pathlib import Path
 
+    from eval.scale_corpus import sentence_texts
     from eval.suites.base import sample
     from eval.suites.squad import load_squad
     from index.document import parse_document
@@ -290,8 +291,7 @@ def real_check(path: str, nq: int, kinds: list[str], top_k: int, threads: list[i
     from qa.settings import Settings
 
     texts, questions = load_squad(Path(path))
-    sentences = [r.index_text or d.text[r.start:r.end]
-                 for d in (parse_document(k, t) for k, t in texts.items()) for r in d.sentences]
+    sentences = sentence_texts([parse_document(k, t) for k, t in texts.items()])
     emb = embedder_for(Settings.from_env())
     t = time.perf_counter()
     vectors = emb.encode(sentences, show_progress=False)

@@ -8,7 +8,7 @@ the next write of that document deletes them). Removing deletes every version in
 Writes touch only the documents they change, so two processes adding documents never lose each
 other's (the FAISS backend gets the same guarantee from its write lock and reload).
 
-What this process keeps: the record columns (doc, start, end, kind: about 21 bytes a sentence,
+What this process keeps: the record columns (doc, start, end, kind: about 29 bytes a sentence,
 ``index/records.py``), which map the engine's hits to rows, neighbours and spans; each document's
 entry without its text (``index/milvus/entries.py``: texts are read from the engine when an answer
 needs them, and the recent ones cached); and the stem document frequencies of the support scoring,
@@ -20,8 +20,8 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from index.corpus import PROGRESS_MIN_SENTENCES, Corpus
-from index.document import DocumentEntry, ParsedDocument, SentenceRecord
-from index.lexical import LexicalIndex, SentenceStems, sentence_texts
+from index.document import DocumentEntry, ParsedDocument, SentenceRecord, indexed_texts
+from index.lexical import LexicalIndex, SentenceStems
 from index.milvus.entries import StoredEntry
 
 BATCH_SENTENCES = 2048
@@ -56,7 +56,7 @@ class MilvusCorpus(Corpus):
         return total
 
     def _add_batch(self, docs: list[ParsedDocument], embedder, sizes, bar) -> None:
-        texts = [t for d in docs for t in sentence_texts(d.text, d.sentences)]
+        texts = [t for d in docs for t in indexed_texts(d.text, d.sentences)]
         vectors = embedder.encode(texts)
         entries = {d.doc_id: d.entry(*(sizes or {}).get(d.doc_id, (-1, -1))) for d in docs}
         replaced = {d.doc_id for d in docs if d.doc_id in self.documents}
@@ -87,12 +87,8 @@ class MilvusCorpus(Corpus):
     def _texts_of(self, doc_ids: set[str]) -> list[str]:
         if not doc_ids:
             return []
-        rows = self.records.rows_of(doc_ids).nonzero()[0]
-        by_doc: dict[str, list[SentenceRecord]] = {}
-        for row in rows:
-            r = self.records[int(row)]
-            by_doc.setdefault(r.doc_id, []).append(r)
-        return [t for doc_id, recs in by_doc.items() for t in sentence_texts(self.documents[doc_id].text, recs)]
+        view = self.view()
+        return [view.records[r].index_text or view.record_text(r) for r in map(int, view.records.rows_of(doc_ids).nonzero()[0])]
 
     def lexical_index(self, with_bm25: bool = True) -> LexicalIndex:
         # The engine ranks BM25 (index/milvus/store.py); BM25 here too means reading every text back.

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import threading
 import time
 import uuid
@@ -27,13 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
-from index.document import DocumentEntry, ParsedDocument, SentenceRecord, text_sha256
+from index.document import DocumentEntry, ParsedDocument, SentenceRecord, indexed_texts, text_sha256
 from index.errors import IndexCorruptError, IndexMismatchError, IngestError
+from index.lexical import SentenceStems
 from index.milvus import schema
 from index.milvus.corpus import MilvusCorpus
 from index.milvus.engine import Engine, describe
 from index.milvus.entries import EntryCache, StoredEntry
-from index.lexical import SentenceStems, sentence_texts
 from index.milvus.lexical import document_terms
 from index.milvus.store import MilvusSentenceStore
 
@@ -234,7 +233,7 @@ class MilvusIndex:
                                         f"({len(mine)} of {data['n_sentences']}); {self.rebuild_hint()}")
             self.entries.put(key, seq, entry)  # the last ones read stay cached, up to the cache's size
             documents[entry.doc_id] = StoredEntry(self.entries, key, seq, entry)
-            stems.add(sentence_texts(entry.text, mine))
+            stems.add(indexed_texts(entry.text, mine))
             records += mine
             pks += [pk for _, pk, _ in recs]
         store = MilvusSentenceStore(self.engine, self.names.sentences, dim, np.asarray(pks, np.int64))
