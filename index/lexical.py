@@ -70,6 +70,19 @@ class SentenceStems:
                     del df[stem]
         self.n += sign * len(texts)
 
+    @staticmethod
+    def counts(texts: list[str]) -> dict[str, int]:
+        """stem -> number of these sentences holding it (what a Milvus document head stores)."""
+        s = SentenceStems()
+        s.add(texts)
+        return s.df
+
+    def add_counts(self, n: int, df: dict[str, int]) -> None:
+        """Add the counts of ``n`` sentences, as ``counts`` gave them."""
+        for stem, c in df.items():
+            self.df[stem] = self.df.get(stem, 0) + int(c)
+        self.n += n
+
     def changed(self, added: list[str], removed: list[str]) -> "SentenceStems":
         """A new object (views taken before a change keep theirs)."""
         out = SentenceStems(self.n, self.df)

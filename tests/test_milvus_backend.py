@@ -81,6 +81,7 @@ def test_document_texts_stay_in_the_engine_and_are_read_when_an_answer_needs_the
     a = open_milvus(tmp_path, settings=Settings.from_env(milvus_text_cache_chars=1))
     cache = a.index_dir.entries
     before = cache.reads
+    assert before == 0 and not cache._entries  # opening read no document text, only the heads
     ans = a.ask("How many metres of water did river station 3 measure?", mode="extractive")
     assert ans.citations and ans.citations[0].doc_id == "d3.txt" and "13 metres" in ans.citations[0].text
     assert cache.reads > before and len(cache._entries) == 1
@@ -119,12 +120,22 @@ def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_pat
         open_milvus(tmp_path)
     assert "some-other-model" in str(err.value) and "index rebuild" in str(err.value) and "\n" not in str(err.value)
     engine.call("write", "upsert", ix.names.manifest, [{"pk": "manifest", "data": json.dumps(manifest), "dummy": [0.0, 0.0]}])
-    row = engine.call("read", "query", ix.names.sentences, filter="ord == 1", output_fields=["*"])[0]
-    row.pop("sparse", None)  # the BM25 function's output is computed by the engine
-    engine.call("write", "upsert", ix.names.sentences, [{**row, "start": row["start"] + 1}])
+    # Open reads the document heads (records, stem counts), not every sentence row: an altered head
+    # is caught by its records' checksum, lost sentence rows by their count.
+    head = engine.call("read", "query", ix.names.documents, filter="part < 0", output_fields=["*"])[0]
+    data = json.loads(head["data"])
+    data["records"]["start"][1] += 1
+    engine.call("write", "upsert", ix.names.documents, [{**head, "data": json.dumps(data)}])
     with pytest.raises(IndexCorruptError) as err:
         open_milvus(tmp_path)
     assert "altered" in str(err.value) and "index rebuild" in str(err.value)
+    data["records"]["start"][1] -= 1
+    engine.call("write", "upsert", ix.names.documents, [{**head, "data": json.dumps(data)}])
+    assert open_milvus(tmp_path).ask("What colour are lemons?", mode="extractive").citations
+    engine.call("write", "delete", ix.names.sentences, filter="ord == 1")
+    with pytest.raises(IndexCorruptError) as err:
+        open_milvus(tmp_path)
+    assert "1 sentence rows" in str(err.value) and "missing" in str(err.value) and "index rebuild" in str(err.value)
     n_docs, n_sent, missing = rebuild_index(Settings(index_dir=tmp_path / "idx", backend="milvus",
                                                      milvus_uri=str(tmp_path / "m.db")))
     assert (n_docs, n_sent, missing) == (1, 2, [])

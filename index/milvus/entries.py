@@ -62,12 +62,12 @@ class EntryCache:
 class StoredEntry(DocumentEntry):
     """A ``DocumentEntry`` whose ``text`` and ``locations`` are read through an ``EntryCache``."""
 
-    def __init__(self, cache: EntryCache, key: str, seq: int, entry: DocumentEntry) -> None:
+    def __init__(self, cache: EntryCache, key: str, seq: int, entry: DocumentEntry, n_chars: int | None = None) -> None:
         # Not the dataclass __init__: text and locations are properties here.
         self._cache, self.key, self.seq = cache, key, seq
         self.doc_id, self.sha256, self.source, self.format = entry.doc_id, entry.sha256, entry.source, entry.format
         self.metadata, self.source_size, self.source_mtime_ns = entry.metadata, entry.source_size, entry.source_mtime_ns
-        self._n_chars = len(entry.text)
+        self._n_chars = len(entry.text) if n_chars is None else n_chars  # given when ``entry`` comes without its text
 
     def _full(self) -> DocumentEntry:
         return self._cache.get(self.key, self.seq, self.doc_id, self.sha256)
