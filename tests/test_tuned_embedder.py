@@ -1,0 +1,92 @@
+"""The question-tuned embedder (index/tuned_embedder.py): the committed adapter folds into the packaged
+MiniLM offline, every encoder of the merged model agrees, it ranks answers above distractors, an index
+records it, and its training command runs end to end."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_relevance import CASES
+
+ROOT = Path(__file__).resolve().parent.parent
+SQUAD = ROOT.parent / "shared" / "eval" / "squad2_dev_A.json"
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    from index.embedder import TUNED_MODEL, Embedder
+
+    return Embedder(TUNED_MODEL, runtime="onnx", cache_dir=tmp_path_factory.mktemp("onnx"),
+                    models_dir=tmp_path_factory.mktemp("embedders"))
+
+
+def test_adapter_is_small_and_folds_in_offline(tuned):
+    from index.tuned_embedder import WEIGHTS_DIR, model_name
+
+    assert sum(f.stat().st_size for f in WEIGHTS_DIR.iterdir()) <= 5 * 1024 * 1024
+    assert tuned.name == model_name() and tuned.name.startswith("all-MiniLM-L6-v2+citeqa-squad-")
+    assert Path(tuned.model_path, "model.safetensors").exists() and tuned.dim == 384
+    # A second merge into the same directory returns the first one's files unchanged.
+    from index.tuned_embedder import materialise
+
+    before = Path(tuned.model_path, "model.safetensors").stat().st_mtime_ns
+    assert materialise(Path(tuned.model_path).parent) == Path(tuned.model_path)
+    assert Path(tuned.model_path, "model.safetensors").stat().st_mtime_ns == before
+
+
+def test_question_encoder_matches_sentence_transformers_and_differs_from_the_base(tuned):
+    from index.embedder import get_embedder
+
+    texts = [q for q, _, _ in CASES]
+    batch = tuned.encode(texts)
+    for t, v in zip(texts, batch):
+        np.testing.assert_allclose(tuned.encode_query(t), v, atol=1e-4)  # the ONNX graph of the merged weights
+    base = get_embedder().encode(texts)
+    assert np.all(np.sum(base * batch, axis=1) < 0.999)  # the adapter changed the vectors
+
+
+@pytest.mark.parametrize("question,answer,distractor", CASES)
+def test_answer_ranks_above_distractor(tuned, question, answer, distractor):
+    q = tuned.encode_query(question)
+    a, d = tuned.encode([answer, distractor])
+    assert float(q @ a) > float(q @ d), question
+
+
+def test_an_index_records_the_tuned_embedder_and_refuses_the_other(tmp_path):
+    from qa import Assistant, IndexMismatchError, Settings
+
+    (tmp_path / "a.txt").write_text("The ferry leaves at noon. Tickets cost nine euros at the harbour.", encoding="utf-8")
+    settings = Settings.from_env(embed_model="squad-tuned", cache_dir=tmp_path / "cache")
+    a = Assistant.open(paths=[tmp_path / "a.txt"], index_dir=tmp_path / "idx", settings=settings)
+    ans = a.ask("How much does a ticket cost?", mode="extractive")
+    assert ans.citations and "nine euros" in ans.citations[0].text
+    assert ans.citations[0].text == a.document_text("a.txt")[ans.citations[0].start : ans.citations[0].end]
+    with pytest.raises(IndexMismatchError, match="citeqa-squad"):
+        Assistant.open(index_dir=tmp_path / "idx", settings=Settings.from_env())
+
+
+@pytest.mark.slow
+def test_training_runs_end_to_end(tmp_path):
+    assert SQUAD.exists(), f"missing {SQUAD}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    out = tmp_path / "w"
+    subprocess.run([sys.executable, "-m", "index.train_embedder", "--squad", str(SQUAD), "--out", str(out),
+                    "--limit", "40", "--steps", "4", "--eval-every", "2"], cwd=ROOT, env=env, check=True, timeout=900)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == 4 and metrics["test_open_corpus"]["tuned"]["n"] == 40
+    assert "with this adapter" in (out / "MODEL_CARD.md").read_text()
+    from index.tuned_embedder import merged_weights  # the written adapter folds into the base
+
+    config = json.loads((out / "adapter_config.json").read_text())
+    from safetensors.numpy import load_file
+
+    from index.embedder import default_model_path
+
+    base = load_file(str(Path(default_model_path()) / "model.safetensors"))
+    merged = merged_weights(base, load_file(str(out / "adapter.safetensors")), config)
+    assert set(merged) == set(base)
