@@ -17,7 +17,7 @@ from index.locations import location_of
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.support import ABSTAIN_BELOW, RELEVANCE_ABSTAIN_BELOW, Scored, answer_type, names_someone, rerank, score_hits
+from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone, relevance_fit, rerank, score_hits
 from qa.types import Citation
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,8 @@ class EvidenceFinder:
         self.scorer = self._load_scorer(settings) if settings.relevance == "model" else None
         # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
         self.threshold = ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
-        self.model_threshold = RELEVANCE_ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
+        self.model_weights, model_threshold = relevance_fit(getattr(embedder, "name", ""))
+        self.model_threshold = model_threshold if settings.abstain_below is None else settings.abstain_below
         self._retriever: HybridRetriever | None = None
 
     @property
@@ -155,7 +156,7 @@ class EvidenceFinder:
         threshold, relevance_ms = self.threshold, None
         if self.scorer is not None and scored and scored[0].probability < s.relevance_gate:
             t1 = time.perf_counter()
-            scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top)
+            scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top, self.model_weights)
             threshold, relevance_ms = self.model_threshold, (time.perf_counter() - t1) * 1e3
         best = select(scored, threshold, s.second_sentence_margin, s.max_sentences)
         chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
