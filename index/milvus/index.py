@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from index.document import DocumentEntry, ParsedDocument, SentenceRecord, indexed_texts, text_sha256
+from index.document import DocumentEntry, ParsedDocument, SentenceRecord, text_sha256
 from index.errors import IndexCorruptError, IndexMismatchError, IngestError
-from index.lexical import SentenceStems, content_stems
+from index.lexical import SentenceStems
 from index.milvus import schema
 from index.milvus.corpus import MilvusCorpus
 from index.milvus.engine import Engine, describe
