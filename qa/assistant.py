@@ -77,6 +77,9 @@ class Assistant:
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
             paths = [paths]
         with directory.write_lock():
+            # The generation before the read: a change another process makes while we read then shows up
+            # as a newer generation at the next check (read after, it would be taken for what we loaded).
+            generation = directory.current_name()
             corpus = directory.load(embedder.name, embedder.dim)
             if corpus is None:
                 corpus = directory.new_corpus(embedder.name, embedder.dim)
@@ -89,7 +92,7 @@ class Assistant:
                                 checkpoint=lambda: directory.save(corpus))
             if report.changed or not directory.exists():
                 directory.save(corpus)
-            generation = directory.current_name()
+                generation = directory.current_name()
         assistant = cls(corpus, embedder, directory, settings, llm)
         assistant._generation = generation
         assistant.last_sync = report
@@ -171,11 +174,12 @@ class Assistant:
 
     def _reload(self) -> None:
         """Replace the corpus by the index on disk (call holding both locks)."""
+        generation = self.index_dir.current_name()  # before the read, as in open()
         corpus = self.index_dir.load(self.embedder.name, self.embedder.dim)
         corpus = corpus if corpus is not None else self.index_dir.new_corpus(self.embedder.name, self.embedder.dim)
         corpus.version = self.corpus.version + 1  # never mistaken for the old one by a cache keyed on it
         self.corpus = corpus
-        self._generation = self.index_dir.current_name()
+        self._generation = generation
 
     # ------------------------------------------------------------------ answering
     @property

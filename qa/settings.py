@@ -82,7 +82,7 @@ class Settings:
     # --- models
     # A sentence-transformers directory; None = the packaged all-MiniLM-L6-v2; "squad-tuned" = it plus the LoRA
     # adapter trained here for question -> answer-sentence search (index/tuned_embedder.py; not the default:
-    # the support scoring is calibrated on the base model's cosines, see index/embedder_weights/MODEL_CARD.md).
+    # it retrieves better but answers no better, index/embedder_weights/MODEL_CARD.md).
     embed_model: str | None = None
     llm_path: str | None = None  # any GGUF instruct model with a ChatML template; None = the pinned Qwen
     # 2 = both cores. Under heavy CPU contention (load average ~14) 1 thread ran a 136+20-token request

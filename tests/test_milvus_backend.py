@@ -166,6 +166,29 @@ def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(
     assert a.ask("Which animals are striped?", mode="extractive").citations[0].doc_id == "new.txt"
 
 
+def test_a_version_is_visible_only_once_its_head_is_written(tmp_path, monkeypatch):
+    from index.milvus.engine import Engine
+
+    a = open_milvus(tmp_path, paths=[ROOT / "seeds"])
+    real = Engine.call
+
+    def fail_heads(self, what, *args, **kwargs):
+        if what == "write document heads":  # the text parts are in, the heads never arrive
+            raise IndexUnavailableError("simulated: the engine went away")
+        return real(self, what, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "call", fail_heads)
+    with pytest.raises(IndexUnavailableError):
+        a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
+    monkeypatch.undo()
+    texts = a.index_dir.document_versions()  # the text parts of the new version are in the engine
+    assert any(v[0][1]["entry"]["doc_id"] == "new.txt" for v in texts.values())
+    assert "new.txt" not in {d.doc_id for d in open_milvus(tmp_path).documents()}
+    a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
+    b = open_milvus(tmp_path)
+    assert count_rows(b) == len(b.corpus) and "new.txt" in {d.doc_id for d in b.documents()}
+
+
 def test_a_killed_index_add_resumes_where_it_stopped(tmp_path, monkeypatch):
     import index.milvus.corpus as milvus_corpus
     from index.milvus.engine import Engine

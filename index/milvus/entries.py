@@ -22,8 +22,9 @@ from index.errors import IndexChangedError
 
 
 class EntryCache:
-    def __init__(self, read, max_chars: int) -> None:
+    def __init__(self, read, max_chars: int, rebuild_hint: str = "") -> None:
         self._read = read  # (doc_key, seq | None) -> (seq, DocumentEntry) or None; None = the newest version
+        self.rebuild_hint = rebuild_hint  # a head whose text is gone looks the same as a concurrent change
         self.max_chars = max_chars
         self._entries: OrderedDict[tuple[str, int], DocumentEntry] = OrderedDict()
         self._chars = 0
@@ -53,7 +54,8 @@ class EntryCache:
             newest = self._read(key, None)
             if newest is None or newest[1].sha256 != sha256:
                 raise IndexChangedError(f"document {doc_id!r} was changed or removed by another process while "
-                                        f"this answer was being prepared; ask again")
+                                        f"this answer was being prepared; ask again (if this repeats, the index is "
+                                        f"damaged: {self.rebuild_hint or 'rebuild it'})")
             got = newest
         self.put(key, seq, got[1])
         return got[1]

@@ -14,7 +14,7 @@ locations) as JSON "text parts" (``part >= 0``), read only when an answer cites 
 text, the sentence record columns and the stem counts of its sentences. Opening reads the heads alone,
 one row or a few per document, instead of every sentence row and every text (100,123 real sentences
 on Milvus Lite: open took 40-53 s reading all of them). Writers never share a head, so two processes
-adding documents need no merge rule: a document's statistics are summed over the visible versions.
+adding documents need no merge rule: the statistics are summed over each document's newest visible version.
 
 Checked at open, like the FAISS manifest: format version, embedder name and dimension; each head
 against its record count and the SHA-256 of its records; the sentence rows against the number the
@@ -89,7 +89,7 @@ class MilvusIndex:
         self._dim: int | None = None
         self._seq_lock = threading.Lock()
         self._last_seq = 0
-        self.entries = EntryCache(self.read_entry, settings.milvus_text_cache_chars)
+        self.entries = EntryCache(self.read_entry, settings.milvus_text_cache_chars, self.rebuild_hint())
 
     def __str__(self) -> str:
         return f"{describe(self.uri)} (collections {self.settings.milvus_collection}_*)"
@@ -245,6 +245,8 @@ class MilvusIndex:
                 mine = [SentenceRecord(entry.doc_id, a, b, k, t)
                         for a, b, k, t in zip(cols["start"], cols["end"], cols["kind"], cols["index_text"], strict=True)]
                 n_chars, df = int(head["n_chars"]), head["stems"]
+                if not isinstance(df, dict) or not all(isinstance(c, int) for c in df.values()):
+                    raise TypeError("stem counts")
             except (KeyError, TypeError, ValueError):
                 mine, n_chars, df = [], 0, None
             if df is None or len(mine) != head.get("n_sentences") or records_sha256(mine) != head.get("records_sha256"):
@@ -325,9 +327,10 @@ class MilvusIndex:
             self.engine.call("write sentences", "insert", self.names.sentences, rows[j : j + INSERT_ROWS])
         # The document rows come last, and the heads after the texts: until a head is all in, no
         # reader sees its version.
-        doc_rows += head_rows
         for j in range(0, len(doc_rows), 100):
             self.engine.call("write documents", "insert", self.names.documents, doc_rows[j : j + 100])
+        for j in range(0, len(head_rows), 100):
+            self.engine.call("write document heads", "insert", self.names.documents, head_rows[j : j + 100])
         # Older versions and rows of killed writes: every version written before is older than this
         # batch's first seq (time-ordered), so one delete serves the batch (one per document made
         # ingestion quadratic: Milvus Lite scans the collection for every filtered delete).
