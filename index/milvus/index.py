@@ -46,6 +46,8 @@ from index.milvus.lexical import document_terms
 from index.milvus.store import MilvusSentenceStore
 
 FORMAT_VERSION = 2  # 2: document heads (records and stem counts), read at open instead of every row
+# Heads store stem counts made by index.text.content_stems: a change to its stemming or stop words must bump
+# FORMAT_VERSION, or counts read from old heads and counts of new texts would not add up.
 MANIFEST_PK = "manifest"
 INSERT_ROWS = 1000  # rows per insert call: ~1.6 MB of 384-dim vectors, far below gRPC's 64 MB message limit
 LOAD_ATTEMPTS = 3
