@@ -23,9 +23,10 @@ NAME_PREFIX = "all-MiniLM-L6-v2+citeqa-squad-"  # the index manifest's embedder 
 
 
 def adapter_sha256(weights_dir: Path = WEIGHTS_DIR) -> str:
-    h = hashlib.sha256()
-    for name in ("adapter_config.json", "adapter.safetensors"):
-        h.update((weights_dir / name).read_bytes())
+    """Of the weights' bytes and the config's content (canonical JSON: a CRLF checkout names the same adapter)."""
+    config = json.loads((weights_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    h = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
+    h.update((weights_dir / "adapter.safetensors").read_bytes())
     return h.hexdigest()
 
 

@@ -106,3 +106,31 @@ def test_the_relevance_combination_is_the_one_fitted_for_each_embedder(tuned):
     assert mine.model_weights != RELEVANCE_WEIGHTS
     base = EvidenceFinder(Settings.from_env(), get_embedder())
     assert (base.model_weights, base.model_threshold) == (RELEVANCE_WEIGHTS, RELEVANCE_ABSTAIN_BELOW)
+
+
+def test_folding_equals_the_adapter_applied_as_trained():
+    """W + (alpha / r) B A must compute what the LoRA layer computed in training, for every adapted layer."""
+    import torch
+    from safetensors.numpy import load_file
+
+    from index.embedder import default_model_path
+    from index.tuned_embedder import WEIGHTS_DIR, merged_weights
+    from qa.relevance.model import LoRALinear
+
+    config = json.loads((WEIGHTS_DIR / "adapter_config.json").read_text())
+    adapter = load_file(str(WEIGHTS_DIR / "adapter.safetensors"))
+    base = load_file(str(Path(default_model_path()) / "model.safetensors"))
+    merged = merged_weights(base, adapter, config)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((3, 1536)).astype(np.float32))
+    for module in config["modules"]:
+        w, b = base[f"{module}.weight"], base[f"{module}.bias"]
+        linear = torch.nn.Linear(w.shape[1], w.shape[0])
+        linear.load_state_dict({"weight": torch.from_numpy(w.copy()), "bias": torch.from_numpy(b.copy())})
+        lora = LoRALinear(linear, int(config["rank"]), float(config["alpha"])).eval()
+        with torch.no_grad():
+            lora.lora_a.copy_(torch.from_numpy(adapter[f"{module}.lora_a"].astype(np.float32)))
+            lora.lora_b.copy_(torch.from_numpy(adapter[f"{module}.lora_b"].astype(np.float32)))
+            want = lora(x[:, : w.shape[1]]).numpy()
+        got = x[:, : w.shape[1]].numpy() @ merged[f"{module}.weight"].T + b
+        np.testing.assert_allclose(got, want, atol=1e-4, err_msg=module)
+    assert any(np.abs(merged[f"{m}.weight"] - base[f"{m}.weight"]).max() > 1e-3 for m in config["modules"])
