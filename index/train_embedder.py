@@ -152,14 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     from qa.relevance.data import limit_questions, load_questions, split_articles
     from qa.relevance.model import LoRALinear, _get, _set, base_model_dir
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+    from qa.relevance.train import begin, log
 
-    started = time.perf_counter()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    started = begin(args.seed, args.threads)
     questions, paragraphs = load_questions(str(args.squad))
     split = split_articles([q.article for q in questions])
     parts = {p: limit_questions([q for q in questions if split[q.article] == p and q.answerable and q.gold],

@@ -179,6 +179,21 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
 
 
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def begin(seed: int, threads: int) -> float:
+    """Seed every generator and set torch's threads (both training commands); returns the start time."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    return time.perf_counter()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.squad.exists():
@@ -191,14 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     from qa.relevance.data import limit_questions, load_questions, split_articles, training_groups
     from qa.relevance.model import ADAPTER_FILE, CONFIG_FILE, RelevanceModel
 
-    def log(msg: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-    started = time.perf_counter()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    started = begin(args.seed, args.threads)
 
     questions, paragraphs = load_questions(str(args.squad))
     split = split_articles([q.article for q in questions])
