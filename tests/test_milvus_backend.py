@@ -326,12 +326,15 @@ def test_settings_read_the_backend_from_the_environment():
 def test_backends_suite_runs_and_reports_ratios(tmp_path, capsys):
     from eval.__main__ import main
 
-    assert main(["backends", "--parts", "latency", "--sentences", "400", "--queries", "5",
+    assert main(["backends", "--parts", "latency", "--sentences", "400", "--queries", "5", "--change-docs", "3",
                  "--results-dir", str(tmp_path)]) == 0
     head = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert head["sentences"] == 400 and head["ingest_ratio"] > 0 and head["query_ratio_p50"] > 0
     lat = json.loads(next(tmp_path.glob("backends-*.json")).read_text())["metrics"]["latency"]
     assert lat["identical_dense_ranks"] == "5/5"  # exact search on both sides
+    # 3 documents replaced and 3 removed on each reopened index: the same rows and stem counts remain
+    assert lat["change_docs"] == 3 and set(lat["change_s"]) == {"faiss", "milvus"}
+    assert lat["same_rows_and_stems_after_change"] is True
 
 
 def test_backends_suite_on_real_sentences_with_model_vectors(tmp_path, capsys):

@@ -9,7 +9,9 @@
   backend from precomputed vectors (ingest = index writes + BM25, without the embedding, which is the
   same model call on both), reopened, then ``HybridRetriever.search`` timed per query with the
   query vector given (dense + BM25 + fusion: the part that differs), the backends alternating query
-  by query so load from other processes hits both alike.
+  by query so load from other processes hits both alike. Then, on the reopened index (no text read yet, as
+  in a server that has just started), ``--change-docs`` documents are written again (a replacement) and as
+  many others removed, each followed by a save: ``change_s``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="latency part on the first --sentences sentences of this folder of .txt files (real text, "
                         "MiniLM vectors from --vectors-cache, as `eval scale --corpus`) instead of synthetic ones")
     p.add_argument("--vectors-cache", type=Path, default=None, help="chunked vector cache of --corpus (eval scale's)")
+    p.add_argument("--change-docs", type=int, default=50,
+                   help="latency part: documents replaced, and as many removed, on the reopened index")
 
 
 def _pct(values: list[float]) -> dict[str, float]:
@@ -195,7 +199,7 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
     emb = PrecomputedEmbedder(real.name, vectors, qv)
     settings = Settings(index_dir=tmp / "lat-faiss", backend="faiss")
     msettings = Settings(index_dir=tmp / "lat-milvus", backend="milvus", milvus_uri=str(tmp / "lat.db"))
-    retrievers, ingest, reopen = {}, {}, {}
+    retrievers, ingest, reopen, stores = {}, {}, {}, {}
     for label in ("faiss", "milvus"):
         emb.rewind()
         t0 = time.perf_counter()
@@ -210,7 +214,8 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         HybridRetriever(corpus, emb, settings)
         ingest[label] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        corpus = (IndexDirectory(settings.index_dir) if label == "faiss" else MilvusIndex(msettings)).load(real.name, real.dim)
+        stores[label] = IndexDirectory(settings.index_dir) if label == "faiss" else MilvusIndex(msettings)
+        corpus = stores[label].load(real.name, real.dim)
         retrievers[label] = HybridRetriever(corpus, emb, settings)
         reopen[label] = round(time.perf_counter() - t0, 1)
     lat: dict[str, list[float]] = {"faiss": [], "milvus": []}
@@ -227,13 +232,31 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         same_dense += side["faiss"][0] == side["milvus"][0]
         same_bm25 += side["faiss"][1] == side["milvus"][1]
         same_bm25_set += {r for r, _ in side["faiss"][1]} == {r for r, _ in side["milvus"][1]}
+    k = min(args.change_docs, len(docs) // 2)
+    change: dict[str, dict[str, float]] = {}
+    for label, r in retrievers.items():  # after the queries: this changes the index
+        emb.rewind()  # the first k documents hold the first vectors
+        t0 = time.perf_counter()
+        r.corpus.add(docs[:k], emb, show_progress=False)
+        stores[label].save(r.corpus)
+        t1 = time.perf_counter()
+        for d in docs[k : 2 * k]:
+            r.corpus.remove(d.doc_id)
+        stores[label].save(r.corpus)
+        change[label] = {"replace": round(t1 - t0, 2), "remove": round(time.perf_counter() - t1, 2)}
+    # What the support scoring counts after the change must be the same on both sides (Milvus updates its
+    # stem statistics in place, FAISS recounts them from the texts).
+    after = {label: (len(r.corpus.records), r.corpus.lexical_index(False).n, r.corpus.lexical_index(False).df)
+             for label, r in retrievers.items()}
     out.update({"ingest_s": {k: round(v, 1) for k, v in ingest.items()},
                 "ingest_ratio": round(ingest["milvus"] / ingest["faiss"], 2),
                 "reopen_s": reopen, "query_ms": {k: _pct(v) for k, v in lat.items()},
                 "query_ratio_p50": round(float(np.percentile(lat["milvus"], 50) / np.percentile(lat["faiss"], 50)), 1),
                 "identical_hits": f"{same}/{len(q_text)}", "identical_dense_ranks": f"{same_dense}/{len(q_text)}",
                 "identical_bm25_ranks": f"{same_bm25}/{len(q_text)}",
-                "same_bm25_rows_any_order": f"{same_bm25_set}/{len(q_text)}", "load_avg_end": _load()})
+                "same_bm25_rows_any_order": f"{same_bm25_set}/{len(q_text)}",
+                "change_docs": k, "change_s": change, "same_rows_and_stems_after_change": after["faiss"] == after["milvus"],
+                "load_avg_end": _load()})
     return out
 
 
@@ -256,9 +279,9 @@ def run(args: argparse.Namespace) -> SuiteResult:
         lat = metrics["latency"]
         head.update({"sentences": lat["sentences"], "ingest_s": lat["ingest_s"], "ingest_ratio": lat["ingest_ratio"],
                      "query_ms_p50": {k: v["p50"] for k, v in lat["query_ms"].items()},
-                     "query_ratio_p50": lat["query_ratio_p50"]})
+                     "query_ratio_p50": lat["query_ratio_p50"], "change_s": lat["change_s"]})
     config = {"parts": parts, "squad": str(args.squad) if args.squad else None, "limit": args.limit, "seed": args.seed,
-              "sentences": args.sentences, "queries": args.queries, "milvus": "Milvus Lite (in-process), FLAT + BM25",
+              "sentences": args.sentences, "queries": args.queries, "change_docs": args.change_docs, "milvus": "Milvus Lite (in-process), FLAT + BM25",
               "corpus": str(args.corpus) if getattr(args, "corpus", None) else None}
     notes = [f"latency part: {metrics['latency']['vectors']}" if "latency" in metrics else "no latency part"]
     return SuiteResult(config, metrics, head, notes=notes)
