@@ -77,16 +77,22 @@ class SentenceStems:
         s.add(texts)
         return s.df
 
-    def add_counts(self, n: int, df: dict[str, int]) -> None:
-        """Add the counts of ``n`` sentences, as ``counts`` gave them."""
+    def add_counts(self, n: int, df: dict[str, int], sign: int = 1) -> None:
+        """Add (``sign`` -1: take away) the counts of ``n`` sentences, as ``counts`` gave them."""
+        own = self.df
         for stem, c in df.items():
-            self.df[stem] = self.df.get(stem, 0) + int(c)
-        self.n += n
+            total = own.get(stem, 0) + sign * int(c)
+            if total:
+                own[stem] = total
+            else:
+                own.pop(stem, None)
+        self.n += sign * n
 
-    def changed(self, added: list[str], removed: list[str]) -> "SentenceStems":
-        """A new object (views taken before a change keep theirs)."""
+    def changed(self, added: list[str], removed_n: int, removed_df: dict[str, int]) -> "SentenceStems":
+        """A new object (views taken before a change keep theirs): ``added`` sentences counted in, and
+        the counts of ``removed_n`` sentences taken away."""
         out = SentenceStems(self.n, self.df)
-        out.add(removed, -1)
+        out.add_counts(removed_n, removed_df, -1)
         out.add(added)
         return out
 

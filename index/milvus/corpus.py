@@ -60,7 +60,7 @@ class MilvusCorpus(Corpus):
         vectors = embedder.encode(texts)
         entries = {d.doc_id: d.entry(*(sizes or {}).get(d.doc_id, (-1, -1))) for d in docs}
         replaced = {d.doc_id for d in docs if d.doc_id in self.documents}
-        old_texts = self._texts_of(replaced)  # before the write deletes the old versions
+        old_n, old_df = self._stems_of(replaced)  # before the write deletes the old versions
         written = self.index.write_documents(docs, entries, texts, vectors)
         if replaced:
             self._drop(replaced)
@@ -72,23 +72,33 @@ class MilvusCorpus(Corpus):
             self.index.entries.put(key, seq, entry)
             stored[doc_id] = StoredEntry(self.index.entries, key, seq, entry)
         self.documents = {**self.documents, **stored}
-        self.stems = self.stems.changed(texts, old_texts)
+        self.stems = self.stems.changed(texts, old_n, old_df)
         self.version += 1
         bar.update(len(texts))
 
     def remove(self, doc_id: str) -> None:
         self.document(doc_id)
-        old_texts = self._texts_of({doc_id})
+        old_n, old_df = self._stems_of({doc_id})
         self.index.delete_document(doc_id)
         self._drop({doc_id})
-        self.stems = self.stems.changed([], old_texts)
+        self.stems = self.stems.changed([], old_n, old_df)
         self.version += 1
 
-    def _texts_of(self, doc_ids: set[str]) -> list[str]:
+    def _stems_of(self, doc_ids: set[str]) -> tuple[int, dict[str, int]]:
+        """Sentence and stem counts of these documents' loaded versions, to take away when they go: from
+        their heads (one read for all, no text), else counted from their texts."""
         if not doc_ids:
-            return []
+            return 0, {}
+        entries = [self.documents[d] for d in doc_ids]
+        if all(isinstance(e, StoredEntry) for e in entries):
+            got = self.index.head_stems([(e.key, e.seq) for e in entries])
+            if got is not None:
+                return got
+        # A head another process has deleted meanwhile (it replaced or removed the document): the texts
+        # then say whether this version's text is still there, or raise IndexChangedError.
         view = self.view()
-        return [view.records[r].index_text or view.record_text(r) for r in map(int, view.records.rows_of(doc_ids).nonzero()[0])]
+        texts = [view.records[r].index_text or view.record_text(r) for r in map(int, view.records.rows_of(doc_ids).nonzero()[0])]
+        return len(texts), SentenceStems.counts(texts)
 
     def lexical_index(self, with_bm25: bool = True) -> LexicalIndex:
         # The engine ranks BM25 (index/milvus/store.py); BM25 here too means reading every text back.

@@ -51,6 +51,7 @@ FORMAT_VERSION = 2  # 2: document heads (records and stem counts), read at open 
 MANIFEST_PK = "manifest"
 INSERT_ROWS = 1000  # rows per insert call: ~1.6 MB of 384-dim vectors, far below gRPC's 64 MB message limit
 LOAD_ATTEMPTS = 3
+GET_IDS = 1000  # primary keys per get call
 DOC_FIELDS = ["doc_key", "seq", "part", "n_parts", "data"]
 TEXT_PARTS, HEAD_PARTS = "part >= 0", "part < 0"  # head part i is stored as part -1 - i
 
@@ -183,6 +184,30 @@ class MilvusIndex:
         """doc_key -> [(seq, head JSON)], newest first, of every visible version (its head complete)."""
         batches = self.engine.iterate("read document heads", self.names.documents, DOC_FIELDS, filter=HEAD_PARTS)
         return self._versions(row for batch in batches for row in batch)
+
+    def head_stems(self, versions: list[tuple[str, int]]) -> tuple[int, dict[str, int]] | None:
+        """Summed sentence and stem counts of these (doc_key, seq) versions' heads, read by primary key;
+        None when one of them is not there (another process replaced or removed it)."""
+        ids = [f"{key}:{seq}:h0" for key, seq in versions]
+        rows = [r for j in range(0, len(ids), GET_IDS) for r in self.engine.call(
+            "read document heads", "get", self.names.documents, ids=ids[j : j + GET_IDS], output_fields=DOC_FIELDS)]
+        more = [f"{r['doc_key']}:{r['seq']}:h{p}" for r in rows for p in range(1, int(r["n_parts"]))]
+        for j in range(0, len(more), GET_IDS):
+            rows += self.engine.call("read document heads", "get", self.names.documents, ids=more[j : j + GET_IDS],
+                                     output_fields=DOC_FIELDS)
+        heads = {(key, seq): data for key, v in self._versions(rows).items() for seq, data in v}
+        n, df = 0, SentenceStems()
+        for version in versions:
+            head = heads.get(version)
+            if head is None:
+                return None
+            try:
+                n += int(head["n_sentences"])
+                df.add_counts(0, head["stems"])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                raise IndexCorruptError(f"a document head of the index in {self} is unreadable; "
+                                        f"{self.rebuild_hint()}") from None
+        return n, df.df
 
     def _versions(self, rows) -> dict[str, list[tuple[int, dict]]]:
         """Join the parts of each version; ``rows`` are of one series (text parts or head parts)."""
