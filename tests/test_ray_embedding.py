@@ -165,3 +165,22 @@ def test_cli_ray_index_add_gives_the_same_answers(ray_embedder, tmp_path, capsys
             a = plain.ask(item["question"], mode="extractive")
             b = with_ray.ask(item["question"], mode="extractive")
             assert (b.text, b.abstained, b.citations) == (a.text, a.abstained, a.citations), (name, item["question"])
+
+
+@needs_ray
+@pytest.mark.slow
+def test_a_model_only_this_machine_has_reaches_the_workers(ray_embedder, tmp_path):
+    """The question-tuned model is folded into this machine's cache: a worker node has no such directory. Its
+    files go through the object store, so actors load it even once the directory is gone here."""
+    from index.embedder import TUNED_MODEL
+    from index.ray_embedder import RayEmbedder
+
+    local = get_embedder(TUNED_MODEL, models_dir=tmp_path / "embedders")
+    texts = _seed_sentences(12)
+    want = local.encode(texts)
+    emb = RayEmbedder(local, "auto")
+    np.testing.assert_allclose(emb.encode(texts[:4]), want[:4], atol=1e-5, rtol=0)
+    shutil.rmtree(local.model_path)  # as on a node that never had it: the next actors read only what was sent
+    got = emb.encode(texts)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert not np.allclose(got, get_embedder().encode(texts), atol=1e-3)  # the tuned model, not the packaged one
