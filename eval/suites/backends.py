@@ -10,13 +10,15 @@
   same model call on both), reopened, then ``HybridRetriever.search`` timed per query with the
   query vector given (dense + BM25 + fusion: the part that differs), the backends alternating query
   by query so load from other processes hits both alike. Then, on the reopened index (no text read yet, as
-  in a server that has just started), ``--change-docs`` documents are written again (a replacement) and as
-  many others removed, each followed by a save: ``change_s``.
+  in a server that has just started), ``--change-docs`` documents are written again with other words (a
+  replacement) and as many others removed, each followed by a save: ``change_s``; the rows and stem counts
+  left must be the same on both backends.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -180,6 +182,7 @@ def real_corpus(args, embedder):
 
 def run_latency(args, tmp: Path) -> dict[str, Any]:
     from index.corpus import Corpus
+    from index.document import text_sha256
     from index.embedder import get_embedder
     from index.index_dir import IndexDirectory
     from index.milvus.index import MilvusIndex
@@ -233,11 +236,13 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         same_bm25 += side["faiss"][1] == side["milvus"][1]
         same_bm25_set += {r for r, _ in side["faiss"][1]} == {r for r, _ in side["milvus"][1]}
     k = min(args.change_docs, len(docs) // 2)
+    # New versions with other words at the same offsets, so that the old version's counts must really go.
+    changed = [dataclasses.replace(d, text=t, sha256=text_sha256(t)) for d in docs[:k] for t in [d.text.replace("w", "v")]]
     change: dict[str, dict[str, float]] = {}
     for label, r in retrievers.items():  # after the queries: this changes the index
         emb.rewind()  # the first k documents hold the first vectors
         t0 = time.perf_counter()
-        r.corpus.add(docs[:k], emb, show_progress=False)
+        r.corpus.add(changed, emb, show_progress=False)
         stores[label].save(r.corpus)
         t1 = time.perf_counter()
         for d in docs[k : 2 * k]:
