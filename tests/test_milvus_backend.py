@@ -146,19 +146,28 @@ def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_pat
     assert open_milvus(tmp_path).ask("What colour are lemons?", mode="extractive").citations[0].text == "Lemons are yellow."
 
 
-def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(tmp_path, monkeypatch):
+def fail_on(monkeypatch, what: str, after: int = 0):
+    """Engine calls named ``what``, after the first ``after`` of them, fail as if the engine went away (a write
+    killed at that step); returns the real ``Engine.call``."""
     from index.milvus.engine import Engine
 
+    real, seen = Engine.call, []
+
+    def call(self, name, *args, **kwargs):
+        if name == what:
+            seen.append(name)
+            if len(seen) > after:
+                raise IndexUnavailableError("simulated: the engine went away")
+        return real(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(Engine, "call", call)
+    return real
+
+
+def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(tmp_path, monkeypatch):
     a = open_milvus(tmp_path, paths=[ROOT / "seeds"])
     n = len(a.corpus)
-    real = Engine.call
-
-    def fail_documents(self, what, *args, **kwargs):
-        if what == "write documents":  # the sentences are in, the document rows never arrive (a killed write)
-            raise IndexUnavailableError("simulated: the engine went away")
-        return real(self, what, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "call", fail_documents)
+    fail_on(monkeypatch, "write documents")  # the sentences are in, the document rows never arrive (a killed write)
     with pytest.raises(IndexUnavailableError):
         a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
     monkeypatch.undo()
@@ -171,17 +180,8 @@ def test_a_failed_ingestion_leaves_nothing_visible_and_the_next_write_cleans_up(
 
 
 def test_a_version_is_visible_only_once_its_head_is_written(tmp_path, monkeypatch):
-    from index.milvus.engine import Engine
-
     a = open_milvus(tmp_path, paths=[ROOT / "seeds"])
-    real = Engine.call
-
-    def fail_heads(self, what, *args, **kwargs):
-        if what == "write document heads":  # the text parts are in, the heads never arrive
-            raise IndexUnavailableError("simulated: the engine went away")
-        return real(self, what, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "call", fail_heads)
+    fail_on(monkeypatch, "write document heads")  # the text parts are in, the heads never arrive
     with pytest.raises(IndexUnavailableError):
         a.add_texts({"new.txt": "Zebras are striped. Lions are not striped."})
     monkeypatch.undo()
@@ -203,16 +203,7 @@ def test_a_killed_index_add_resumes_where_it_stopped(tmp_path, monkeypatch):
         (docs / f"{i}.txt").write_text(f"The {animal} live in pen {i}. They are fed at noon.", encoding="utf-8")
     open_milvus(tmp_path, paths=[])
     monkeypatch.setattr(milvus_corpus, "BATCH_SENTENCES", 2)  # one document per written batch
-    real, writes = Engine.call, []
-
-    def die_at_the_second_document(self, what, *args, **kwargs):
-        if what == "write documents":
-            writes.append(1)
-            if len(writes) == 2:
-                raise IndexUnavailableError("simulated: the process was killed")
-        return real(self, what, *args, **kwargs)
-
-    monkeypatch.setattr(Engine, "call", die_at_the_second_document)
+    real = fail_on(monkeypatch, "write documents", after=1)  # killed at the second document
     with pytest.raises(IndexUnavailableError):
         open_milvus(tmp_path, paths=[docs])
     monkeypatch.setattr(Engine, "call", real)
