@@ -67,10 +67,14 @@ def records_sha256(records: list[SentenceRecord]) -> str:
     return h.hexdigest()
 
 
+def _part_pk(key: str, seq: int, p: int, head: bool) -> str:
+    return f"{key}:{seq}:{'h' if head else ''}{p}"
+
+
 def _parts(key: str, seq: int, data: str, head: bool) -> list[dict]:
     """Rows of one stored JSON cut into VARCHAR-sized parts; head parts are numbered -1, -2, ..."""
     chunks = [data[j : j + schema.PART_CHARS] for j in range(0, len(data), schema.PART_CHARS)]
-    return [{"pk": f"{key}:{seq}:{'h' if head else ''}{p}", "doc_key": key, "seq": seq, "part": -1 - p if head else p,
+    return [{"pk": _part_pk(key, seq, p, head), "doc_key": key, "seq": seq, "part": -1 - p if head else p,
              "n_parts": len(chunks), "data": c, "dummy": [0.0] * schema.DUMMY_DIM} for p, c in enumerate(chunks)]
 
 
@@ -188,14 +192,7 @@ class MilvusIndex:
     def head_stems(self, versions: list[tuple[str, int]]) -> tuple[int, dict[str, int]] | None:
         """Summed sentence and stem counts of these (doc_key, seq) versions' heads, read by primary key;
         None when one of them is not there (another process replaced or removed it)."""
-        ids = [f"{key}:{seq}:h0" for key, seq in versions]
-        rows = [r for j in range(0, len(ids), GET_IDS) for r in self.engine.call(
-            "read document heads", "get", self.names.documents, ids=ids[j : j + GET_IDS], output_fields=DOC_FIELDS)]
-        more = [f"{r['doc_key']}:{r['seq']}:h{p}" for r in rows for p in range(1, int(r["n_parts"]))]
-        for j in range(0, len(more), GET_IDS):
-            rows += self.engine.call("read document heads", "get", self.names.documents, ids=more[j : j + GET_IDS],
-                                     output_fields=DOC_FIELDS)
-        heads = {(key, seq): data for key, v in self._versions(rows).items() for seq, data in v}
+        heads = {(key, seq): data for key, v in self._get_versions(versions, head=True).items() for seq, data in v}
         n, df = 0, SentenceStems()
         for version in versions:
             head = heads.get(version)
@@ -208,6 +205,18 @@ class MilvusIndex:
                 raise IndexCorruptError(f"a document head of the index in {self} is unreadable; "
                                         f"{self.rebuild_hint()}") from None
         return n, df.df
+
+    def _get_versions(self, versions: list[tuple[str, int]], head: bool) -> dict[str, list[tuple[int, dict]]]:
+        """These (doc_key, seq) versions' heads or texts, read by primary key: every first part, then the rest."""
+        what = "read document heads" if head else "read a document"
+
+        def get(ids: list[str]) -> list[dict]:
+            return [r for j in range(0, len(ids), GET_IDS) for r in self.engine.call(
+                what, "get", self.names.documents, ids=ids[j : j + GET_IDS], output_fields=DOC_FIELDS)]
+
+        rows = get([_part_pk(key, seq, 0, head) for key, seq in versions])
+        rows += get([_part_pk(r["doc_key"], int(r["seq"]), p, head) for r in rows for p in range(1, int(r["n_parts"]))])
+        return self._versions(rows)
 
     def _versions(self, rows) -> dict[str, list[tuple[int, dict]]]:
         """Join the parts of each version; ``rows`` are of one series (text parts or head parts)."""
@@ -234,14 +243,9 @@ class MilvusIndex:
         if seq is None:
             rows = self.engine.call("read a document", "query", self.names.documents,
                                     filter=f'doc_key == "{key}" and {TEXT_PARTS}', output_fields=DOC_FIELDS)
+            versions = self._versions(rows).get(key)
         else:
-            rows = list(self.engine.call("read a document", "get", self.names.documents, ids=[f"{key}:{seq}:0"],
-                                         output_fields=DOC_FIELDS))
-            if rows and int(rows[0]["n_parts"]) > 1:
-                rows += self.engine.call("read a document", "get", self.names.documents,
-                                         ids=[f"{key}:{seq}:{p}" for p in range(1, int(rows[0]["n_parts"]))],
-                                         output_fields=DOC_FIELDS)
-        versions = self._versions(rows).get(key)
+            versions = self._get_versions([(key, seq)], head=False).get(key)
         if not versions:
             return None
         seq, data = versions[0]
