@@ -52,12 +52,12 @@ class Embedder:
         from index.onnx_bert import fastest_bert
 
         if model_path == TUNED_MODEL:  # the packaged MiniLM + the committed question-tuned adapter
-            from index.tuned_embedder import materialise, model_name
+            from index.tuned_embedder import materialise
 
             if models_dir is None:
                 raise ValueError(f"embed_model={TUNED_MODEL!r} needs a directory to write the merged model into")
-            self.model_path = str(materialise(Path(models_dir)))
-            self.name = model_name()
+            merged = materialise(Path(models_dir))
+            self.model_path, self.name = str(merged), merged.name  # the directory is named by the adapter
         else:
             self.model_path = default_model_path(model_path)
             # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.

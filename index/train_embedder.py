@@ -123,7 +123,8 @@ Not used: seed_dev.jsonl, eval/gold_seed.jsonl, HotpotQA, bigbench; nothing gene
 `{r['command']}`
 
 {r['steps']} steps of {r['args']['batch']} questions, AdamW lr {r['args']['lr']} (linear warm-up and decay), in-batch
-softmax over cosine x {r['args']['scale']}, seed {r['seed']}, {r['threads']} torch thread(s), torch {r['torch']}:
+softmax over cosine x {r['args']['scale']}, seed {r['seed']}, {r['threads']} torch thread(s), torch {r['torch']},
+{r.get('machine', 'machine not recorded')}:
 {r['train_minutes']} min of training, {r['total_minutes']} min for the whole command, {r['date']}.
 Calibration recall@1 by step ({hist}); kept: step {r['kept_step']}.
 
@@ -151,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from qa.relevance.data import limit_questions, load_questions, split_articles
     from qa.relevance.model import LoRALinear, _get, _set, base_model_dir
-
-    from qa.relevance.train import begin, log
+    from qa.relevance.train import begin, log, machine
 
     started = begin(args.seed, args.threads)
     questions, paragraphs = load_questions(str(args.squad))
@@ -277,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "command": "python -m index.train_embedder " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "torch": torch.__version__, "threads": args.threads, "seed": args.seed, "steps": args.steps, "kept_step": best[1],
+        "machine": machine(), "torch": torch.__version__, "threads": args.threads, "seed": args.seed, "steps": args.steps, "kept_step": best[1],
         "train_minutes": round(train_min, 1), "total_minutes": round((time.perf_counter() - started) / 60, 1),
         "data": {"file": args.squad.name, **{f"{k}_questions": len(v) for k, v in parts.items()},
                  **{f"{k}_articles": sorted({q.article for q in v}) for k, v in parts.items()}},
