@@ -8,6 +8,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "national_post_us_north_korea_stalemate.txt"
 GOLD = ROOT / "eval" / "gold_seed.jsonl"
+SQUAD = ROOT.parent / "shared" / "eval" / "squad2_dev_A.json"  # CI has ../shared beside the clone
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,17 @@ def seed_assistant(tmp_path_factory):
     from qa import Assistant
 
     return Assistant.open(index_dir=tmp_path_factory.mktemp("seed-index"))
+
+
+def run_training(module: str, out: Path, *args: str, timeout: int = 900) -> None:
+    """Run a training command (``python -m module``) on the shared SQuAD file into ``out``, as a user would."""
+    import subprocess
+    import sys
+
+    assert SQUAD.exists(), f"missing {SQUAD}"  # a missing file is a broken setup: fail loudly
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", module, "--squad", str(SQUAD), "--out", str(out), *args],
+                   cwd=ROOT, env=env, check=True, timeout=timeout)
 
 
 def gold_questions() -> list[dict]:

@@ -1,16 +1,11 @@
 """The learned relevance model: committed weights load offline and rank sensibly; training runs end to end."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "eval" / "squad2_dev_A.json"
+from conftest import run_training
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +59,9 @@ def test_weights_are_small():
 
 @pytest.mark.slow
 def test_training_runs_end_to_end(tmp_path):
-    # CI has ../shared beside the clone: a missing file is a broken setup, so fail loudly.
-    assert SQUAD.exists(), f"missing {SQUAD}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "w"
-    subprocess.run([sys.executable, "-m", "qa.relevance.train", "--squad", str(SQUAD), "--out", str(out),
-                    "--limit", "40", "--steps", "8", "--batch", "8", "--threads", "1"],
-                   cwd=ROOT, env=env, check=True, timeout=600)
+    run_training("qa.relevance.train", out, "--limit", "40", "--steps", "8", "--batch", "8", "--threads", "1",
+                 timeout=600)
     for f in ("adapter.safetensors", "config.json", "metrics.json", "MODEL_CARD.md"):
         assert (out / f).exists(), f
     metrics = json.loads((out / "metrics.json").read_text())

@@ -3,18 +3,13 @@ MiniLM offline, every encoder of the merged model agrees, it ranks answers above
 records it, and its training command runs end to end."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import run_training
 from tests.test_relevance import CASES
-
-ROOT = Path(__file__).resolve().parent.parent
-SQUAD = ROOT.parent / "shared" / "eval" / "squad2_dev_A.json"
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +67,8 @@ def test_an_index_records_the_tuned_embedder_and_refuses_the_other(tmp_path):
 
 @pytest.mark.slow
 def test_training_runs_end_to_end(tmp_path):
-    assert SQUAD.exists(), f"missing {SQUAD}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     out = tmp_path / "w"
-    subprocess.run([sys.executable, "-m", "index.train_embedder", "--squad", str(SQUAD), "--out", str(out),
-                    "--limit", "40", "--steps", "4", "--eval-every", "2"], cwd=ROOT, env=env, check=True, timeout=900)
+    run_training("index.train_embedder", out, "--limit", "40", "--steps", "4", "--eval-every", "2")
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["steps"] == 4 and metrics["test_open_corpus"]["tuned"]["n"] == 40
     assert "with this adapter" in (out / "MODEL_CARD.md").read_text()
