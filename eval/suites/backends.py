@@ -251,8 +251,8 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         change[label] = {"replace": round(t1 - t0, 2), "remove": round(time.perf_counter() - t1, 2)}
     # What the support scoring counts after the change must be the same on both sides (Milvus updates its
     # stem statistics in place, FAISS recounts them from the texts).
-    after = {label: (len(r.corpus.records), r.corpus.lexical_index(False).n, r.corpus.lexical_index(False).df)
-             for label, r in retrievers.items()}
+    after = {label: (len(r.corpus.records), lex.n, lex.df)
+             for label, r in retrievers.items() for lex in [r.corpus.lexical_index(False)]}
     out.update({"ingest_s": {k: round(v, 1) for k, v in ingest.items()},
                 "ingest_ratio": round(ingest["milvus"] / ingest["faiss"], 2),
                 "reopen_s": reopen, "query_ms": {k: _pct(v) for k, v in lat.items()},
