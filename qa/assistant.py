@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from index.milvus.index import MilvusIndex
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seeds"
-# A shared index (Milvus) may be changed by another server at any time: a question first checks
-# the index's generation when this long has passed since the last check (one small read).
-SHARED_INDEX_CHECK_S = 2.0
 
 
 class Assistant:
@@ -69,9 +66,9 @@ class Assistant:
         ("faiss" or "milvus"), ``uri`` (Milvus: a local ``.db`` file for Milvus Lite or
         ``http://host:19530``) and ``token`` override them.
         """
-        overrides = {"index_dir": index_dir, "embed_model": embed_model, "backend": backend, "milvus_uri": uri,
-                     "milvus_token": token}
-        settings = (settings or Settings.from_env()).with_(**{k: v for k, v in overrides.items() if v is not None})
+        index = {k: v for k, v in {"dir": index_dir, "embed_model": embed_model, "backend": backend}.items() if v is not None}
+        milvus = {k: v for k, v in {"uri": uri, "token": token}.items() if v is not None}
+        settings = (settings or Settings.from_env()).with_(index=index, milvus=milvus)
         directory = open_index(settings)  # first: an unreachable Milvus is reported before the model loads
         embedder = embedder_for(settings)
         if isinstance(paths, (str, os.PathLike)):  # one path, not an iterable of its characters
@@ -102,7 +99,7 @@ class Assistant:
     def from_texts(cls, texts: dict[str, str], embed_model: str | None = None, settings: Settings | None = None,
                    llm: PromptLLM | None = None) -> "Assistant":
         """An in-memory assistant over the given {doc_id: text}; nothing is written to disk."""
-        settings = (settings or Settings.from_env()).with_(**({"embed_model": embed_model} if embed_model else {}))
+        settings = (settings or Settings.from_env()).with_(index={"embed_model": embed_model} if embed_model else {})
         embedder = embedder_for(settings)
         corpus = Corpus(embedder.name, embedder.dim)
         add_texts(corpus, texts, embedder)
@@ -164,7 +161,9 @@ class Assistant:
         """With a shared index (Milvus), pick up other servers' changes before answering."""
         if self.index_dir is None or not self.index_dir.shared:
             return
-        if time.monotonic() - self._checked_at < SHARED_INDEX_CHECK_S:
+        # A shared index (Milvus) may be changed by another server at any time: check its generation (one
+        # small read) when index.shared_check_s has passed since the last check.
+        if time.monotonic() - self._checked_at < self.settings.index.shared_check_s:
             return
         self._checked_at = time.monotonic()
         if self.index_dir.current_name() != self._generation:

@@ -14,9 +14,23 @@ from qa.settings import BACKENDS, Settings
 GLOBAL_OPTIONS = ("--index-dir", "--backend", "--uri", "--token", "--collection", "--ray")  # each takes a value
 
 
+# Global option -> the setting it gives (group, field).
+OPTION_SETTINGS = {"index_dir": ("index", "dir"), "backend": ("index", "backend"), "uri": ("milvus", "uri"),
+                   "token": ("milvus", "token"), "collection": ("milvus", "collection"), "ray": ("index", "ray_address")}
+
+
+def _arguments(args) -> dict[str, dict[str, object]]:
+    """The settings the command line gives, as groups of fields."""
+    out: dict[str, dict[str, object]] = {}
+    for option, (group, field) in OPTION_SETTINGS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            out.setdefault(group, {})[field] = value
+    return out
+
+
 def _settings(args) -> Settings:
-    return Settings.from_env(index_dir=args.index_dir, backend=args.backend, milvus_uri=args.uri,
-                             milvus_token=args.token, milvus_collection=args.collection, ray_address=args.ray)
+    return Settings.from_env(**_arguments(args))
 
 
 def _open(args):
@@ -98,6 +112,19 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_settings(args) -> int:
+    """Every effective setting, its value and where it came from (secrets masked)."""
+    from qa.settings import describe
+
+    rows = describe(_settings(args), os.environ, _arguments(args))
+    option_of = {".".join(path): "--" + option.replace("_", "-") for option, path in OPTION_SETTINGS.items()}
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, source in rows:
+        source = f"argument {option_of[name]}" if source == "argument" and name in option_of else source
+        print(f"{name:<{width}}  {value}  [{source}]")
+    return 0
+
+
 def cmd_eval(args) -> int:
     from eval.__main__ import main as eval_main
 
@@ -106,7 +133,8 @@ def cmd_eval(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="citeqa", description="Answers about your documents with exact cited spans.")
-    p.add_argument("--index-dir", default=None, help="index directory (default: $CITEQA_INDEX_DIR or ~/.cache/citeqa/index)")
+    p.add_argument("--index-dir", default=None, help="index directory (default: $CITEQA_INDEX_DIR or ~/.cache/citeqa/index); "
+                                                     "`citeqa settings` lists every setting and its variable")
     p.add_argument("--backend", choices=BACKENDS, default=None,
                    help="where the index lives: faiss (files in --index-dir, the default) or milvus (--uri)")
     p.add_argument("--uri", default=None, help="Milvus: a local FILE.db (Milvus Lite) or http://host:19530 "
@@ -139,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--auth", default=None, help="user:password required to use the chat")
+    sub.add_parser("settings", help="print every effective setting and where it came from (default, a "
+                                    "CITEQA_* variable or an argument)", parents=[common])
     sub.add_parser("eval", help="run a benchmark suite (citeqa eval --help)", add_help=False)
     return p
 
@@ -174,7 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_serve(args)
         if args.cmd == "eval":
             return cmd_eval(args)
-    except (CiteqaError, ValueError) as exc:  # ValueError: a bad setting (e.g. CITEQA_LLM_THREADS=two)
+        if args.cmd == "settings":
+            return cmd_settings(args)
+    except (CiteqaError, ValueError) as exc:  # ValueError: a bad setting (SettingsError, e.g. CITEQA_LLM_THREADS=two)
         print(f"citeqa: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -114,11 +114,11 @@ class EvidenceFinder:
     def __init__(self, settings: Settings, embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.scorer = self._load_scorer(settings) if settings.relevance == "model" else None
+        self.scorer = self._load_scorer(settings) if settings.judge.relevance == "model" else None
         # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
-        self.threshold = ABSTAIN_BELOW if settings.abstain_below is None else settings.abstain_below
+        self.threshold = ABSTAIN_BELOW if settings.judge.abstain_below is None else settings.judge.abstain_below
         self.model_weights, model_threshold = relevance_fit(getattr(embedder, "name", ""))
-        self.model_threshold = model_threshold if settings.abstain_below is None else settings.abstain_below
+        self.model_threshold = model_threshold if settings.judge.abstain_below is None else settings.judge.abstain_below
         self._retriever: HybridRetriever | None = None
 
     @property
@@ -131,7 +131,7 @@ class EvidenceFinder:
         from qa.relevance.scorer import RelevanceError, get_scorer
 
         try:
-            return get_scorer(None, settings.runtime, settings.onnx_cache_dir)
+            return get_scorer(None, "onnx", settings.onnx_cache_dir)
         except (RelevanceError, OSError, KeyError, ValueError) as exc:
             # Answers still work on the hand features alone; say so once instead of failing every question.
             log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)
@@ -152,7 +152,7 @@ class EvidenceFinder:
         retrieve_ms = (time.perf_counter() - t0) * 1e3
         view = corpus.view()
         scored = score_hits(question, standalone, hits, retriever.lexical, view.record_text)
-        s = self.settings
+        s = self.settings.judge
         threshold, relevance_ms = self.threshold, None
         if self.scorer is not None and scored and scored[0].probability < s.relevance_gate:
             t1 = time.perf_counter()

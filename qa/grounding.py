@@ -96,7 +96,7 @@ def grounded_answer(ev: Evidence, g: Grounded, timings: dict[str, float]) -> Ans
 # The model's answer is replaced by the extractive answer (quotes of the chosen sentences, ``mode="extractive"``)
 #  - when the model refused, or no sentence of its draft is supported, and the extractive mode answers: the LLM
 #    mode never abstains where the quotes answer. Until 2026-12-01 this also needed the best sentence's support
-#    to reach ``Settings.quote_best_from`` (0.5); on the own gold set (83 q, relevance model on) the LLM mode then
+#    to reach ``Settings.llm.quote_best_from`` (0.5); on the own gold set (83 q, relevance model on) the LLM mode then
 #    abstained on 2 follow-ups the quotes got right ("Which network did she talk to?", "How did he announce
 #    that?"). The price: where the fast mode wrongly answers an unanswerable question, a right refusal is
 #    overruled too ("When will Pompeo reschedule his trip?"); unanswerable abstention on that set stayed 0.58. Or

@@ -3,9 +3,9 @@ question.
 
 Speed: the prompt's long fixed part comes first and the question last, so llama.cpp reuses the
 prefix's KV cache and reads only the question's tokens (qa/llm/runtime.py). When the whole corpus
-fits (``Settings.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
+fits (``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
 question; larger corpora fall back to the retrieved sentences, the best ones with their neighbours
-(``Settings.neighbours_for``), which costs a full prompt read per question.
+(``Settings.llm.neighbours_for``), which costs a full prompt read per question.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class Context:
 def fits_whole(view: CorpusView, settings: Settings) -> bool:
     # Asked per question: a column sum, and none at all for a corpus with more rows than the budget has
     # characters (every sentence has at least one).
-    budget = settings.full_corpus_max_chars
+    budget = settings.llm.full_corpus_max_chars
     return len(view.records) <= budget and view.records.span_chars() <= budget
 
 
@@ -69,8 +69,8 @@ def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int
         rows = [r for r in range(len(view.records)) if not looks_like_instruction(view.record_text(r))]
         return _render(view, rows, whole_corpus=True)
     picked: set[int] = set()
-    for rank, row in enumerate(retrieved_rows[: settings.retrieved_sentences]):
-        around = view.neighbours(row) if rank < settings.neighbours_for else ()
+    for rank, row in enumerate(retrieved_rows[: settings.llm.retrieved_sentences]):
+        around = view.neighbours(row) if rank < settings.llm.neighbours_for else ()
         picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))
     return _render(view, rows, whole_corpus=False)

@@ -15,11 +15,11 @@ from qa.settings import Settings
 
 def rebuild_index(settings: Settings) -> tuple[int, int, list[str]]:
     """Re-read each document of the index ``settings`` name from its source file (or its intact stored
-    copy) and save a fresh index with ``settings.embed_model``."""
+    copy) and save a fresh index with ``settings.index.embed_model``."""
     embedder = embedder_for(settings)
-    if settings.backend == "milvus":
+    if settings.index.backend == "milvus":
         return _rebuild_milvus(settings, embedder)
-    directory = IndexDirectory(settings.index_dir)
+    directory = IndexDirectory(settings.index.dir)
     with directory.write_lock():
         corpus = Corpus(embedder.name, embedder.dim)
         docs, missing = _documents(recover_documents(directory))

@@ -6,7 +6,7 @@ cosine. The BM25 side is bm25s over the sentence rows as llama-index's ``BM25Ret
 but without its one-``TextNode``-per-sentence (``index/lexical.py`` says why and what it saves), and
 saved with the index. With the Milvus backend both sides run in the engine (``store.search``,
 ``store.lexical_search``: Milvus's BM25 over the same terms, index/milvus/lexical.py) and the fusion
-here is unchanged. ``Settings.retrieval`` picks one side only ("bm25", "dense") for the benchmark
+here is unchanged. ``Settings.retrieval.mode`` picks one side only ("bm25", "dense") for the benchmark
 baselines; the candidates still carry their cosine, which the relevance scoring needs whatever
 retrieved them.
 """
@@ -62,9 +62,9 @@ class HybridRetriever:
     def __init__(self, corpus: Corpus, embedder, settings: Settings) -> None:
         self.corpus = corpus
         self.embedder = embedder
-        self.top_k = settings.top_k
-        self.rrf_k = settings.rrf_k
-        self.sides = ("dense", "bm25") if settings.retrieval == "hybrid" else (settings.retrieval,)
+        self.top_k = settings.retrieval.top_k
+        self.rrf_k = settings.retrieval.rrf_k
+        self.sides = ("dense", "bm25") if settings.retrieval.mode == "hybrid" else (settings.retrieval.mode,)
         self.version = corpus.version
         self.engine_lexical = getattr(corpus.store, "lexical_search", None)  # Milvus: BM25 in the engine
         index = corpus.lexical_index(with_bm25=self.engine_lexical is None)

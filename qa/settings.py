@@ -1,8 +1,16 @@
-"""Every knob of citeqa in one typed object: defaults, then the environment, then explicit arguments.
+"""Every knob of citeqa in one typed, frozen object (pydantic-settings): defaults, then the environment,
+then explicit arguments.
 
-``Settings.from_env()`` reads the ``CITEQA_*`` variables once; everything else receives the object
-(``Assistant.open(settings=...)``) instead of reading the environment or module globals, so a
-benchmark changes behaviour by passing other settings (e.g. ``replace(s, retrieval="bm25")``).
+Each setting sits in a group (``settings.retrieval.top_k``) and is read from ``CITEQA_<GROUP>_<NAME>``
+(``CITEQA_RETRIEVAL_TOP_K``); the two top-level ones from ``CITEQA_HOME`` and ``CITEQA_CACHE_DIR``. The
+short names documented before the groups existed (``SHORT_NAMES``: ``CITEQA_EMBED_MODEL``, ``CITEQA_CACHE``,
+...) keep working. Empty variables are ignored; a bad value is one ``SettingsError`` naming the variable.
+``citeqa settings`` prints every effective value and where it came from.
+
+Everything else receives the object (``Assistant.open(settings=...)``) instead of reading the environment
+or module globals, so a benchmark changes behaviour by passing other settings
+(``settings.with_(retrieval={"mode": "bm25"})``). The ``index`` package never imports this module: it
+reads the attributes of whatever settings object it is handed.
 
 Fitted model parameters (the support model's weights in qa/support.py and qa/verify.py) are not
 settings: they come with the numbers that justify them.
@@ -12,203 +20,319 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
-RETRIEVALS = ("hybrid", "bm25", "dense")
-BACKENDS = ("faiss", "milvus")
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-# Environment variable -> field. Read only by Settings.from_env().
-ENV = {
-    "CITEQA_HOME": "home",
-    "CITEQA_INDEX_DIR": "index_dir",
-    "CITEQA_CACHE": "cache_dir",
-    "CITEQA_EMBED_MODEL": "embed_model",
-    "CITEQA_LLM_PATH": "llm_path",
-    "CITEQA_LLM_THREADS": "llm_threads",
-    "CITEQA_LLM_MAX_TOKENS": "llm_max_tokens",
-    "CITEQA_BACKEND": "backend",
-    "CITEQA_MILVUS_URI": "milvus_uri",
-    "CITEQA_MILVUS_TOKEN": "milvus_token",
-    "CITEQA_MILVUS_COLLECTION": "milvus_collection",
-    "CITEQA_MILVUS_TIMEOUT": "milvus_timeout_s",
-    "CITEQA_MILVUS_TEXT_CACHE": "milvus_text_cache_chars",
-    "CITEQA_RELEVANCE": "relevance",
-    "CITEQA_RUNTIME": "runtime",
-    "CITEQA_RAY_ADDRESS": "ray_address",
+PREFIX = "CITEQA_"
+# Ray's own host:port forms (reachability is checked when the address is used).
+RAY_ADDRESS_PATTERN = r"auto|(ray://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}"
+
+# Variable names that do not follow CITEQA_<GROUP>_<NAME>: the ones documented before the groups, and Ray's
+# own RAY_ADDRESS. The CITEQA_<GROUP>_<NAME> spelling wins when both are set.
+SHORT_NAMES: dict[str, tuple[str, ...]] = {
+    "CITEQA_CACHE": ("cache_dir",),
+    "CITEQA_EMBED_MODEL": ("index", "embed_model"),
+    "CITEQA_BACKEND": ("index", "backend"),
+    "CITEQA_RAY_ADDRESS": ("index", "ray_address"),
+    "RAY_ADDRESS": ("index", "ray_cluster"),
+    "CITEQA_RELEVANCE": ("judge", "relevance"),
+    "CITEQA_MILVUS_TIMEOUT": ("milvus", "timeout_s"),
+    "CITEQA_MILVUS_TEXT_CACHE": ("milvus", "text_cache_chars"),
 }
-
-
-def _is_ray_address(address: str) -> bool:
-    """auto, ray://HOST:PORT or HOST:PORT (Ray's own forms; reachability is checked when it is used)."""
-    return address == "auto" or re.fullmatch(r"(ray://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}", address) is not None
+SECRETS = {("milvus", "token")}
 
 
 def _default_home() -> Path:
     return Path.home() / ".cache" / "citeqa"
 
 
-@dataclass(frozen=True)
-class Settings:
-    # --- where things live
-    home: Path = None  # type: ignore[assignment]  # default index lives here (~/.cache/citeqa)
-    index_dir: Path = None  # type: ignore[assignment]  # default: <home>/index
-    cache_dir: Path = None  # type: ignore[assignment]  # joined GGUF model, built wheels (~/.cache/citeqa)
-    # --- index backend (index/backend.py). "faiss": files in index_dir (the default). "milvus": sentence
-    # records, vectors and document texts live in Milvus (index/milvus/), so several servers share one index;
-    # index_dir then only keeps this machine's own files (LLM state, chat uploads).
-    backend: Literal["faiss", "milvus"] = "faiss"
-    # A local file path (e.g. "./citeqa-milvus.db") starts Milvus Lite in this process; "http://host:19530"
-    # talks to a Milvus server or cluster. None = <home>/milvus.db.
-    milvus_uri: str | None = None
-    milvus_token: str | None = None  # "user:password" or an API key, for a server with authentication
-    milvus_collection: str = "citeqa"  # prefix of the collections: <name>_sentences, _documents, _manifest
-    # Every call to the engine gives up after this long: an unreachable server is an error, never a hang.
-    milvus_timeout_s: float = 10.0
-    # The engine's dense index: FLAT is exact (answers identical to FAISS's flat index below 200k
-    # sentences); HNSW is approximate and much faster on a cluster with millions of sentences.
-    milvus_index: Literal["FLAT", "HNSW"] = "FLAT"
-    # Document texts stay in Milvus; a server keeps the recently read ones, up to this many characters
-    # (index/milvus/entries.py). 16M characters hold a few thousand news articles.
-    milvus_text_cache_chars: int = 16_000_000
-    # Embed the sentences of `index add` on a Ray cluster (index/ray_embedder.py; `pip install 'citeqa[ray]'`):
-    # "auto" = the cluster in RAY_ADDRESS or one started on this machine, else a local one started for the
-    # command; "ray://host:10001" or "host:6379" = that cluster. None = no Ray (the default: on one machine
-    # plain encoding is faster). Questions are never embedded through Ray.
-    ray_address: str | None = None
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
-    # --- models
-    # A sentence-transformers directory; None = the packaged all-MiniLM-L6-v2; "squad-tuned" = it plus the LoRA
-    # adapter trained here for question -> answer-sentence search (index/tuned_embedder.py; not the default:
-    # it retrieves better but answers no better, index/embedder_weights/MODEL_CARD.md).
-    embed_model: str | None = None
-    llm_path: str | None = None  # any GGUF instruct model with a ChatML template; None = the pinned Qwen
-    # 2 = both cores. Under heavy CPU contention (load average ~14) 1 thread ran a 136+20-token request
-    # 2-2.6x faster than 2 (ggml's threads spin at barriers waiting for a descheduled peer).
-    llm_threads: int = 2
-    llm_max_tokens: int = 256  # per LLM call unless the call says otherwise
-    llm_context_window: int = 4096
 
-    # What runs the small BERTs of each question (the question encoder, the relevance model): "onnx" = ONNX
-    # Runtime over a graph built from the same weights (index/onnx_bert.py: same outputs to 1e-5, about half
-    # the time; the graph is cached in <cache_dir>/onnx), "numpy" = the NumPy forward pass. Without
-    # onnxruntime installed, "onnx" falls back to NumPy with a warning.
-    runtime: Literal["onnx", "numpy"] = "onnx"
+class IndexSettings(_Group):
+    """Where the index lives and how documents are embedded (index/)."""
 
-    # --- retrieval (qa/retrieval.py)
-    retrieval: Literal["hybrid", "bm25", "dense"] = "hybrid"  # one side only is a benchmark baseline
-    top_k: int = 20
-    rrf_k: int = 60
+    dir: Path | None = Field(None, description="index directory (FAISS files, or this machine's own files with "
+                                               "Milvus: LLM state, chat uploads); unset = <home>/index")
+    backend: Literal["faiss", "milvus"] = Field(
+        "faiss", description="faiss: files in the index directory; milvus: sentences, vectors and texts in Milvus "
+                             "(index/milvus/), so several servers share one index")
+    embed_model: str | None = Field(
+        None, min_length=1, description="a sentence-transformers directory; unset = the packaged all-MiniLM-L6-v2; "
+                                        "squad-tuned = it plus the LoRA adapter trained here (index/tuned_embedder.py)")
+    batch_size: int = Field(64, ge=1, le=4096, description="sentences per sentence-transformers batch when indexing")
+    ray_address: str | None = Field(
+        None,
+        description="embed the sentences of `index add` on a Ray cluster (pip install 'citeqa[ray]'): auto, "
+                    "ray://HOST:PORT or HOST:PORT; unset = no Ray. Questions are never embedded through Ray")
+    ray_cluster: str | None = Field(
+        None,
+        description="the cluster ray_address=auto joins first (Ray's own RAY_ADDRESS variable); unset = a cluster "
+                    "running on this machine, else a new local one")
+    shared_check_s: float = Field(
+        2.0, ge=0, le=3600, description="an open assistant checks at most this often whether another process "
+                                        "saved a newer index generation (0 = before every question)")
 
-    # --- relevance (qa/support.py, qa/relevance): "model" = the trained cross-encoder reads the best
-    # ``rerank_top`` candidates and is combined with the hand features; "features" = hand features only
-    # (the benchmark baseline, and what runs when the model files are missing). "model" is the default since
-    # the gate below made it cheap: held-out SQuAD answer in citations 0.79 vs 0.72, false abstention 0.06 vs
-    # 0.13; own seed gold false abstention 0.01 vs 0.08, at the cost of unanswerable questions answered
-    # (abstained 0.58 vs 0.83) and citation precision 0.87 vs 0.91 (qa/relevance/weights/MODEL_CARD.md).
-    relevance: Literal["model", "features"] = "model"
-    rerank_top: int = 6
-    # The model reads a question's candidates only when the hand features' best probability is below this:
-    # above it their choice stands (a confident answer). Chosen on the calibration articles as the gate with
-    # the best top-1 (``python -m eval.calibrate_relevance ... --gates``, table in qa/support.py): the model
-    # then runs for 57% of held-out SQuAD questions and 37% of the seed gold set, at no loss of quality.
-    # 0 = never, above 1 (e.g. 1.01) = every question.
-    relevance_gate: float = 0.4
+    @field_validator("ray_address", "ray_cluster")
+    @classmethod
+    def _ray_address(cls, address: str | None) -> str | None:
+        if address is not None and not re.fullmatch(RAY_ADDRESS_PATTERN, address):
+            raise ValueError("must be auto, ray://HOST:PORT or HOST:PORT")
+        return address
 
-    # --- evidence selection (qa/evidence.py)
-    # Abstain when the best sentence's support probability is below this; None = the threshold fitted
-    # with the support model on SQuAD v2 (qa/support.py ABSTAIN_BELOW).
-    abstain_below: float | None = None
-    max_sentences: int = 3
-    # A further sentence is quoted only when it supports the answer as well as the best one (a near tie).
-    # Tuned on the project's own gold set (eval/gold_seed.jsonl), not on the shared dev set: margin 0
-    # gave citation precision/recall 0.907/0.889, margin 0.15 0.851/0.911.
-    second_sentence_margin: float = 0.02
 
-    # --- LLM answer mode (qa/modes/generative.py)
-    full_corpus_max_chars: int = 9000  # ~2,300 tokens: the whole corpus fits the context with room to answer
-    retrieved_sentences: int = 6  # larger corpora: these retrieved sentences,
-    # and the sentences before and after the best this many of them. Measured on SQuAD-A test articles, open
-    # corpus, 2 samples of 40 questions (`citeqa eval squad ... --split test --limit 40 --mode generative`,
-    # seeds 0 and 1, run through a wrapper that set this value; 2026-12-02): neighbours of all 6: answer in citations 0.889 / 0.750, prompt 2,619 / 2,586
-    # characters; of the best 2: 0.889 / 0.800, 1,866 / 1,841 characters (about 190 tokens, ~2.8 s, fewer to
-    # read per question); of the best 3: 0.889 on seed 0; of none (last stop): 0.778 on seed 0.
-    neighbours_for: int = 2
-    answer_max_tokens: int = 80  # ~14 tokens/s: a short answer is the only way to stay near 3 s
-    history_turns: int = 4
-    # The user turn names the best retrieved sentences: a dozen tokens that, on the seed article, turned
-    # most of the 1.5B model's "NOT IN DOCUMENTS" replies to answerable questions into answers.
-    hinted_sentences: int = 3
-    # Quote the best sentence instead of a draft that cites only sentences below the threshold when its support
-    # is at least this (the probability's midpoint, not a tuned value). A refusal or a draft citing nothing
-    # falls back to the quotes whenever they answer, whatever their support (qa/grounding.quote_instead).
-    quote_best_from: float = 0.5
+class MilvusSettings(_Group):
+    """The Milvus backend (index/milvus/), used when index.backend is milvus."""
+
+    uri: str | None = Field(None, min_length=1, description="a local FILE.db starts Milvus Lite in this process; "
+                                                            "http://HOST:19530 is a server; unset = <home>/milvus.db")
+    token: SecretStr | None = Field(None, description="user:password or an API key, for a server with authentication")
+    collection: str = Field("citeqa", pattern=r"^[A-Za-z][A-Za-z0-9_]*$", max_length=200,
+                            description="prefix of the collections: <name>_sentences, _documents, _manifest")
+    timeout_s: float = Field(10.0, gt=0, le=3600,
+                             description="every call to the engine gives up after this long (never a hang)")
+    index: Literal["FLAT", "HNSW"] = Field(
+        "FLAT", description="dense index: FLAT is exact (answers as FAISS's below 200k sentences); HNSW is "
+                            "approximate and much faster with millions of sentences")
+    text_cache_chars: int = Field(16_000_000, ge=0, le=10**11,
+                                  description="characters of recently read document texts a server keeps in memory")
+
+
+class RetrievalSettings(_Group):
+    """Candidate sentences for a question (qa/retrieval.py)."""
+
+    mode: Literal["hybrid", "bm25", "dense"] = Field(
+        "hybrid", description="hybrid = BM25 and dense search fused by reciprocal rank; one side only is a "
+                              "benchmark baseline")
+    top_k: int = Field(20, ge=1, le=1000, description="candidates each side retrieves")
+    rrf_k: int = Field(60, ge=0, le=10_000, description="the k of reciprocal rank fusion, 1/(k + rank)")
+
+
+class JudgeSettings(_Group):
+    """Which candidates support an answer (qa/evidence.py, qa/support.py, qa/relevance/)."""
+
+    relevance: Literal["model", "features"] = Field(
+        "model", description="model = the trained cross-encoder re-scores the best candidates with the hand "
+                             "features; features = hand features only (qa/relevance/weights/MODEL_CARD.md)")
+    rerank_top: int = Field(6, ge=1, le=100, description="candidates the relevance model reads")
+    relevance_gate: float = Field(
+        0.4, ge=0, le=1.01, description="the model reads a question only when the hand features' best probability "
+                                        "is below this (0 = never, 1.01 = every question)")
+    abstain_below: float | None = Field(
+        None, ge=0, le=1, description="abstain when the best support probability is below this; unset = the "
+                                      "threshold fitted with the support model")
+    max_sentences: int = Field(3, ge=1, le=20, description="sentences quoted at most")
+    second_sentence_margin: float = Field(
+        0.02, ge=0, le=1, description="a further sentence is quoted only when its support is this close to the best's")
+
+
+class LLMSettings(_Group):
+    """The local LLM and the written-answer mode (qa/llm/, qa/prompt.py, qa/modes/generative.py)."""
+
+    path: str | None = Field(None, min_length=1, description="a GGUF instruct model with a ChatML template; "
+                                                             "unset = the pinned Qwen2.5-Coder-1.5B")
+    threads: int = Field(2, ge=1, le=256, description="llama.cpp threads (1 can be faster on a busy machine)")
+    max_tokens: int = Field(256, ge=1, le=32_768, description="tokens per LLM call unless the call says otherwise")
+    context_window: int = Field(4096, ge=512, le=131_072, description="the model's context, in tokens")
+    max_prefix_states: int = Field(4, ge=1, le=64, description="prompt-prefix KV snapshots kept in memory "
+                                                               "(each a few tens of MB)")
+    full_corpus_max_chars: int = Field(9000, ge=0, le=1_000_000,
+                                       description="a corpus up to this size is the prompt itself (cached once)")
+    retrieved_sentences: int = Field(6, ge=1, le=100, description="larger corpora: these retrieved sentences ...")
+    neighbours_for: int = Field(2, ge=0, le=100,
+                                description="... and the sentences around the best this many of them")
+    answer_max_tokens: int = Field(80, ge=1, le=4096, description="tokens of a written answer at most")
+    history_turns: int = Field(4, ge=0, le=50, description="earlier turns of the chat the prompt includes")
+    hinted_sentences: int = Field(3, ge=0, le=20, description="best retrieved sentences the user turn names")
+    quote_best_from: float = Field(
+        0.5, ge=0, le=1, description="quote the best sentence instead of a draft citing only weaker sentences when "
+                                     "its support is at least this")
+
+
+class UISettings(_Group):
+    """The browser chat (ui/)."""
+
+    concurrency: int = Field(2, ge=1, le=64, description="fast answers served at the same time")
+    queue_size: int = Field(256, ge=1, le=100_000, description="requests waiting at most; more are refused")
+    max_files_per_upload: int = Field(20, ge=1, le=1000, description="files one upload may hold")
+
+
+BACKENDS: tuple[str, ...] = get_args(IndexSettings.model_fields["backend"].annotation)
+RETRIEVALS: tuple[str, ...] = get_args(RetrievalSettings.model_fields["mode"].annotation)
+
+
+class SettingsError(ValueError):
+    """A setting with a bad value; the message names its variable or argument."""
+
+
+# The environment Settings() reads: os.environ unless Settings.from_env(env) names another mapping.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("citeqa_settings_environ", default=None)
+
+
+def _environ() -> Mapping[str, str]:
+    env = _ENVIRON.get()
+    return os.environ if env is None else env
+
+
+def _non_empty(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if v.strip()}
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' own environment source over ``_environ()``: blank values dropped, and each short
+    name read as its CITEQA_<GROUP>_<NAME> spelling (which wins when both are set)."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        env = {k.lower(): v for k, v in _non_empty(_environ()).items()}
+        for var, path in SHORT_NAMES.items():
+            value = env.pop(var.lower(), None)
+            if value is not None:
+                env.setdefault(env_names(path)[0].lower(), value)
+        return env
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_nested_delimiter="_", env_nested_max_split=1,
+                                      frozen=True, extra="forbid", validate_default=True)
+
+    home: Path = Field(default_factory=_default_home, description="where the default index and Milvus Lite "
+                                                                  "file live")
+    cache_dir: Path = Field(default_factory=_default_home, description="this machine's caches: the joined GGUF "
+                                                                       "model, ONNX graphs, merged embedders")
+    index: IndexSettings = Field(default_factory=IndexSettings, description=IndexSettings.__doc__)
+    milvus: MilvusSettings = Field(default_factory=MilvusSettings, description=MilvusSettings.__doc__)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings, description=RetrievalSettings.__doc__)
+    judge: JudgeSettings = Field(default_factory=JudgeSettings, description=JudgeSettings.__doc__)
+    llm: LLMSettings = Field(default_factory=LLMSettings, description=LLMSettings.__doc__)
+    ui: UISettings = Field(default_factory=UISettings, description=UISettings.__doc__)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise SettingsError(_explain(exc, _environ(), values)) from None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _Environment(settings_cls)
+
+    @field_validator("home", "cache_dir")
+    @classmethod
+    def _expand(cls, path: Path) -> Path:
+        return path.expanduser()
+
+    @field_validator("index")
+    @classmethod
+    def _index_dir(cls, index: IndexSettings, info: ValidationInfo) -> IndexSettings:
+        if "home" not in info.data:  # a bad home is reported on its own
+            return index
+        return index.model_copy(update={"dir": index.dir.expanduser() if index.dir else info.data["home"] / "index"})
+
+    @field_validator("milvus")
+    @classmethod
+    def _milvus_uri(cls, milvus: MilvusSettings, info: ValidationInfo) -> MilvusSettings:
+        if milvus.uri is not None or "home" not in info.data:
+            return milvus
+        return milvus.model_copy(update={"uri": str(info.data["home"] / "milvus.db")})
 
     @property
     def onnx_cache_dir(self) -> Path:
         """Where this machine's ONNX graphs of the question-time models live (index/onnx_bert.py)."""
-        return Path(self.cache_dir) / "onnx"
-
-    def __post_init__(self) -> None:
-        home = Path(self.home).expanduser() if self.home else _default_home()
-        object.__setattr__(self, "home", home)
-        object.__setattr__(self, "index_dir", Path(self.index_dir).expanduser() if self.index_dir else home / "index")
-        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser() if self.cache_dir else _default_home())
-        if self.milvus_uri is None:
-            object.__setattr__(self, "milvus_uri", str(home / "milvus.db"))
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if not self.milvus_collection.replace("_", "a").isalnum() or not self.milvus_collection[:1].isalpha():
-            raise ValueError(f"milvus_collection must be letters, digits and _ starting with a letter, "
-                             f"got {self.milvus_collection!r}")
-        if self.milvus_index not in ("FLAT", "HNSW"):
-            raise ValueError(f"milvus_index must be FLAT or HNSW, got {self.milvus_index!r}")
-        if not self.milvus_timeout_s > 0:
-            raise ValueError("milvus_timeout_s must be positive")
-        if self.milvus_text_cache_chars < 0:
-            raise ValueError("milvus_text_cache_chars must be at least 0")
-        if self.ray_address is not None and not _is_ray_address(self.ray_address):
-            raise ValueError(f"ray_address must be auto, ray://HOST:PORT or HOST:PORT, got {self.ray_address!r}")
-        if self.runtime not in ("onnx", "numpy"):
-            raise ValueError(f"runtime must be 'onnx' or 'numpy', got {self.runtime!r}")
-        if self.relevance not in ("model", "features"):
-            raise ValueError(f"relevance must be 'model' or 'features', got {self.relevance!r}")
-        if self.retrieval not in RETRIEVALS:
-            raise ValueError(f"retrieval must be one of {', '.join(RETRIEVALS)}, got {self.retrieval!r}")
-        if self.llm_threads < 1 or self.llm_max_tokens < 1 or self.top_k < 1 or not 1 <= self.max_sentences \
-                or self.rerank_top < 1:
-            raise ValueError("llm_threads, llm_max_tokens, top_k, max_sentences and rerank_top must be at least 1")
-        if self.neighbours_for < 0:
-            raise ValueError("neighbours_for must be at least 0")
-        if not (isinstance(self.relevance_gate, (int, float)) and self.relevance_gate >= 0):
-            raise ValueError(f"relevance_gate must be a probability threshold >= 0, got {self.relevance_gate!r}")
+        return self.cache_dir / "onnx"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Settings":
-        """Defaults, then ``CITEQA_*`` variables (empty ones are ignored), then ``overrides``."""
-        env = os.environ if env is None else env
-        types = {f.name: f.type for f in fields(cls)}
-        values: dict[str, object] = {}
-        for var, name in ENV.items():
-            raw = env.get(var, "").strip()
-            if not raw:
-                continue
-            if types[name] == "int":
-                try:
-                    values[name] = int(raw)
-                except ValueError:
-                    raise ValueError(f"{var} must be a whole number, got {raw!r}") from None
-            elif types[name] == "float":
-                try:
-                    values[name] = float(raw)
-                except ValueError:
-                    raise ValueError(f"{var} must be a number, got {raw!r}") from None
-            else:
-                values[name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then the variables of ``env`` (default: the process environment), then ``overrides``
+        (a group as a dict of its fields: ``retrieval={"top_k": 30}``). ``Settings(**overrides)`` is the same
+        over the process environment."""
+        token = _ENVIRON.set(env)
+        try:
+            return cls(**overrides)
+        finally:
+            _ENVIRON.reset(token)
 
-    def with_(self, **changes) -> "Settings":
-        return replace(self, **changes)
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with ``changes``, validated; a group may be given as a dict of the fields that change
+        (``with_(llm={"threads": 1})``). The environment is not read again."""
+        data = self.model_dump()
+        for key, value in changes.items():
+            if isinstance(value, Mapping) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return type(self).from_env({}, **data)
+
+
+# ----------------------------------------------------------------------------- where values came from
+def env_names(path: tuple[str, ...]) -> list[str]:
+    """The variables that set ``path``, strongest first."""
+    return [PREFIX + "_".join(path).upper(), *(var for var, p in SHORT_NAMES.items() if p == path)]
+
+
+def leaves(model: BaseModel, prefix: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, value) of every setting, groups walked in order."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from leaves(value, (*prefix, name))
+        else:
+            yield (*prefix, name), value
+
+
+def _given(values: Mapping[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = values
+    for key in path:
+        if isinstance(node, BaseModel):
+            if key not in node.model_fields_set:
+                return False
+            node = getattr(node, key)
+        elif isinstance(node, Mapping) and key in node:
+            node = node[key]
+        else:
+            return False
+    return True
+
+
+def source_of(path: tuple[str, ...], env: Mapping[str, str], arguments: Mapping[str, Any]) -> str:
+    """"argument", the variable that set ``path``, or "default"."""
+    if _given(arguments, path):
+        return "argument"
+    env = _non_empty(env)
+    lower = {k.lower() for k in env}
+    return next((var for var in env_names(path) if var.lower() in lower), "default")
+
+
+def describe(settings: Settings, env: Mapping[str, str] | None = None,
+             arguments: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(dotted name, value, source) of every setting; secrets masked."""
+    env = os.environ if env is None else env
+    rows = []
+    for path, value in leaves(settings):
+        if path in SECRETS and value is not None:
+            shown = "********"
+        else:
+            shown = "(unset)" if value is None else str(value)
+        rows.append((".".join(path), shown, source_of(path, env, arguments or {})))
+    return rows
+
+
+def _explain(exc: ValidationError, env: Mapping[str, str], arguments: Mapping[str, Any]) -> str:
+    """One line per bad value, named by the variable or argument that gave it."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        path = tuple(str(p) for p in err["loc"])
+        source = source_of(path, env, arguments) if path else "default"
+        name = ".".join(path) if source in ("argument", "default") else source
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{name} is not a setting (`citeqa settings` lists them)")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            lines.append(f"{name}: {msg[0].lower()}{msg[1:]}, got {err['input']!r}")
+    return "; ".join(lines)

@@ -33,7 +33,7 @@ WEIGHTS = {"bias": -12.3815, "cosine": 7.6206, "coverage": 6.3472, "type_ok": 2.
 ABSTAIN_BELOW = 0.06
 # -------------------------------------------------------------------------------------------------
 
-# --- Settings.relevance = "model": fitted by `python -m eval.calibrate_relevance
+# --- Settings.judge.relevance = "model": fitted by `python -m eval.calibrate_relevance
 # ../shared/eval/squad2_dev_A.json --limit 700 --top 6` (2026-12-01) with the committed cross-encoder --
 # Logistic regression over (cosine, coverage, type_ok, cross-encoder logit) on the 6 best candidates of
 # the answerable questions of the 2 calibration articles (698 questions, open corpus of all 3,448
@@ -44,7 +44,7 @@ ABSTAIN_BELOW = 0.06
 # Rerun 2026-12-01 on ALL questions (`--limit 0 --top 6`: 698 calibration, 1,948 test), same constants. At
 # the same false-abstention budget the hand features alone (their threshold would be 0.037) and the combination are close on the test articles: top-1
 # 74.1% vs 75.4%, false abstention 5.3% vs 5.1%, true abstention 15.5% vs 16.1%. Gated
-# (Settings.relevance_gate: the model reads a question only when the hand features' best probability is below
+# (Settings.judge.relevance_gate: the model reads a question only when the hand features' best probability is below
 # the gate; the others keep the hand features' choice and ABSTAIN_BELOW):
 #   gate            0.2    0.3    0.4    0.5    always
 #   calib top-1    74.1%  74.8%  76.3%  75.9%  71.9%    (false abstention 7.7-8.0% for all)

@@ -59,7 +59,7 @@ def test_combined_does_not_ask_the_llm_when_nothing_is_found(seed_assistant) -> 
 def test_combined_without_an_llm_quotes_and_says_why(seed_assistant, tmp_path) -> None:
     bad = tmp_path / "none.gguf"
     a = Assistant(seed_assistant.corpus, seed_assistant.embedder,
-                  settings=seed_assistant.settings.with_(llm_path=str(bad)))
+                  settings=seed_assistant.settings.with_(llm={"path": str(bad)}))
     assert a.default_mode == "extractive" and not a.llm_available()[0]
     final = a.ask("Who sent the letter?", mode="combined")
     assert not final.abstained and final.citations and final.note.startswith("No written answer: ")

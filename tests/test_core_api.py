@@ -34,7 +34,7 @@ KNOWN_MISSES = {
     "gold-37": "follow-up 'Where did he tell reporters that?' cites the Tuesday announcement, not the quote",
     "gold-42": "unanswerable 'When will Pompeo reschedule' matches the trip sentence (time word, high overlap)",
     "gold-44": "unanswerable question about Biegun's previous job: the Biegun sentence scores above threshold",
-    # Unanswerable questions the relevance model (Settings.relevance="model", the default) answers: its
+    # Unanswerable questions the relevance model (Settings.judge.relevance="model", the default) answers: its
     # threshold keeps false abstention <= 8% on held-out SQuAD articles, and these score above it.
     "gold-43": "unanswerable 'How did Kim Jong Un react to the cancellation?' cites the cancellation sentence",
     "gold-47": "unanswerable 'What did the Chinese government say in response?' cites Trump blaming China",
@@ -182,7 +182,7 @@ def test_who_question_answered_by_a_pronoun_sentence_also_cites_the_names_before
             "plans.\n\nHe said that the bridge would cost 40 million euros.")
     # The hand features alone: this tests the antecedent rule, and the relevance model puts the names sentence
     # within the second-sentence margin of the answer for the what-question below (it is quoted as well).
-    a = Assistant.from_texts({"town.txt": text}, settings=Settings.from_env(relevance="features"))
+    a = Assistant.from_texts({"town.txt": text}, settings=Settings.from_env(judge={"relevance": "features"}))
     ans = a.ask("Who believes that the ferry should be kept?", mode="extractive")
     assert [c.text for c in ans.citations] == ["Mayor Ana Ruiz and councillor Tom Weller oppose the new bridge.",
                                                "They both believe that the ferry should be kept instead."]
@@ -306,7 +306,7 @@ def test_embedder_mismatch_and_corruption_say_how_to_rebuild(tmp_path):
     from qa.rebuild import rebuild_index
     from qa.settings import Settings
 
-    n_docs, n_sent, missing = rebuild_index(Settings(index_dir=idx))
+    n_docs, n_sent, missing = rebuild_index(Settings(index={"dir": idx}))
     assert (n_docs, missing) == (1, []) and n_sent == 2
     assert Assistant.open(index_dir=idx).ask("What colour are lemons?", mode="extractive").citations
 

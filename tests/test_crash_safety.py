@@ -221,7 +221,7 @@ def test_a_damaged_index_file_is_detected_and_rebuilt(pristine, tmp_path, target
         assert target in msg and "checksum" in msg, msg
     elif how == "flip":
         assert "records.json" in msg and "checksum" in msg, msg
-    n_docs, n_sentences, missing = rebuild_index(Settings(index_dir=idx))
+    n_docs, n_sentences, missing = rebuild_index(Settings(index={"dir": idx}))
     assert (n_docs, missing) == (2, []) and n_sentences > 0
     assert loaded_documents(idx) == {"base.txt", "notes.md"}
     a = Assistant.open(index_dir=idx)
@@ -265,7 +265,7 @@ def test_damaged_pointers_and_manifests_are_index_errors_not_tracebacks(pristine
     with pytest.raises((IndexCorruptError, IndexMismatchError)) as err:
         Assistant.open(index_dir=idx)
     assert "citeqa index rebuild" in str(err.value)
-    n_docs, _, missing = rebuild_index(Settings(index_dir=idx))
+    n_docs, _, missing = rebuild_index(Settings(index={"dir": idx}))
     got = loaded_documents(idx)
     if damage == "gen-dir-deleted":
         # Nothing left says which documents the index held: the rebuild gives a valid, empty index.

@@ -132,8 +132,8 @@ def test_baselines_one_sided_retrieval_through_settings() -> None:
                                    "Gruyere is a Swiss cheese. The Rhine reaches the North Sea."})
     q = "Where is the source of the Danube?"
     hybrid = a.retriever().search(q)
-    bm25 = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval="bm25")).retriever().search(q)
-    dense = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval="dense")).retriever().search(q)
+    bm25 = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval={"mode": "bm25"})).retriever().search(q)
+    dense = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval={"mode": "dense"})).retriever().search(q)
     assert bm25 and all(h.dense_rank is None and h.bm25_rank is not None for h in bm25)
     assert dense and all(h.bm25_rank is None and h.dense_rank is not None for h in dense)
     assert {h.row for h in bm25} == {h.row for h in hybrid if h.bm25_rank is not None}

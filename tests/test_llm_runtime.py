@@ -87,7 +87,7 @@ def test_wrong_model_files_are_refused(tmp_path: Path) -> None:
     bad.write_bytes(b"<html>404 not found</html>")
     settings = Settings.from_env({"CITEQA_LLM_PATH": str(bad)})
     with pytest.raises(ModelFileError, match=r"CITEQA_LLM_PATH.*not a GGUF file"):
-        model_file.model_path(settings.llm_path, settings.cache_dir)
+        model_file.model_path(settings.llm.path, settings.cache_dir)
     with pytest.raises(ModelFileError, match=r"does not exist"):
         model_file.model_path(tmp_path / "missing.gguf", settings.cache_dir)
 
@@ -102,7 +102,7 @@ def test_wrong_model_files_are_refused(tmp_path: Path) -> None:
 def test_other_gguf_via_env_is_used_without_pin() -> None:
     pinned = model_file.prepare_pinned_model(SETTINGS.cache_dir)
     settings = Settings.from_env({"CITEQA_LLM_PATH": str(pinned)})  # any GGUF file is accepted
-    assert model_file.model_path(settings.llm_path, settings.cache_dir) == pinned
+    assert model_file.model_path(settings.llm.path, settings.cache_dir) == pinned
 
 
 # --- the llama.cpp build ------------------------------------------------------------------

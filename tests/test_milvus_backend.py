@@ -78,7 +78,7 @@ def test_document_texts_stay_in_the_engine_and_are_read_when_an_answer_needs_the
         (docs / name).write_text(text, encoding="utf-8")
     open_milvus(tmp_path, paths=[docs])
     # A cache of one character keeps only the last document read: every other text comes from the engine.
-    a = open_milvus(tmp_path, settings=Settings.from_env(milvus_text_cache_chars=1))
+    a = open_milvus(tmp_path, settings=Settings.from_env(milvus={"text_cache_chars": 1}))
     cache = a.index_dir.entries
     before = cache.reads
     assert before == 0 and not cache._entries  # opening read no document text, only the heads
@@ -140,8 +140,8 @@ def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_pat
     with pytest.raises(IndexCorruptError) as err:
         open_milvus(tmp_path)
     assert "1 sentence rows" in str(err.value) and "missing" in str(err.value) and "index rebuild" in str(err.value)
-    n_docs, n_sent, missing = rebuild_index(Settings(index_dir=tmp_path / "idx", backend="milvus",
-                                                     milvus_uri=str(tmp_path / "m.db")))
+    n_docs, n_sent, missing = rebuild_index(Settings(index={"dir": tmp_path / "idx", "backend": "milvus"},
+                                                     milvus={"uri": str(tmp_path / "m.db")}))
     assert (n_docs, n_sent, missing) == (1, 2, [])
     assert open_milvus(tmp_path).ask("What colour are lemons?", mode="extractive").citations[0].text == "Lemons are yellow."
 
@@ -222,8 +222,8 @@ def _free_port() -> int:
 def test_unreachable_server_is_a_clear_error_within_the_timeout(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(IndexUnavailableError) as err:
-        Assistant.open(index_dir=tmp_path, settings=Settings(backend="milvus", milvus_uri=f"http://127.0.0.1:{_free_port()}",
-                                                             milvus_timeout_s=2))
+        Assistant.open(index_dir=tmp_path, settings=Settings(index={"backend": "milvus"},
+                                                             milvus={"uri": f"http://127.0.0.1:{_free_port()}", "timeout_s": 2}))
     assert time.monotonic() - t0 < 15 and "cannot reach the Milvus server" in str(err.value)
 
 
@@ -235,7 +235,7 @@ def test_a_lite_file_held_by_another_process_says_how_to_share_it(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "open"
         with pytest.raises(IndexLockedError) as err:
-            Assistant.open(index_dir=tmp_path, settings=Settings(backend="milvus", milvus_uri=str(db), milvus_timeout_s=1))
+            Assistant.open(index_dir=tmp_path, settings=Settings(index={"backend": "milvus"}, milvus={"uri": str(db), "timeout_s": 1}))
         assert "another process" in str(err.value) and "milvus_lite server" in str(err.value)
     finally:
         holder.kill()
@@ -307,14 +307,15 @@ def test_cli_and_environment_select_the_backend(tmp_path):
 def test_settings_read_the_backend_from_the_environment():
     s = Settings.from_env({"CITEQA_BACKEND": "milvus", "CITEQA_MILVUS_URI": "http://db:19530",
                            "CITEQA_MILVUS_TOKEN": "root:Milvus", "CITEQA_MILVUS_TIMEOUT": "3.5"})
-    assert (s.backend, s.milvus_uri, s.milvus_token, s.milvus_timeout_s) == ("milvus", "http://db:19530", "root:Milvus", 3.5)
-    assert Settings.from_env({}).backend == "faiss"
-    with pytest.raises(ValueError, match="backend must be one of"):
-        Settings(backend="qdrant")
-    with pytest.raises(ValueError, match="CITEQA_MILVUS_TIMEOUT must be a number"):
+    assert (s.index.backend, s.milvus.uri, s.milvus.token.get_secret_value(), s.milvus.timeout_s) == (
+        "milvus", "http://db:19530", "root:Milvus", 3.5)
+    assert Settings.from_env({}).index.backend == "faiss"
+    with pytest.raises(ValueError, match="index.backend: input should be 'faiss' or 'milvus'"):
+        Settings(index={"backend": "qdrant"})
+    with pytest.raises(ValueError, match="CITEQA_MILVUS_TIMEOUT: input should be a valid number"):
         Settings.from_env({"CITEQA_MILVUS_TIMEOUT": "soon"})
-    assert Settings.from_env({"CITEQA_MILVUS_TEXT_CACHE": "5000"}).milvus_text_cache_chars == 5000
-    with pytest.raises(ValueError, match="milvus_text_cache_chars must be at least 0"):
+    assert Settings.from_env({"CITEQA_MILVUS_TEXT_CACHE": "5000"}).milvus.text_cache_chars == 5000
+    with pytest.raises(ValueError, match="CITEQA_MILVUS_TEXT_CACHE: input should be greater than or equal to 0"):
         Settings.from_env({"CITEQA_MILVUS_TEXT_CACHE": "-1"})
 
 

@@ -79,7 +79,7 @@ def test_fast_answer_from_existing_index_does_not_import_torch(tmp_path):
     code = (
         "import sys, json\n"
         "from qa import Assistant, Settings\n"
-        f"a = Assistant.open(settings=Settings.from_env(index_dir={str(tmp_path)!r}))\n"
+        f"a = Assistant.open(settings=Settings.from_env(index={{'dir': {str(tmp_path)!r}}}))\n"
         "ans = a.ask('Why was the trip cancelled?', mode='extractive')\n"
         "print(json.dumps({'torch': 'torch' in sys.modules, 'cites': len(ans.citations),"
         " 'exact': all(c.text == a.document_text(c.doc_id)[c.start:c.end] for c in ans.citations)}))\n"

@@ -85,10 +85,10 @@ def test_pdf_citations_are_exact_name_the_page_and_survive_reopen_and_rebuild(tm
     first = ans.citations[0]
     reopened = Assistant.open(index_dir=idx)
     assert reopened.ask("Who sent the letter to Pompeo?", mode="extractive").citations[0] == first
-    rebuild_index(Settings(index_dir=idx))
+    rebuild_index(Settings(index={"dir": idx}))
     assert Assistant.open(index_dir=idx).ask("Who sent the letter to Pompeo?", mode="extractive").citations[0] == first
     pdf.unlink()  # the stored copy (text and page map) is used when the file is gone
-    rebuild_index(Settings(index_dir=idx))
+    rebuild_index(Settings(index={"dir": idx}))
     assert Assistant.open(index_dir=idx).ask("Who sent the letter to Pompeo?", mode="extractive").citations[0] == first
 
 

@@ -32,13 +32,14 @@ def _seed_sentences(limit: int = 50) -> list[str]:
 
 # ---------------------------------------------------------------- no cluster needed
 def test_settings_ray_address():
-    assert Settings().ray_address is None
-    assert Settings.from_env({"CITEQA_RAY_ADDRESS": "auto"}).ray_address == "auto"
+    assert Settings.from_env({}).index.ray_address is None
+    assert Settings.from_env({"CITEQA_RAY_ADDRESS": "auto"}).index.ray_address == "auto"
+    assert Settings.from_env({"RAY_ADDRESS": "10.0.0.5:6379"}).index.ray_cluster == "10.0.0.5:6379"  # Ray's own
     for ok in ("ray://head.internal:10001", "10.0.0.5:6379", "[::1]:6379"):
-        assert Settings(ray_address=ok).ray_address == ok
+        assert Settings(index={"ray_address": ok}).index.ray_address == ok
     for bad in ("yes", "ray://head", "http://x:1 y"):
-        with pytest.raises(ValueError, match="ray_address"):
-            Settings(ray_address=bad)
+        with pytest.raises(ValueError, match="index.ray_address: must be auto"):
+            Settings(index={"ray_address": bad})
 
 
 def test_ray_is_imported_only_when_asked_for():

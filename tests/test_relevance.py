@@ -92,8 +92,8 @@ def test_evidence_uses_the_model_when_asked(seed_text):
     gives; relevance="features": none do. Both cite a real span of the document."""
     from qa import Assistant, Settings
 
-    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model", rerank_top=4,
-                                                                                  relevance_gate=1.01))
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(judge={"relevance": "model", "rerank_top": 4,
+                                                                                         "relevance_gate": 1.01}))
     ev = a.evidence("Why was the trip cancelled?")
     logits = [s.relevance for s in ev.scored]
     assert all(z is not None for z in logits[:4]) and all(z is None for z in logits[4:])
@@ -101,7 +101,7 @@ def test_evidence_uses_the_model_when_asked(seed_text):
     assert probs == sorted(probs, reverse=True)
     assert ev.chosen and all(a.document_text("seed")[c.start:c.end] == c.text
                              for c in a.ask("Why was the trip cancelled?", mode="extractive").citations)
-    b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance="features"))
+    b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(judge={"relevance": "features"}))
     assert all(s.relevance is None for s in b.evidence("Why was the trip cancelled?").scored)
 
 
@@ -126,11 +126,11 @@ def test_model_reads_only_questions_the_features_are_unsure_of(seed_text):
     from qa import Assistant, Settings
 
     question = "Why was the trip cancelled?"
-    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="features"))
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(judge={"relevance": "features"}))
     hand = a.evidence(question)
     best = hand.scored[0].probability
     for gate, runs in ((best + 1e-6, True), (best, False)):
-        b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance="model", relevance_gate=gate))
+        b = Assistant(a.corpus, a.embedder, settings=a.settings.with_(judge={"relevance": "model", "relevance_gate": gate}))
         ev = b.evidence(question)
         assert (ev.scored[0].relevance is not None) is runs
         assert ev.abstain_below == (b._finder.model_threshold if runs else b._finder.threshold)
@@ -138,7 +138,7 @@ def test_model_reads_only_questions_the_features_are_unsure_of(seed_text):
         if not runs:
             assert [s.hit.row for s in ev.scored] == [s.hit.row for s in hand.scored] and ev.chosen == hand.chosen
     with pytest.raises(ValueError, match="relevance_gate"):
-        Settings.from_env(relevance_gate=-0.1)
+        Settings.from_env(judge={"relevance_gate": -0.1})
 
 
 def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):
@@ -147,7 +147,7 @@ def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):
 
     monkeypatch.setattr(scorer_mod, "WEIGHTS_DIR", tmp_path / "nothing-here")
     monkeypatch.setattr(scorer_mod, "_LOADED", {})
-    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(relevance="model"))
+    a = Assistant.from_texts({"seed": seed_text}, settings=Settings.from_env(judge={"relevance": "model"}))
     ev = a.evidence("Why was the trip cancelled?")
     assert ev.scored and all(s.relevance is None for s in ev.scored)
     assert a.ask("Why was the trip cancelled?", mode="extractive").citations

@@ -56,7 +56,7 @@ def test_an_index_records_the_tuned_embedder_and_refuses_the_other(tmp_path):
     from qa import Assistant, IndexMismatchError, Settings
 
     (tmp_path / "a.txt").write_text("The ferry leaves at noon. Tickets cost nine euros at the harbour.", encoding="utf-8")
-    settings = Settings.from_env(embed_model="squad-tuned", cache_dir=tmp_path / "cache")
+    settings = Settings.from_env(index={"embed_model": "squad-tuned"}, cache_dir=tmp_path / "cache")
     a = Assistant.open(paths=[tmp_path / "a.txt"], index_dir=tmp_path / "idx", settings=settings)
     ans = a.ask("How much does a ticket cost?", mode="extractive")
     assert ans.citations and "nine euros" in ans.citations[0].text

@@ -46,8 +46,6 @@ EXAMPLE_QUESTIONS = (
     "Who wrote the article?",
     "Who is the Defence Secretary?",
 )
-DEFAULT_CONCURRENCY = 2  # fast answers run two at a time: 2 cores; measured better p95 than 4 (tests/tools/loadtest.py)
-QUEUE_MAX_SIZE = 256
 MODE_CHOICES = [("Fast · quotes", "extractive"), ("LLM · written answer", "generative")]
 SHARED_NOTE = (
     "**Shared documents.** Everyone using this server asks about the same documents: files you "
@@ -90,8 +88,8 @@ def default_upload_dir(assistant) -> Path:
     return Path(tempfile.mkdtemp(prefix="citeqa-uploads-"))
 
 
-def build_app(assistant, upload_dir: str | os.PathLike | None = None,
-              concurrency: int = DEFAULT_CONCURRENCY) -> gr.Blocks:
+def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrency: int | None = None) -> gr.Blocks:
+    """The chat over ``assistant``; ``concurrency`` (fast answers at once) defaults to its settings' ui.concurrency."""
     upload_path = Path(upload_dir) if upload_dir else default_upload_dir(assistant)
     upload_path.mkdir(parents=True, exist_ok=True)
     h = ChatHandlers(assistant, upload_path)
@@ -173,7 +171,8 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None,
         docs_tab.select(h.doc_views, None, [docs_list, remove_choice], **quiet)
         demo.load(h.doc_views, None, [docs_list, remove_choice], **quiet)
 
-    demo.queue(default_concurrency_limit=concurrency, max_size=QUEUE_MAX_SIZE)
+    ui = assistant.settings.ui
+    demo.queue(default_concurrency_limit=concurrency or ui.concurrency, max_size=ui.queue_size)
     return demo
 
 

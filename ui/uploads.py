@@ -21,7 +21,6 @@ from qa import CiteqaError, IngestError
 
 ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 MAX_UPLOAD_BYTES = MAX_PACKED_DOCUMENT_BYTES  # the largest file the indexer takes (PDF/DOCX); the server refuses more
-MAX_FILES_PER_UPLOAD = 20
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
@@ -64,8 +63,9 @@ def add_uploads(assistant, upload_dir: Path, files: list[str], progress=None) ->
     """Copy each uploaded temp file into ``upload_dir`` and index it. One bad file does not stop the rest."""
     result = UploadResult()
     files = [f for f in files if f]
-    if len(files) > MAX_FILES_PER_UPLOAD:
-        result.errors.append(f"{len(files)} files at once is too many; upload at most {MAX_FILES_PER_UPLOAD} at a time")
+    most = assistant.settings.ui.max_files_per_upload
+    if len(files) > most:
+        result.errors.append(f"{len(files)} files at once is too many; upload at most {most} at a time")
         return result
     upload_dir.mkdir(parents=True, exist_ok=True)
     with _lock:

@@ -4,5 +4,5 @@
   our local LLM;
 - ``suite``: the ``baselines`` eval suite (``python -m eval baselines``) that runs them side by side
   with our hybrid extractive (and generative) answers, and our extractive answers over one side of
-  the retrieval only (BM25-only, dense-only: ``Settings.retrieval``).
+  the retrieval only (BM25-only, dense-only: ``Settings.retrieval.mode``).
 """

@@ -2,8 +2,8 @@
 
 Systems (``--systems``; ``hybrid``, citeqa's own extractive mode, always runs as the reference):
 - ``bm25`` / ``dense``: our extractive answer selection over one side of the retrieval only
-  (an Assistant over the same corpus with ``Settings.retrieval`` = "bm25" / "dense");
-- ``relevance``: our extractive mode judging relevance the other way (``Settings.relevance``: the
+  (an Assistant over the same corpus with ``Settings.retrieval.mode`` = "bm25" / "dense");
+- ``relevance``: our extractive mode judging relevance the other way (``Settings.judge.relevance``: the
   trained cross-encoder combined with the hand features, or the hand features alone), reported as
   ``relevance_model`` or ``relevance_features``;
 - ``cqe``: LlamaIndex ``CitationQueryEngine`` with its defaults, our embedder and our local LLM
@@ -143,15 +143,15 @@ def run(args: argparse.Namespace) -> SuiteResult:
         answer_all("hybrid", chosen, ours("extractive"))
         for side in ("bm25", "dense"):
             if side in systems:  # the same corpus, retrieval restricted to one side by its settings
-                one_sided = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval=side))
+                one_sided = Assistant(a.corpus, a.embedder, settings=a.settings.with_(retrieval={"mode": side}))
                 warm_up(one_sided, "extractive")
                 answer_all(side, chosen, ours("extractive", one_sided))
         if "relevance" in systems:  # the same pipeline judging relevance the other way (model vs hand features)
-            other = "features" if a.settings.relevance == "model" else "model"
-            flipped = Assistant(a.corpus, a.embedder, settings=a.settings.with_(relevance=other))
+            other = "features" if a.settings.judge.relevance == "model" else "model"
+            flipped = Assistant(a.corpus, a.embedder, settings=a.settings.with_(judge={"relevance": other}))
             warm_up(flipped, "extractive")
             answer_all(f"relevance_{other}", chosen, ours("extractive", flipped))
-            extra_info["relevance"] = {"hybrid": a.settings.relevance, f"relevance_{other}": other}
+            extra_info["relevance"] = {"hybrid": a.settings.judge.relevance, f"relevance_{other}": other}
         if "generative" in systems:
             warm_up(a, "generative")
             answer_all("generative", llm_chosen, ours("generative"))

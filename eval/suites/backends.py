@@ -200,14 +200,14 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
     out: dict[str, Any] = {"sentences": len(vectors), "documents": len(docs), "vectors": kind,
                            "generate_s": round(time.perf_counter() - t0, 1), "load_avg_start": _load()}
     emb = PrecomputedEmbedder(real.name, vectors, qv)
-    settings = Settings(index_dir=tmp / "lat-faiss", backend="faiss")
-    msettings = Settings(index_dir=tmp / "lat-milvus", backend="milvus", milvus_uri=str(tmp / "lat.db"))
+    settings = Settings(index={"dir": tmp / "lat-faiss", "backend": "faiss"})
+    msettings = Settings(index={"dir": tmp / "lat-milvus", "backend": "milvus"}, milvus={"uri": str(tmp / "lat.db")})
     retrievers, ingest, reopen, stores = {}, {}, {}, {}
     for label in ("faiss", "milvus"):
         emb.rewind()
         t0 = time.perf_counter()
         if label == "faiss":
-            store = IndexDirectory(settings.index_dir)
+            store = IndexDirectory(settings.index.dir)
             corpus = Corpus(real.name, real.dim)
         else:
             store = MilvusIndex(msettings)
@@ -217,7 +217,7 @@ def run_latency(args, tmp: Path) -> dict[str, Any]:
         HybridRetriever(corpus, emb, settings)
         ingest[label] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        stores[label] = IndexDirectory(settings.index_dir) if label == "faiss" else MilvusIndex(msettings)
+        stores[label] = IndexDirectory(settings.index.dir) if label == "faiss" else MilvusIndex(msettings)
         corpus = stores[label].load(real.name, real.dim)
         retrievers[label] = HybridRetriever(corpus, emb, settings)
         reopen[label] = round(time.perf_counter() - t0, 1)

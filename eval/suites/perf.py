@@ -83,13 +83,14 @@ def llm_figures(first, total):
             "read_tokens": st.prompt_tokens - st.reused_tokens}
 
 if cfg["what"] == "bare":
-    from index.embedder import BATCH_SIZE, default_model_path
+    from index.embedder import default_model_path
     from sentence_transformers import SentenceTransformer
     from qa.settings import Settings
     out["import_s"] = time.perf_counter() - t0
-    model = SentenceTransformer(default_model_path(Settings.from_env().embed_model), device="cpu")
+    batch_size = Settings.from_env().index.batch_size
+    model = SentenceTransformer(default_model_path(Settings.from_env().index.embed_model), device="cpu")
     out["load_s"] = time.perf_counter() - t0 - out["import_s"]
-    model.encode([cfg["question"]], batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+    model.encode([cfg["question"]], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
     if cfg.get("llm"):
         from qa.llm import runtime
         runtime.configure(Settings.from_env())
@@ -222,21 +223,22 @@ def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
     from eval.scale_corpus import sentence_texts
     from index.corpus import Corpus
     from index.document import parse_document
-    from index.embedder import BATCH_SIZE, embedder_for
+    from index.embedder import embedder_for
     from index.index_dir import IndexDirectory
     from qa.retrieval import HybridRetriever
     from qa.settings import Settings
 
     emb = embedder_for(Settings.from_env())
+    batch_size = emb.batch_size
     docs = [parse_document(k, t) for k, t in texts.items()]
     sentences = sentence_texts(docs)  # what Corpus.add embeds
     del docs
     model = emb.model
-    model.encode(sentences[:BATCH_SIZE], batch_size=BATCH_SIZE, normalize_embeddings=True)  # untimed warm-up
+    model.encode(sentences[:batch_size], batch_size=batch_size, normalize_embeddings=True)  # untimed warm-up
 
     def bare() -> dict[str, float]:
         t = time.perf_counter()
-        model.encode(sentences, batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True,
+        model.encode(sentences, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                      show_progress_bar=False)
         return {"total_s": time.perf_counter() - t}
 
@@ -271,7 +273,7 @@ def bench_build(texts: dict[str, str], repeats: int) -> dict[str, Any]:
     best = min(rounds, key=lambda r: r["pipeline"]["total_s"])
     pipe_best = best["pipeline"]["total_s"]
     return {
-        "sentences": len(sentences), "documents": len(texts), "batch_size": BATCH_SIZE, "rounds": _round(rounds),
+        "sentences": len(sentences), "documents": len(texts), "batch_size": batch_size, "rounds": _round(rounds),
         "bare_encode_s": round(bare_best, 3), "pipeline_s": round(pipe_best, 3),
         "pipeline_stages_s": _round(best["pipeline"]), "bare_sentences_per_s": round(len(sentences) / bare_best, 1),
         "pipeline_sentences_per_s": round(len(sentences) / pipe_best, 1),
@@ -383,8 +385,7 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="citeqa-perf-lat-") as tmp:
         a = Assistant.open(paths=[args.docs], index_dir=tmp)
-        from index.embedder import BATCH_SIZE
-
+        batch_size = a.embedder.batch_size
         model = a.embedder.model
         for mode in modes:
             load0 = load_avg()
@@ -398,13 +399,13 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
                 if mode == "extractive":  # floor: embed the (standalone) question + one FAISS search
                     q = condense(g["question"], turns)
                     t = time.perf_counter()
-                    v = model.encode([q], batch_size=BATCH_SIZE, normalize_embeddings=True, convert_to_numpy=True)
+                    v = model.encode([q], batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
                     t1 = time.perf_counter()
                     a.corpus.store.search(v[0], 20)
                     t2 = time.perf_counter()
                     extra.update(baseline_ms=round((t2 - t) * 1e3, 3), baseline_encode_ms=round((t1 - t) * 1e3, 3),
                                  baseline_search_ms=round((t2 - t1) * 1e3, 3),
-                                 encode_1thread_ms=round(_encode_one_thread(model, q, BATCH_SIZE), 3))
+                                 encode_1thread_ms=round(_encode_one_thread(model, q, batch_size), 3))
                 evidence = [Span(e["doc"], e["start"], e["end"]) for e in g["evidence"]]
                 mode_rows.append(make_row(a, qid=g["id"], kind=g["kind"], question=g["question"], answers=g["answers"],
                                           answerable=bool(g["answerable"]), evidence=evidence, answer=answer,
@@ -418,7 +419,7 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
                     t = time.perf_counter()
                     first_b = None
                     for delta in llm.stream(chatml([{"role": "user", "content": row["question"]}]),
-                                            max_tokens=a.settings.answer_max_tokens):
+                                            max_tokens=a.settings.llm.answer_max_tokens):
                         if first_b is None and delta:
                             first_b = (time.perf_counter() - t) * 1e3
                     row["baseline_ms"] = round((time.perf_counter() - t) * 1e3, 2)

@@ -356,7 +356,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
     from index.vector_store import APPROX_MIN_VECTORS, HNSW_EF_CONSTRUCTION, HNSW_EF_SEARCH, HNSW_M
     from qa.settings import Settings
 
-    top_k = Settings().top_k  # what the answer path retrieves per question
+    top_k = Settings().retrieval.top_k  # what the answer path retrieves per question
 
     spec = args.sizes if args.sizes is not None else ("" if args.corpus else DEFAULT_SIZES)
     try:

@@ -88,22 +88,24 @@ class MilvusIndex:
 
     def __init__(self, settings) -> None:
         self.settings = settings
-        self.path = Path(settings.index_dir)  # this machine's own files (qa/llm/prefix_store.py, ui uploads)
-        self.uri = settings.milvus_uri
-        self.names = schema.Names.of(settings.milvus_collection)
-        self.dense_index = settings.milvus_index
-        self.engine = Engine(settings.milvus_uri, settings.milvus_token, settings.milvus_timeout_s)
+        self.path = Path(settings.index.dir)  # this machine's own files (qa/llm/prefix_store.py, ui uploads)
+        self.uri = settings.milvus.uri
+        self.names = schema.Names.of(settings.milvus.collection)
+        self.dense_index = settings.milvus.index
+        token = settings.milvus.token  # a pydantic SecretStr in qa.Settings (masked when printed)
+        token = token.get_secret_value() if hasattr(token, "get_secret_value") else token
+        self.engine = Engine(settings.milvus.uri, token, settings.milvus.timeout_s)
         self._dim: int | None = None
         self._seq_lock = threading.Lock()
         self._last_seq = 0
-        self.entries = EntryCache(self.read_entry, settings.milvus_text_cache_chars, self.rebuild_hint())
+        self.entries = EntryCache(self.read_entry, settings.milvus.text_cache_chars, self.rebuild_hint())
 
     def __str__(self) -> str:
-        return f"{describe(self.uri)} (collections {self.settings.milvus_collection}_*)"
+        return f"{describe(self.uri)} (collections {self.settings.milvus.collection}_*)"
 
     def rebuild_hint(self) -> str:
         return (f"rebuild it with: citeqa --backend milvus --uri {self.uri} "
-                f"{'--collection ' + self.settings.milvus_collection + ' ' if self.settings.milvus_collection != 'citeqa' else ''}"
+                f"{'--collection ' + self.settings.milvus.collection + ' ' if self.settings.milvus.collection != 'citeqa' else ''}"
                 f"index rebuild")
 
     # ---------------------------------------------------------------- the IndexDirectory interface

@@ -41,8 +41,8 @@ def availability(settings: Settings) -> tuple[bool, str]:
     from qa.llm import model_file
 
     try:
-        if settings.llm_path:
-            model_file.check_gguf(settings.llm_path, "CITEQA_LLM_PATH")
+        if settings.llm.path:
+            model_file.check_gguf(settings.llm.path, "CITEQA_LLM_PATH")
         else:
             model_file.part_files()
     except model_file.ModelFileError as exc:

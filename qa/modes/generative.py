@@ -64,7 +64,7 @@ class GenerativeMode:
             yield ABSTAIN_TEXT
             yield Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone, timings_ms=ev.timings_ms())
             return
-        s = self.settings
+        s = self.settings.llm
         ctx = self.context(ev)
         number_of = ctx.number_of()
         hint = [number_of[x.hit.row] for x in ev.scored[: s.hinted_sentences] if x.hit.row in number_of]
