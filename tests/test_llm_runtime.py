@@ -96,7 +96,7 @@ def test_wrong_model_files_are_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.gguf"  # right magic, garbage after it
     broken.write_bytes(b"GGUF" + b"\x00garbage" * 64)
     with pytest.raises(ModelFileError, match=r"llama.cpp cannot load the model"):
-        runtime.build_llm(SETTINGS.with_(llm_path=str(broken)))
+        runtime.build_llm(SETTINGS.with_(llm={"path": str(broken)}))
 
 
 def test_other_gguf_via_env_is_used_without_pin() -> None:

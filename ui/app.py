@@ -256,4 +256,4 @@ if __name__ == "__main__":
     a = p.parse_args()
     from qa import Settings
 
-    serve(a.host, a.port, a.auth, Settings.from_env(index_dir=a.index_dir))
+    serve(a.host, a.port, a.auth, Settings.from_env(index={"dir": a.index_dir} if a.index_dir else {}))

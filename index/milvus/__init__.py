@@ -1,1 +1,1 @@
-"""The Milvus index backend (``Settings.backend == "milvus"``): Milvus Lite for a local file URI, a server by URL."""
+"""The Milvus index backend (``Settings.index.backend == "milvus"``): Milvus Lite for a local file URI, a server by URL."""
