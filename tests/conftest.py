@@ -1,5 +1,7 @@
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -23,15 +25,32 @@ def seed_assistant(tmp_path_factory):
     return Assistant.open(index_dir=tmp_path_factory.mktemp("seed-index"))
 
 
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a citeqa subprocess: this checkout's code, offline."""
+    return {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **extra}
+
+
+def cli_argv(*args) -> list[str]:
+    return [sys.executable, "-m", "qa.cli", *map(str, args)]
+
+
+def run_cli(*args, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path = ROOT, text: bool = True,
+            **kw) -> subprocess.CompletedProcess:
+    """``citeqa ARGS`` as a user runs it, output captured (``env``: extra variables)."""
+    return subprocess.run(cli_argv(*args), capture_output=True, text=text, env=cli_env(**(env or {})),
+                          timeout=timeout, cwd=cwd, **kw)
+
+
+def start_cli(*args, env: dict[str, str] | None = None, cwd: Path = ROOT, **kw) -> subprocess.Popen:
+    """``citeqa ARGS`` in the background (a server, or a command a test kills)."""
+    return subprocess.Popen(cli_argv(*args), env=cli_env(**(env or {})), cwd=cwd, **kw)
+
+
 def run_training(module: str, out: Path, *args: str, timeout: int = 900) -> None:
     """Run a training command (``python -m module``) on the shared SQuAD file into ``out``, as a user would."""
-    import subprocess
-    import sys
-
     assert SQUAD.exists(), f"missing {SQUAD}"  # a missing file is a broken setup: fail loudly
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     subprocess.run([sys.executable, "-m", module, "--squad", str(SQUAD), "--out", str(out), *args],
-                   cwd=ROOT, env=env, check=True, timeout=timeout)
+                   cwd=ROOT, env=cli_env(), check=True, timeout=timeout)
 
 
 def gold_questions() -> list[dict]:

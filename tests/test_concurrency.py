@@ -12,7 +12,6 @@ another adds and removes documents.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import subprocess
 import sys
@@ -22,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+import conftest
+from conftest import ROOT, cli_env
 from index.embedder import get_embedder
 from index.index_dir import IndexDirectory
 from qa import Answer, Assistant, IndexLockedError, QuestionError
@@ -32,10 +32,6 @@ FACTS = {
     "glass.txt": "Glass is made from sand. It does not conduct electricity.",
     "silver.md": "# Silver\n\nSilver is the best electrical conductor. It tarnishes in air.",
 }
-
-
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def dir_digest(path: Path) -> dict[str, str]:
@@ -63,8 +59,7 @@ def write_docs(folder: Path, docs: dict[str, str]) -> list[Path]:
 
 
 def start_cli(*args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return conftest.start_cli(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str, str]:
@@ -166,7 +161,7 @@ def test_cli_waiting_for_the_lock_in_vain_says_so(tmp_path):
         code = ("import sys, index.index_dir as m; m.LOCK_TIMEOUT_S = 2.0; from qa.cli import main; "
                 "raise SystemExit(main(sys.argv[1:]))")
         out = subprocess.run([sys.executable, "-c", code, "index", "add", str(docs[1]), "--index-dir", str(idx)],
-                             capture_output=True, text=True, env=env(), cwd=ROOT, timeout=300)
+                             capture_output=True, text=True, env=cli_env(), cwd=ROOT, timeout=300)
     finally:
         holder.kill()
         holder.wait()

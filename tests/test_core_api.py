@@ -1,14 +1,11 @@
 """The QA API over the real embedder and real FAISS: answers, citations, persistence, errors."""
 
 import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, SEED, as_history, gold_questions
+from conftest import SEED, as_history, gold_questions, run_cli
 from qa import (Assistant, IndexCorruptError, IndexMismatchError, IngestError, MAX_QUESTION_CHARS,
                 QuestionError, Settings, UnknownDocumentError)
 
@@ -312,9 +309,8 @@ def test_embedder_mismatch_and_corruption_say_how_to_rebuild(tmp_path):
 
 
 def test_cli_ask_and_index_commands(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     idx = str(tmp_path / "idx")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "qa.cli", *a], capture_output=True, text=True, env=env, timeout=300)
+    run = run_cli
     out = run("ask", "Which government did Trump blame?", "--index-dir", idx, "--mode", "extractive")
     assert out.returncode == 0, out.stderr
     line = next(l for l in out.stdout.splitlines() if l.startswith("[1] "))

@@ -21,7 +21,6 @@ import random
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -29,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import run_cli, start_cli
 from index.embedder import get_embedder
 from index.errors import IndexCorruptError, IndexMismatchError, IndexWriteError
 from index.index_dir import IndexDirectory
@@ -58,10 +57,7 @@ def loaded_documents(idx: Path) -> set[str]:
     return set(corpus.documents)
 
 
-def cli(*args, timeout=300, **kw):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=timeout, cwd=ROOT, **kw)
+cli = run_cli
 
 
 def assert_clear_failure(out, *needles) -> str:
@@ -91,11 +87,9 @@ def _snapshot_names(idx: Path) -> set[str]:
 
 def _run_and_kill(args, idx: Path, strategy: str, delay: float, rng: random.Random) -> tuple[str, int | None]:
     """Start ``citeqa index add``; kill it according to ``strategy``; return (phase reached, exit code)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     before = _snapshot_names(idx)
     stderr = tempfile.TemporaryFile()  # not a pipe: a child blocked on a full pipe would never finish
-    proc = subprocess.Popen([sys.executable, "-m", "qa.cli", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = start_cli(*args, stdout=subprocess.DEVNULL, stderr=stderr)
     t0 = time.monotonic()
     saw_tmp = saw_commit = False
     deadline = None if strategy != "delay" else t0 + delay

@@ -20,8 +20,6 @@ import random
 import re
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import tracemalloc
 from pathlib import Path
@@ -30,7 +28,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from index.document import parse_document
 from index.errors import IndexWriteError
 from index.loaders import MAX_DOCUMENT_BYTES, LoadedText, load_bytes
@@ -551,9 +549,7 @@ def test_a_failed_save_leaves_memory_and_disk_on_the_previous_index(tmp_path, mo
 
 # --------------------------------------------------------------------------- the CLI
 def _cli(*args, env_extra=None, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    argv = [sys.executable, "-m", "qa.cli", *args]
-    return subprocess.run(argv, capture_output=True, env=env, timeout=timeout, cwd=ROOT)
+    return run_cli(*args, env=env_extra, timeout=timeout, text=False)  # bytes: hostile output must not crash the test
 
 
 def _clear_failure(out, *needles):

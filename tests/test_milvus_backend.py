@@ -3,7 +3,6 @@ several processes) with the real embedder: FAISS's answers, the manifest checks,
 two writer processes that lose nothing. (The shared API tests of test_core_api.py run on both backends.)"""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, as_history, gold_questions
+from conftest import ROOT, as_history, cli_env, gold_questions, run_cli
 from qa import (Assistant, IndexChangedError, IndexCorruptError, IndexLockedError, IndexMismatchError,
                 IndexUnavailableError)
 from index.milvus import schema
 from qa.settings import Settings
 
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+ENV = cli_env()
 
 
 def open_milvus(tmp_path: Path, **kw) -> Assistant:
@@ -288,14 +287,13 @@ def test_two_processes_writing_to_a_served_index_lose_nothing_and_readers_see_it
 
 
 def test_cli_and_environment_select_the_backend(tmp_path):
-    run = lambda *a, env=ENV: subprocess.run([sys.executable, "-m", "qa.cli", *a], capture_output=True, text=True,
-                                             env=env, timeout=300, cwd=tmp_path)
+    run = lambda *a, env=None: run_cli(*a, env=env, cwd=tmp_path)  # noqa: E731
     note = tmp_path / "note.txt"
     note.write_text("The launch code is kept in the blue safe.", encoding="utf-8")
     opts = ("--backend", "milvus", "--uri", str(tmp_path / "cli.db"), "--index-dir", str(tmp_path / "idx"))
     out = run(*opts, "index", "add", str(note))
     assert out.returncode == 0 and "added note.txt" in out.stdout, out.stderr
-    env = {**ENV, "CITEQA_BACKEND": "milvus", "CITEQA_MILVUS_URI": str(tmp_path / "cli.db"),
+    env = {"CITEQA_BACKEND": "milvus", "CITEQA_MILVUS_URI": str(tmp_path / "cli.db"),
            "CITEQA_INDEX_DIR": str(tmp_path / "idx")}
     out = run("ask", "Where is the launch code kept?", "--mode", "extractive", env=env)
     assert out.returncode == 0 and '[1] note.txt:0-41 "The launch code is kept in the blue safe."' in out.stdout, out.stderr

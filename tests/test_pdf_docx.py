@@ -178,11 +178,8 @@ def test_eval_ingest_suite_runs_and_reports_its_figures(tmp_path, capsys):
 
 
 def test_cli_adds_a_pdf_and_prints_the_page_of_each_citation(tmp_path, two_column):
-    import os
-    import subprocess
-    import sys
 
-    from conftest import ROOT
+    from conftest import run_cli
     from eval.pdf_fixtures import encrypted_pdf
 
     pdf = tmp_path / "report.pdf"
@@ -192,8 +189,7 @@ def test_cli_adds_a_pdf_and_prints_the_page_of_each_citation(tmp_path, two_colum
     idx = str(tmp_path / "idx")
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "qa.cli", *args, "--index-dir", idx], cwd=ROOT, capture_output=True,
-                              text=True, timeout=600, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return run_cli(*args, "--index-dir", idx, timeout=600)
 
     added = cli("index", "add", str(pdf))
     assert added.returncode == 0 and "added report.pdf" in added.stdout, added.stderr

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from qa.settings import Settings, SettingsError, describe
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, run_cli
 
 
 def test_settings_come_from_defaults_then_environment_then_arguments(tmp_path) -> None:
@@ -124,9 +124,7 @@ def test_importing_the_packages_sets_no_environment_variable() -> None:
 
 
 def _cli(*args: str, env_extra: dict | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    env = {**__import__("os").environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return run_cli(*args, env=env_extra, cwd=cwd)
 
 
 def test_a_file_named_eval_is_indexed_like_any_other(tmp_path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -24,7 +23,7 @@ import pytest
 
 from eval.suites.instant import stop_server, wait_until_served
 
-ROOT = Path(__file__).resolve().parent.parent
+from conftest import ROOT, cli_env, start_cli
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -151,10 +150,9 @@ def _serving(index_dir: Path):
     """`citeqa serve` in a subprocess on a free port; yields once the page answers."""
     log_path = index_dir.parent / f"serve-{index_dir.name}.log"
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    cmd = [sys.executable, "-m", "qa.cli", "--index-dir", str(index_dir), "serve", "--port", str(port)]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = start_cli("--index-dir", index_dir, "serve", "--port", port, env={"GRADIO_ANALYTICS_ENABLED": "False"},
+                         stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     try:
         try:
@@ -508,10 +506,9 @@ def test_stop_writing_keeps_the_quoted_answer(server, browser):
 
 @pytest.mark.slow
 def test_load_script_small_run_has_no_errors_or_leaks(server):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [sys.executable, str(ROOT / "tests" / "tools" / "loadtest.py"), "--url", server["url"], "--sessions", "4", "--seconds", "10"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, proc.stdout + proc.stderr
     result = json.loads(lines[-1])
