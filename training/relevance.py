@@ -1,8 +1,8 @@
 """Train the relevance cross-encoder on SQuAD v2.0 (split by article), evaluate, write the weights.
 
-    python -m qa.relevance.train [--squad PATH] [--out DIR] [--minutes N] [--steps N] [--limit N] [--seed 0]
+    python -m training.relevance [--squad PATH] [--out DIR] [--minutes N] [--steps N] [--limit N] [--seed 0]
 
-Builds (question, sentence, label) pairs from the training articles (qa/relevance/data.py), grouped
+Builds (question, sentence, label) pairs from the training articles (training/data.py), grouped
 by question, trains LoRA adapters + a linear head on the packaged MiniLM with binary cross-entropy
 plus a listwise softmax loss over each answerable question's candidates, fits a Platt
 scaling on the calibration articles, and reports on the held-out test articles, for this model and
@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SQUAD = REPO.parent / "shared" / "eval" / "squad2_dev_A.json"
 PROBE_STEPS = 10
 
@@ -167,33 +165,6 @@ def fit_platt(model, calib) -> tuple[float, float]:
     return float(lr.coef_[0][0]), float(lr.intercept_[0])
 
 
-def machine() -> str:
-    cpu = platform.processor() or ""
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def begin(seed: int, threads: int) -> float:
-    """Seed every generator and set torch's threads (both training commands); returns the start time."""
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(threads)
-    return time.perf_counter()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.squad.exists():
@@ -201,10 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from safetensors.torch import save_file
 
-    from eval.relevance_bench import BaselineScorer, paragraph_eval
     from index.embedder import get_embedder
-    from qa.relevance.data import limit_questions, load_questions, split_articles, training_groups
     from qa.relevance.model import ADAPTER_FILE, CONFIG_FILE, RelevanceModel
+    from training.data import limit_questions, load_questions, split_articles, training_groups
+    from training.heldout import BaselineScorer, paragraph_eval
+
+    from training.run import begin, log, machine
 
     started = begin(args.seed, args.threads)
 
@@ -236,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                "baseline_support_py": paragraph_eval(parts["calib"], parts["test"], base)}
     total_min = (time.perf_counter() - started) / 60
     record = {
-        "command": "python -m qa.relevance.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m training.relevance " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(), "torch": torch.__version__, "threads": args.threads, "seed": args.seed,
         "lr": args.lr, "limit": args.limit, "total_minutes": round(total_min, 1),
@@ -247,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         "training": info, "config": config, "held_out_paragraph": metrics,
     }
     (args.out / "metrics.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    from qa.relevance.card import write_card
+    from training.card import write_card
 
     write_card(args.out, record)
     log(f"done in {total_min:.1f} min: test top-1 {metrics['model']['top1']} "

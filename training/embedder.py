@@ -1,9 +1,9 @@
 """Train the question-tuned embedder: LoRA on all-MiniLM-L6-v2 for question -> answer-sentence search.
 
-    python -m index.train_embedder --out DIR [--squad PATH] [--steps 176] [--limit N] [--seed 0]
+    python -m training.embedder --out DIR [--squad PATH] [--steps 176] [--limit N] [--seed 0]
 
 Data: the answerable questions of SQuAD v2.0 dev half A's training articles (split by article as the
-relevance model's, ``qa/relevance/data.py``; calibration articles choose the checkpoint, test articles
+relevance model's, ``training/data.py``; calibration articles choose the checkpoint, test articles
 report). Loss: in-batch negatives (cosine x 20, cross-entropy over every sentence of the batch) plus,
 per question, the base model's most similar non-answer sentence of its paragraph and of another
 paragraph of its article; a question's other answer sentences (several may hold its answer) are
@@ -109,7 +109,7 @@ L2 norm, as the base), so sentences stay pre-embedded in the index. Used with `C
   base weights once per cache directory (`index/tuned_embedder.py`, no peft, no training at set-up).
 
 ## Data and licence
-SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split by article as the relevance model's (`qa/relevance/data.py`):
+SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split by article as the relevance model's (`training/data.py`):
 answerable questions only.
 - train ({len(d['train_articles'])} articles, {d['train_questions']} questions): {', '.join(d['train_articles'])}
 - calibration ({len(d['calib_articles'])} articles, {d['calib_questions']} questions; choose the checkpoint): {', '.join(d['calib_articles'])}
@@ -150,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoTokenizer
 
-    from qa.relevance.data import limit_questions, load_questions, split_articles
     from qa.relevance.model import LoRALinear, _get, _set, base_model_dir
-    from qa.relevance.train import begin, log, machine
+    from training.data import limit_questions, load_questions, split_articles
+    from training.run import begin, log, machine
 
     started = begin(args.seed, args.threads)
     questions, paragraphs = load_questions(str(args.squad))
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     base.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in merged.items()})
     test["tuned"] = dense_eval(base, tok, paragraphs, parts["test"])
     record = {
-        "command": "python -m index.train_embedder " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m training.embedder " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(), "torch": torch.__version__, "threads": args.threads, "seed": args.seed, "steps": args.steps, "kept_step": best[1],
         "train_minutes": round(train_min, 1), "total_minutes": round((time.perf_counter() - started) / 60, 1),
