@@ -24,23 +24,9 @@ from sklearn.linear_model import LogisticRegression
 from qa import Assistant
 from qa.support import answer_type, coverage, type_ok
 from index.text import content_stems
+from training.data import load_squad
 
 TARGET_FALSE_ABSTENTION = 0.10  # operating point: answer at least 90% of answerable questions
-
-
-def load_squad(path: str) -> tuple[dict[str, str], list[dict]]:
-    data = json.load(open(path, encoding="utf-8"))["data"]
-    texts, questions = {}, []
-    for article in data:
-        for pi, para in enumerate(article["paragraphs"]):
-            doc_id = f"{article['title']}#{pi}"
-            texts[doc_id] = para["context"]
-            for qa in para["qas"]:
-                starts = sorted({a["answer_start"] for a in qa.get("answers", [])})
-                questions.append({"id": qa["id"], "question": qa["question"], "doc": doc_id,
-                                  "article": article["title"], "answerable": not qa.get("is_impossible"),
-                                  "starts": starts})
-    return texts, questions
 
 
 def features(assistant: Assistant, questions: list[dict]) -> list[dict]:

@@ -5,7 +5,7 @@
 All SQuAD paragraphs go into one index, as in ``eval/calibrate.py``. Per question, the retriever's
 candidates are scored by ``qa/support.py``; the best ``--top`` of them are also read by the relevance
 cross-encoder (``qa/relevance``). A logistic regression over (cosine, coverage, type_ok, model logit)
-is fitted on the CALIBRATION articles of ``qa/relevance/data.py`` (never seen by the cross-encoder's
+is fitted on the CALIBRATION articles of ``training/data.py`` (never seen by the cross-encoder's
 training), and the abstention threshold there is the highest with false abstention <= 8%. Reported on
 the TEST articles (held out from both fits), for the hand features alone and for the combination, on
 the same questions: top-1 (the best-scored sentence holds a gold answer), top-2, false and true
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from eval.calibrate import load_squad
     from qa import Assistant
-    from qa.relevance.data import split_articles
+    from training.data import split_articles
     from qa.relevance.scorer import RelevanceScorer
 
     texts, questions = load_squad(args.squad_json)

@@ -3,7 +3,7 @@
     python -m eval.relevance_bench ../shared/eval/squad2_dev_A.json [--weights DIR] [--limit N]
         [--open-k 20] [--no-open] [--latency-only]
 
-On the held-out (test) articles of qa.relevance.data.split_articles:
+On the held-out (test) articles of training.data.split_articles:
   paragraph: top-1 sentence accuracy within the gold paragraph (answerable questions), and
              abstention when the best sentence of the paragraph scores below a threshold;
   open:      all paragraphs of the file in one index (as eval/calibrate.py); each model reranks
@@ -22,82 +22,16 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-MAX_FALSE_ABSTENTION = 0.08
-Scorer = Callable[[str, list[str]], np.ndarray]
-
-
-def choose_threshold(best_answerable: list[float], max_false: float = MAX_FALSE_ABSTENTION) -> float:
-    """Highest threshold t such that at most ``max_false`` of answerable questions have best < t."""
-    s = np.sort(np.asarray(best_answerable, dtype=np.float64))
-    if not len(s):
-        return 0.0
-    k = int(np.floor(max_false * len(s)))  # this many may fall below
-    return float(s[k]) if k < len(s) else float(s[-1])  # best < s[k] holds for at most k questions
-
-
-def abstention(best: list[float], answerable: list[bool], thr: float) -> dict:
-    ans = [b < thr for b, a in zip(best, answerable) if a]
-    una = [b < thr for b, a in zip(best, answerable) if not a]
-    return {"threshold": round(thr, 4), "false_abstention": round(float(np.mean(ans)) if ans else 0.0, 3),
-            "true_abstention": round(float(np.mean(una)) if una else 0.0, 3),
-            "answerable": len(ans), "unanswerable": len(una)}
-
-
-def paragraph_eval(calib: list, test: list, scorer: Scorer) -> dict:
-    """Questions are qa.relevance.data.Question; candidates = the sentences of the gold paragraph."""
-    def run(qs):
-        best, ok = [], []
-        for q in qs:
-            p = scorer(q.question, q.sentences)
-            best.append(float(p.max()) if len(p) else 0.0)
-            if q.answerable:
-                ok.append(int(np.argmax(p)) in q.gold)
-        return best, ok
-
-    cb, _ = run(calib)
-    tb, tok = run(test)
-    thr = choose_threshold([b for b, q in zip(cb, calib) if q.answerable])
-    return {"top1": round(float(np.mean(tok)), 3), "answerable": len(tok),
-            "abstention": abstention(tb, [q.answerable for q in test], thr),
-            "calib_abstention": abstention(cb, [q.answerable for q in calib], thr)}
-
-
-class BaselineScorer:
-    """qa/support.py's probability on (question, sentence): cosine + IDF coverage + answer type.
-    IDF comes from all sentences of the file, as in the open-corpus index."""
-
-    def __init__(self, all_sentences: list[str], embedder) -> None:
-        from qa.retrieval import LexicalStats
-
-        self.lexical = LexicalStats.from_texts(all_sentences)
-        self.embedder = embedder
-        self._vec: dict[str, np.ndarray] = {}
-
-    def vectors(self, sentences: list[str]) -> np.ndarray:
-        missing = [s for s in dict.fromkeys(sentences) if s not in self._vec]
-        if missing:
-            self._vec.update(zip(missing, self.embedder.encode(missing)))
-        return np.stack([self._vec[s] for s in sentences])
-
-    def __call__(self, question: str, sentences: list[str]) -> np.ndarray:
-        from qa.support import answer_type, coverage, probability, type_ok
-        from index.text import content_stems
-
-        qv = self.embedder.encode_query(question)
-        cos = self.vectors(sentences) @ qv
-        kind, q_stems = answer_type(question), content_stems(question)
-        return np.array([probability(float(c), coverage(q_stems, frozenset(content_stems(s)), self.lexical),
-                                     type_ok(kind, s)) for c, s in zip(cos, sentences)])
+from training.heldout import BaselineScorer, abstention, choose_threshold, paragraph_eval
 
 
 def open_eval(path: str, calib: list, test: list, model, k: int) -> dict:
     """Rerank the hybrid retriever's candidates over the whole file's paragraphs."""
-    from eval.calibrate import load_squad
+    from training.data import load_squad
     from qa import Assistant
     from qa.support import score_hits
 
@@ -198,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from index.embedder import get_embedder
-    from qa.relevance.data import limit_questions, load_questions, split_articles
+    from training.data import limit_questions, load_questions, split_articles
     from qa.relevance.model import RelevanceModel
 
     model = RelevanceModel.load(args.weights, quantize=args.quantize or None)
@@ -224,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     result["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(json.dumps(result, indent=1))
     if args.card:
-        from qa.relevance.card import append_bench
+        from training.card import append_bench
 
         append_bench(Path(args.card), result)
     return 0

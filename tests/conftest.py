@@ -10,7 +10,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "national_post_us_north_korea_stalemate.txt"
 GOLD = ROOT / "eval" / "gold_seed.jsonl"
-SQUAD = ROOT.parent / "shared" / "eval" / "squad2_dev_A.json"  # CI has ../shared beside the clone
+# CI has ../shared beside the clone; CITEQA_SQUAD names the file elsewhere (a git worktree)
+SQUAD = Path(os.environ.get("CITEQA_SQUAD") or ROOT.parent / "shared" / "eval" / "squad2_dev_A.json")
 
 
 @pytest.fixture(scope="session")
@@ -46,11 +47,34 @@ def start_cli(*args, env: dict[str, str] | None = None, cwd: Path = ROOT, **kw) 
     return subprocess.Popen(cli_argv(*args), env=cli_env(**(env or {})), cwd=cwd, **kw)
 
 
-def run_training(module: str, out: Path, *args: str, timeout: int = 900) -> None:
-    """Run a training command (``python -m module``) on the shared SQuAD file into ``out``, as a user would."""
+def run_training(module: str, out: Path, *args: str, timeout: int = 900) -> dict:
+    """Run a training command (``python -m training.x``) on the shared SQuAD file into ``out``, as a user would;
+    returns its metrics.json."""
     assert SQUAD.exists(), f"missing {SQUAD}"  # a missing file is a broken setup: fail loudly
     subprocess.run([sys.executable, "-m", module, "--squad", str(SQUAD), "--out", str(out), *args],
                    cwd=ROOT, env=cli_env(), check=True, timeout=timeout)
+    return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+
+
+def peft_changes_the_encoder(adapter_dir: Path, layers: int = 6) -> float:
+    """Load ``adapter_dir`` with peft onto the packaged MiniLM (its first ``layers`` layers) and return the largest
+    change of the token states it makes on a question/sentence pair (0 when training changed nothing)."""
+    import torch
+    from peft import PeftModel
+    from transformers import AutoTokenizer, BertModel
+
+    from index.embedder import default_model_path
+
+    base_dir = default_model_path()
+    bert = BertModel.from_pretrained(base_dir, num_hidden_layers=layers, add_pooling_layer=False).eval()
+    enc = AutoTokenizer.from_pretrained(base_dir)(["Who built the bridge?"], ["The bridge was built in 1890 by Ann."],
+                                                  return_tensors="pt")
+    with torch.no_grad():
+        before = bert(**enc).last_hidden_state
+        tuned = PeftModel.from_pretrained(bert, str(adapter_dir)).eval()
+        assert tuned.peft_config["default"].peft_type == "LORA"
+        after = tuned(**enc).last_hidden_state
+    return float((after - before).abs().max())
 
 
 def gold_questions() -> list[dict]:

@@ -1,11 +1,12 @@
 """The learned relevance model: committed weights load offline and rank sensibly; training runs end to end."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from conftest import run_training
+from conftest import peft_changes_the_encoder, run_training
 
 
 @pytest.fixture(scope="module")
@@ -58,18 +59,28 @@ def test_weights_are_small():
 
 
 @pytest.mark.slow
-def test_training_runs_end_to_end(tmp_path):
+def test_training_runs_end_to_end_and_resumes(tmp_path):
+    """python -m training.relevance writes peft's adapter, the head and config.json; peft loads the adapter onto
+    the cut MiniLM and it changes the encoder; a run resumes from its last checkpoint."""
     out = tmp_path / "w"
-    run_training("qa.relevance.train", out, "--limit", "40", "--steps", "8", "--batch", "8", "--threads", "1",
-                 timeout=600)
-    for f in ("adapter.safetensors", "config.json", "metrics.json", "MODEL_CARD.md"):
+    metrics = run_training("training.relevance", out, "--limit", "40", "--steps", "6", "--batch", "8",
+                           "--save-every", "3", timeout=600)
+    for f in ("adapter_model.safetensors", "adapter_config.json", "head.safetensors", "config.json", "metrics.json",
+              "MODEL_CARD.md"):
         assert (out / f).exists(), f
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["training"]["steps"] == 8
-    from qa.relevance import RelevanceModel
+    assert metrics["training"]["steps"] == 6 and metrics["training"]["resumed_from"] is None
+    config = json.loads((out / "config.json").read_text())
+    assert set(config) == {"layers", "max_length", "platt_a", "platt_b"} and config["layers"] == 4
+    from safetensors.numpy import load_file
 
-    p = RelevanceModel.load(out).score("Who?", ["Ann did.", "Nothing."])
-    assert p.shape == (2,)
+    head = load_file(str(out / "head.safetensors"))
+    assert set(head) == {"weight", "bias"} and head["weight"].shape == (1, 384)
+    assert peft_changes_the_encoder(out, layers=4) > 1e-4
+    shutil.rmtree(out / "checkpoints" / "checkpoint-6")
+    resumed = run_training("training.relevance", out, "--limit", "40", "--steps", "6", "--batch", "8",
+                           "--save-every", "3", "--resume", timeout=600)
+    assert resumed["training"]["resumed_from"].endswith("checkpoint-3") and resumed["training"]["steps"] == 6
+    assert (out / "checkpoints" / "checkpoint-6").exists() and peft_changes_the_encoder(out, layers=4) > 1e-4
 
 
 @pytest.fixture(scope="module")

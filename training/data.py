@@ -1,4 +1,4 @@
-"""Training and evaluation examples for the relevance model, from SQuAD v2.0 JSON.
+"""Training and evaluation examples for both trained models, from SQuAD v2.0 JSON.
 
 Split BY ARTICLE (sorted titles), so no paragraph of a held-out article is ever seen in training:
 test = titles[1::4] (5 of the 9 articles that eval/calibrate.py holds out from the current model's
@@ -7,7 +7,7 @@ fit, so both models are compared on articles neither was fitted on), calibration
 2 calibration, 5 test.
 
 A question's candidates are the sentences of its paragraph (index.sentences.split_sentences); the
-gold ones hold a gold answer_start, as in eval/calibrate.py. Training pairs per answerable question:
+gold ones hold a gold answer_start (as eval/calibrate.py labels candidates). Training pairs per answerable question:
 its gold sentence(s), every other sentence of the paragraph (the hardest negatives: same topic,
 same words) and the top retrieved sentences of other paragraphs of the same article. Unanswerable
 questions give only negatives (the paragraph's most similar sentences), so that the probability
@@ -16,16 +16,15 @@ can say "nothing here answers it".
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from eval.calibrate import load_squad
 from index.sentences import split_sentences
 
-# 4, not 2: the open corpus is where the first model lost most (63.9% top-1 vs 74.8%), to
-# same-topic sentences of other paragraphs; more of them per question teaches that difference.
+# Same-topic sentences of other paragraphs are where an open corpus misleads the model (docs/decisions/0012).
 OTHER_PARAGRAPH_NEGATIVES = 4
 UNANSWERABLE_NEGATIVES = 3
 
@@ -40,6 +39,24 @@ class Question:
     sentences: list[str]  # the sentences of its paragraph, in order
     gold: set[int] = field(default_factory=set)  # indexes into sentences
     starts: list[int] = field(default_factory=list)  # gold answer offsets in the paragraph
+
+
+def load_squad(path: str) -> tuple[dict[str, str], list[dict]]:
+    """{doc id "title#paragraph": context} and every question as a dict (id, question, doc, article,
+    answerable, sorted gold answer starts)."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)["data"]
+    texts, questions = {}, []
+    for article in data:
+        for pi, para in enumerate(article["paragraphs"]):
+            doc_id = f"{article['title']}#{pi}"
+            texts[doc_id] = para["context"]
+            for qa in para["qas"]:
+                starts = sorted({a["answer_start"] for a in qa.get("answers", [])})
+                questions.append({"id": qa["id"], "question": qa["question"], "doc": doc_id,
+                                  "article": article["title"], "answerable": not qa.get("is_impossible"),
+                                  "starts": starts})
+    return texts, questions
 
 
 def split_articles(titles: list[str]) -> dict[str, str]:
