@@ -60,16 +60,38 @@ def test_weights_are_small():
 @pytest.mark.slow
 def test_training_runs_end_to_end(tmp_path):
     out = tmp_path / "w"
-    run_training("qa.relevance.train", out, "--limit", "40", "--steps", "8", "--batch", "8", "--threads", "1",
+    run_training("training.relevance", out, "--limit", "40", "--steps", "8", "--batch", "8", "--threads", "1",
                  timeout=600)
-    for f in ("adapter.safetensors", "config.json", "metrics.json", "MODEL_CARD.md"):
+    for f in ("adapter_model.safetensors", "adapter_config.json", "head.safetensors", "config.json", "metrics.json",
+              "MODEL_CARD.md"):
         assert (out / f).exists(), f
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["steps"] == 8
     from qa.relevance import RelevanceModel
+    from qa.relevance.scorer import RelevanceScorer
 
     p = RelevanceModel.load(out).score("Who?", ["Ann did.", "Nothing."])
     assert p.shape == (2,)
+    np.testing.assert_allclose(RelevanceScorer.load(out, tmp_path / "onnx").logits("Who?", ["Ann did.", "Nothing."]),
+                               RelevanceModel.load(out).logits("Who?", ["Ann did.", "Nothing."]), atol=1e-5)
+
+
+def test_committed_weights_are_a_peft_adapter_and_a_head():
+    """The layout of qa/relevance/model.py's docstring: peft's files, head.safetensors, config.json."""
+    from peft import LoraConfig
+    from safetensors.numpy import load_file
+
+    from qa.relevance.model import LORA_TARGETS, WEIGHTS_DIR
+
+    config = json.loads((WEIGHTS_DIR / "config.json").read_text())
+    assert set(config) == {"layers", "max_length", "platt_a", "platt_b"}
+    lora = LoraConfig.from_pretrained(str(WEIGHTS_DIR))
+    assert lora.peft_type.value == "LORA" and set(lora.target_modules) == set(LORA_TARGETS)
+    keys = set(load_file(str(WEIGHTS_DIR / "adapter_model.safetensors")))
+    assert len(keys) == 2 * len(LORA_TARGETS) * config["layers"]
+    assert "base_model.model.encoder.layer.0.attention.self.query.lora_A.weight" in keys
+    head = load_file(str(WEIGHTS_DIR / "head.safetensors"))
+    assert head["weight"].shape == (1, 384) and head["bias"].shape == (1,)
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +101,11 @@ def scorer():
     return RelevanceScorer.load()
 
 
-def test_numpy_scorer_matches_torch_model(model, scorer):
-    """The answer-time scorer (NumPy, no torch) computes the training model's logits."""
+def test_answer_time_scorer_matches_torch_model(model, scorer):
+    """The answer-time scorer (ONNX Runtime, no torch) computes the training model's logits."""
     for question, answer, distractor in CASES:
         sents = [answer, distractor, "x", "A very long sentence about rivers and the sea. " * 40]
-        np.testing.assert_allclose(scorer.logits(question, sents), model.logits(question, sents), atol=1e-4)
+        np.testing.assert_allclose(scorer.logits(question, sents), model.logits(question, sents), atol=1e-5)
     assert scorer.logits("Anything?", []).shape == (0,)
 
 
