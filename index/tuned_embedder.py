@@ -1,10 +1,18 @@
-"""The question-tuned sentence embedder: the packaged all-MiniLM-L6-v2 plus a LoRA adapter trained here.
+"""The question-tuned sentence embedder: the packaged all-MiniLM-L6-v2 plus a peft LoRA adapter trained here.
 
-The adapter (``index/embedder_weights/``, 1.3 MB in float16; trained by ``python -m index.train_embedder``,
-data and figures in its ``MODEL_CARD.md``) is folded into the base weights once per cache directory and written
-as an ordinary sentence-transformers directory in the cache, named by the adapter's SHA-256. Everything
-that reads a model directory (sentence-transformers for indexing, the NumPy and ONNX question encoders)
-then reads it unchanged. Folding is arithmetic, not training: W += (alpha / rank) * B @ A.
+Adapter layout (``index/embedder_weights/``, written by the training command with peft's ``save_pretrained``):
+- ``adapter_config.json``: a ``peft.LoraConfig`` (``peft_type`` LORA) for a ``transformers`` ``BertModel``: the
+  ``BertModel`` inside the sentence-transformers model (``model[0].model``), all 6 layers, ``target_modules``
+  the six linear layers of each block (attention.self.query/key/value, attention.output.dense,
+  intermediate.dense, output.dense);
+- ``adapter_model.safetensors``: its tensors, keys ``base_model.model.encoder.layer.N.<module>.lora_A.weight`` /
+  ``lora_B.weight`` (float16 or float32);
+- ``MODEL_CARD.md`` and ``metrics.json`` (the training run's record). ``save_pretrained``'s README.md is not kept.
+
+The adapter is merged into the base weights once per cache directory (``PeftModel.from_pretrained(...)
+.merge_and_unload()``) and the result saved as an ordinary sentence-transformers directory named by the
+adapter's SHA-256, which everything that reads a model directory (batch encoding, the ONNX export of the
+question encoder) then reads unchanged.
 """
 
 from __future__ import annotations
@@ -16,17 +24,22 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from index.model_dirs import default_model_path, hub_offline
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "embedder_weights"
+ADAPTER_FILE, ADAPTER_CONFIG_FILE = "adapter_model.safetensors", "adapter_config.json"
 NAME_PREFIX = "all-MiniLM-L6-v2+citeqa-squad-"  # the index manifest's embedder name: portable, names the adapter
 
 
 def adapter_sha256(weights_dir: Path = WEIGHTS_DIR) -> str:
     """Of the weights' bytes and the config's content (canonical JSON: a CRLF checkout names the same adapter)."""
-    config = json.loads((weights_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    try:
+        config = json.loads((weights_dir / ADAPTER_CONFIG_FILE).read_text(encoding="utf-8"))
+        weights = (weights_dir / ADAPTER_FILE).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"no readable peft adapter in {weights_dir} ({exc})") from exc
     h = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":")).encode())
-    h.update((weights_dir / "adapter.safetensors").read_bytes())
+    h.update(weights)
     return h.hexdigest()
 
 
@@ -34,48 +47,36 @@ def model_name(weights_dir: Path = WEIGHTS_DIR) -> str:
     return NAME_PREFIX + adapter_sha256(weights_dir)[:12]
 
 
-def merged_weights(base: dict[str, np.ndarray], adapter: dict[str, np.ndarray], config: dict) -> dict[str, np.ndarray]:
-    """Base weights with every adapted linear layer's B @ A folded in (float32)."""
-    scale = float(config["alpha"]) / float(config["rank"])
-    out = dict(base)
-    for module in config["modules"]:
-        key = f"{module}.weight"
-        a = adapter[f"{module}.lora_a"].astype(np.float32)
-        b = adapter[f"{module}.lora_b"].astype(np.float32)
-        if key not in out or out[key].shape != (b.shape[0], a.shape[1]):
-            raise ValueError(f"the embedder adapter does not fit the base model at {module}")
-        out[key] = (out[key].astype(np.float32) + scale * (b @ a)).astype(np.float32)
-    return out
+def merged_model(base_dir: str | Path | None = None, weights_dir: Path = WEIGHTS_DIR):
+    """The sentence-transformers model of ``base_dir`` (default: the packaged MiniLM) with the adapter merged in."""
+    hub_offline()
+    from peft import PeftModel
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    st = SentenceTransformer(str(base_dir or default_model_path()), device="cpu")
+    st[0].model = PeftModel.from_pretrained(st[0].model, str(weights_dir)).merge_and_unload()
+    return st
 
 
 def materialise(models_dir: Path, base_dir: str | Path | None = None, weights_dir: Path = WEIGHTS_DIR) -> Path:
     """The merged model directory in ``models_dir`` (written once, atomically; later calls return it)."""
-    from safetensors.numpy import load_file, save_file
-
-    from index.embedder import default_model_path
-
     target = Path(models_dir) / model_name(weights_dir)
-    if (target / "model.safetensors").exists():
+    if (target / "modules.json").exists():
         return target
-    base = Path(base_dir or default_model_path())
-    config = json.loads((weights_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    weights = merged_weights(load_file(str(base / "model.safetensors")), load_file(str(weights_dir / "adapter.safetensors")),
-                             config)
+    st = merged_model(base_dir, weights_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".merge-", dir=target.parent))
     try:
-        for item in base.iterdir():
-            if item.name == "model.safetensors":
-                continue
-            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        st.save(str(tmp), create_model_card=False)
         try:
             os.rename(tmp, target)
         except OSError:
             shutil.rmtree(tmp, ignore_errors=True)
-            if not (target / "model.safetensors").exists():
+            if not (target / "modules.json").exists():
                 raise
-            # another process merged it meanwhile: theirs is the same bytes
+            # another process merged it meanwhile: theirs is the same model
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

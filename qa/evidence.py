@@ -128,10 +128,10 @@ class EvidenceFinder:
 
     @staticmethod
     def _load_scorer(settings: Settings):
-        from qa.relevance.scorer import RelevanceError, get_scorer
+        from qa.relevance.scorer import RelevanceError, scorer_for
 
         try:
-            return get_scorer(None, "onnx", settings.onnx_cache_dir)
+            return scorer_for(settings)
         except (RelevanceError, OSError, KeyError, ValueError) as exc:
             # Answers still work on the hand features alone; say so once instead of failing every question.
             log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)

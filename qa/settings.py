@@ -242,11 +242,6 @@ class Settings(BaseSettings):
             return milvus
         return milvus.model_copy(update={"uri": str(info.data["home"] / "milvus.db")})
 
-    @property
-    def onnx_cache_dir(self) -> Path:
-        """Where this machine's ONNX graphs of the question-time models live (index/onnx_bert.py)."""
-        return self.cache_dir / "onnx"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then the variables of ``env`` (default: the process environment), then ``overrides``

@@ -81,6 +81,31 @@ def test_training_runs_end_to_end_and_resumes(tmp_path):
                            "--save-every", "3", "--resume", timeout=600)
     assert resumed["training"]["resumed_from"].endswith("checkpoint-3") and resumed["training"]["steps"] == 6
     assert (out / "checkpoints" / "checkpoint-6").exists() and peft_changes_the_encoder(out, layers=4) > 1e-4
+    from qa.relevance import RelevanceModel
+    from qa.relevance.scorer import RelevanceScorer
+
+    pair = ("Who?", ["Ann did.", "Nothing."])
+    assert RelevanceModel.load(out).score(*pair).shape == (2,)
+    np.testing.assert_allclose(RelevanceScorer.load(out, tmp_path / "onnx").logits(*pair),
+                               RelevanceModel.load(out).logits(*pair), atol=1e-5)
+
+
+def test_committed_weights_are_a_peft_adapter_and_a_head():
+    """The layout of qa/relevance/model.py's docstring: peft's files, head.safetensors, config.json."""
+    from peft import LoraConfig
+    from safetensors.numpy import load_file
+
+    from qa.relevance.model import LORA_TARGETS, WEIGHTS_DIR
+
+    config = json.loads((WEIGHTS_DIR / "config.json").read_text())
+    assert set(config) == {"layers", "max_length", "platt_a", "platt_b"}
+    lora = LoraConfig.from_pretrained(str(WEIGHTS_DIR))
+    assert lora.peft_type.value == "LORA" and set(lora.target_modules) == set(LORA_TARGETS)
+    keys = set(load_file(str(WEIGHTS_DIR / "adapter_model.safetensors")))
+    assert len(keys) == 2 * len(LORA_TARGETS) * config["layers"]
+    assert "base_model.model.encoder.layer.0.attention.self.query.lora_A.weight" in keys
+    head = load_file(str(WEIGHTS_DIR / "head.safetensors"))
+    assert head["weight"].shape == (1, 384) and head["bias"].shape == (1,)
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +115,11 @@ def scorer():
     return RelevanceScorer.load()
 
 
-def test_numpy_scorer_matches_torch_model(model, scorer):
-    """The answer-time scorer (NumPy, no torch) computes the training model's logits."""
+def test_answer_time_scorer_matches_torch_model(model, scorer):
+    """The answer-time scorer (ONNX Runtime, no torch) computes the training model's logits."""
     for question, answer, distractor in CASES:
         sents = [answer, distractor, "x", "A very long sentence about rivers and the sea. " * 40]
-        np.testing.assert_allclose(scorer.logits(question, sents), model.logits(question, sents), atol=1e-4)
+        np.testing.assert_allclose(scorer.logits(question, sents), model.logits(question, sents), atol=1e-5)
     assert scorer.logits("Anything?", []).shape == (0,)
 
 

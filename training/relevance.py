@@ -31,14 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
+from index.model_dirs import base_model_dir
+from qa.relevance.layout import ADAPTER_FILE, CONFIG_FILE, HEAD_FILE, LORA_TARGETS  # what the answer path loads
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SQUAD = REPO.parent / "shared" / "eval" / "squad2_dev_A.json"
 PROBE_STEPS = 10
-# Every linear layer of the kept blocks: query, key, value, attention output, feed-forward in and out.
-LORA_TARGETS = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-                "intermediate.dense", "output.dense"]
 BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # adapter_config.json's base: the packaged copy of it
-ADAPTER_FILE, HEAD_FILE, CONFIG_FILE = "adapter_model.safetensors", "head.safetensors", "config.json"
 
 
 def parse_args(argv):
@@ -59,24 +58,13 @@ def parse_args(argv):
     ap.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps (DIR/checkpoints)")
     ap.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in DIR/checkpoints")
     args = ap.parse_args(argv)
-    from qa.relevance.scorer import WEIGHTS_DIR
+    from qa.relevance.layout import WEIGHTS_DIR
 
     if args.out.resolve() == WEIGHTS_DIR.resolve():
         ap.error(f"--out must not be the committed weights ({WEIGHTS_DIR}): train elsewhere, then replace them by hand")
     if not 1 <= args.layers <= 6 or args.steps < 0 or args.batch < 1 or args.save_every < 1:
         ap.error("--layers must be 1..6, --steps >= 0, --batch and --save-every >= 1")
     return args
-
-
-def base_model_dir() -> Path:
-    """The packaged MiniLM's directory holding the Hugging Face config.json."""
-    from index.embedder import default_model_path
-
-    root = Path(default_model_path())
-    found = [root] if (root / "config.json").exists() else sorted(c.parent for c in root.rglob("config.json"))
-    if not found:
-        raise FileNotFoundError(f"no Hugging Face config.json under {root}")
-    return found[0]
 
 
 def relevance_net(layers: int, rank: int, dropout: float = 0.1, adapter_dir: Path | None = None):

