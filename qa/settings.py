@@ -84,7 +84,8 @@ class Settings:
     # adapter trained here for question -> answer-sentence search (index/tuned_embedder.py; not the default:
     # it retrieves better but answers no better, index/embedder_weights/MODEL_CARD.md).
     embed_model: str | None = None
-    llm_path: str | None = None  # any GGUF instruct model with a ChatML template; None = the pinned Qwen
+    llm_path: str | None = None  # any GGUF instruct model; None = the pinned Qwen
+    llm_chat_template: str | None = None  # a Jinja chat template for the LLM; None = the model file's own
     # 2 = both cores. Under heavy CPU contention (load average ~14) 1 thread ran a 136+20-token request
     # 2-2.6x faster than 2 (ggml's threads spin at barriers waiting for a descheduled peer).
     llm_threads: int = 2
