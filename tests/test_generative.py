@@ -90,13 +90,13 @@ def test_another_chat_template_still_gives_exact_citations_and_reuses_the_prefix
     from llama_cpp.llama_chat_format import LLAMA3_INSTRUCT_CHAT_TEMPLATE
 
     from qa.llm import runtime
+    from qa.prompt import build_context
     from qa.settings import Settings
 
     settings = Settings.from_env().with_(llm_chat_template=LLAMA3_INSTRUCT_CHAT_TEMPLATE)
     a = Assistant.from_texts({"tides.txt": "The tide rises twice a day in Brest. The harbour master is Anne Le Gall. "
                                            "Ferries leave for Ouessant at nine."}, settings=settings)
-    mode = a._mode("generative")
-    ctx = mode.context(a.corpus.view())
+    ctx = build_context(a.corpus.view(), settings, [])
     prefix = runtime.chat_template(LLAMA3_INSTRUCT_CHAT_TEMPLATE).prefix(ctx.prefix)
     assert prefix.endswith("<|start_header_id|>user<|end_header_id|>\n\n") and "<|im_start|>" not in prefix
     runtime.clear_prefix_cache()
