@@ -1,5 +1,6 @@
-"""The LLM mode's prompt: fixed instructions + numbered sentences (the cacheable prefix), then the
-question.
+"""The LLM mode's prompt as chat messages: a system message of fixed instructions + numbered sentences
+(the cacheable prefix), then a user message with the question. The LLM renders them with its own chat
+template (qa/llm/chat_template.py).
 
 Speed: the prompt's long fixed part comes first and the question last, so llama.cpp reuses the
 prefix's KV cache and reads only the question's tokens (qa/llm/runtime.py). When the whole corpus
@@ -19,16 +20,8 @@ from qa.modes.extractive import META_LABELS
 from qa.settings import Settings
 
 NOT_FOUND = "NOT IN DOCUMENTS"
-# Tuned on the project's own gold set (eval/gold_seed.jsonl, 51 questions, runs of
-# `citeqa eval seed --mode generative`, idle 2-core VM). The earlier rule "if none of the sentences
-# answers the question, reply exactly NOT IN DOCUMENTS" made the 1.5B model abstain on 11 of 41
-# answerable questions (false abstention 0.27, success 0.59); saying it only for "nothing answers"
-# fixes most of that (success 0.78). The retrieval gate before the LLM and the support check after
-# it (qa/grounding.py) catch what the model no longer refuses. Tried and dropped: "use the words
-# of the sentences" (the trip question then cited only the tweet announcing the cancellation);
-# "answer yes or no, then say why" (the model then began nearly every answer with "Yes", wrong on
-# 4 of the 4 "no" questions, e.g. "Yes, Bolton supported the trip" citing "he was opposed to the
-# trip"); "check the sentences, then start with Yes or No" (answers became a bare "Yes. [1]").
+# Wording chosen on the project's gold set (docs/decisions/0030-llm-prompt-wording.md): "NOT IN DOCUMENTS"
+# only when nothing answers, since a stricter rule made the small model refuse answerable questions.
 SYSTEM = (
     "You answer questions about the user's documents using only the numbered sentences below.\n"
     "Rules:\n"
@@ -48,11 +41,15 @@ MODEL_REFUSES = re.compile(
 @dataclass(frozen=True)
 class Context:
     rows: list[int]  # rows[n-1] is the corpus row of sentence [n]
-    prefix: str  # the cacheable part of the prompt
+    prefix: str  # the system message (instructions + numbered sentences): the cacheable part of the prompt
     whole_corpus: bool  # the same prefix serves every question (worth warming)
 
     def number_of(self) -> dict[int, int]:
         return {row: n for n, row in enumerate(self.rows, 1)}
+
+    def messages(self, user: str) -> list[dict[str, str]]:
+        """The chat messages of one question: this context's system message, then ``user`` (see user_turn)."""
+        return [{"role": "system", "content": self.prefix}, {"role": "user", "content": user}]
 
 
 def fits_whole(view: CorpusView, settings: Settings) -> bool:
@@ -82,16 +79,16 @@ def _render(view: CorpusView, rows: list[int], whole_corpus: bool) -> Context:
         label = META_LABELS.get(view.records[row].kind)
         text = " ".join(view.record_text(row).split())  # one line per sentence
         lines.append(f"[{n}] {label + ': ' if label else ''}{text}")
-    prefix = f"<|im_start|>system\n{SYSTEM}" + "\n".join(lines) + "<|im_end|>\n"
-    return Context(rows, prefix, whole_corpus)
+    return Context(rows, SYSTEM + "\n".join(lines), whole_corpus)
 
 
 def user_turn(question: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history_turns: int,
               hint: list[int] = ()) -> str:
+    """The user message: the last turns of the conversation, the question and the sentences to look at first."""
     recent = list(turns)[-2 * history_turns :]
     convo = ""
     if recent:
         convo = "Earlier conversation:\n" + "\n".join(
             f"{t['role'].capitalize()}: {' '.join(t['content'].split())[:400]}" for t in recent) + "\n\n"
     look = f"\nLook first at sentences {', '.join(f'[{n}]' for n in hint)}." if hint else ""
-    return f"<|im_start|>user\n{convo}Question: {question}{look}<|im_end|>\n<|im_start|>assistant\n"
+    return f"{convo}Question: {question}{look}"

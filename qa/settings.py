@@ -135,8 +135,10 @@ class JudgeSettings(_Group):
 class LLMSettings(_Group):
     """The local LLM and the written-answer mode (qa/llm/, qa/prompt.py, qa/modes/generative.py)."""
 
-    path: str | None = Field(None, min_length=1, description="a GGUF instruct model with a ChatML template; "
-                                                             "unset = the pinned Qwen2.5-Coder-1.5B")
+    path: str | None = Field(None, min_length=1, description="a GGUF instruct model (its own chat template renders "
+                                                             "the prompts); unset = the pinned Qwen2.5-Coder-1.5B")
+    chat_template: str | None = Field(None, min_length=1, description="a Jinja chat template to use instead of the "
+                                                                      "model file's own")
     threads: int = Field(2, ge=1, le=256, description="llama.cpp threads (1 can be faster on a busy machine)")
     max_tokens: int = Field(256, ge=1, le=32_768, description="tokens per LLM call unless the call says otherwise")
     context_window: int = Field(4096, ge=512, le=131_072, description="the model's context, in tokens")

@@ -82,3 +82,28 @@ def test_yes_no_question_gets_the_sources_statement_without_an_unchecked_verdict
     assert not re.match(r"(?i)(yes|no)\b", ans.text), ans.text
     assert any("opposed to the trip" in c.text for c in ans.citations), ans.text
     exact(seed_assistant, ans)
+
+
+def test_another_chat_template_still_gives_exact_citations_and_reuses_the_prefix():
+    # The pinned weights under Llama-3's chat template (Settings.llm.chat_template): its markers, not ChatML,
+    # frame the prompt; the corpus prefix is still read once; citations are still exact spans.
+    from llama_cpp.llama_chat_format import LLAMA3_INSTRUCT_CHAT_TEMPLATE
+
+    from qa.llm import runtime
+    from qa.prompt import build_context
+    from qa.settings import Settings
+
+    settings = Settings.from_env().with_(llm={"chat_template": LLAMA3_INSTRUCT_CHAT_TEMPLATE})
+    a = Assistant.from_texts({"tides.txt": "The tide rises twice a day in Brest. The harbour master is Anne Le Gall. "
+                                           "Ferries leave for Ouessant at nine."}, settings=settings)
+    ctx = build_context(a.corpus.view(), settings, [])
+    prefix = runtime.chat_template(LLAMA3_INSTRUCT_CHAT_TEMPLATE).prefix(ctx.prefix)
+    assert prefix.endswith("<|start_header_id|>user<|end_header_id|>\n\n") and "<|im_start|>" not in prefix
+    runtime.clear_prefix_cache()
+    a.warm()
+    ans = a.ask("Who is the harbour master?", mode="generative")
+    stats = runtime.last_stats()
+    assert stats.reused_tokens >= len(runtime._tokenize(runtime.get_llm(), prefix)) - 1, stats
+    assert not ans.abstained and ans.citations, ans.text
+    exact(a, ans)
+    assert any("Anne Le Gall" in c.text for c in ans.citations), ans.text

@@ -144,8 +144,12 @@ def test_llama_cpp_build_is_not_native() -> None:
 # --- generation ---------------------------------------------------------------------------
 
 
+def _chat(rt, messages: list[dict[str, str]]) -> str:
+    return rt.chat_template().render(messages)
+
+
 def test_completion_replies_and_streams(rt) -> None:
-    prompt = rt.chatml([
+    prompt = _chat(rt, [
         {"role": "system", "content": "You are a terse assistant."},
         {"role": "user", "content": "Reply with exactly one word: the capital of France."},
     ])
@@ -157,25 +161,84 @@ def test_completion_replies_and_streams(rt) -> None:
     assert "<|im_end|>" not in reply
 
 
-def test_llama_index_wrapper_uses_the_same_path(rt) -> None:
-    from llama_index.core.llms import ChatMessage
-    from llama_index.llms.llama_cpp import LlamaCPP
+def test_pinned_model_template_renders_the_chatml_prompt_byte_for_byte(rt) -> None:
+    # The pinned Qwen's own template gives the very prompt citeqa wrote by hand before: the same answers follow.
+    from qa.prompt import SYSTEM, Context, user_turn
 
-    llm = rt.get_llm()
-    assert isinstance(llm, LlamaCPP) and rt.get_llm() is llm
+    system = SYSTEM + "[1] The tide rises twice a day.\n[2] The harbour master is Anne Le Gall."
+    user = user_turn("Who is he?", [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Anne."}],
+                     2, [2])
+    chat = rt.chat_template()
+    prompt = chat.prompt(Context([0, 1], system, True).messages(user))
+    assert prompt.text == (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
+                           "<|im_start|>assistant\n")
+    assert prompt.prefix == f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n"
+    assert chat.stops == ("<|im_end|>",)
+
+
+def test_other_templates_render_their_own_markers_and_keep_the_prefix(rt) -> None:
+    from llama_cpp.llama_chat_format import LLAMA3_INSTRUCT_CHAT_TEMPLATE, MISTRAL_INSTRUCT_CHAT_TEMPLATE
+
+    system = "Answer from the sentences.\n[1] The tide rises twice a day."
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "Question: when?"}]
+    llama3 = rt.chat_template(LLAMA3_INSTRUCT_CHAT_TEMPLATE)
+    text = llama3.render(messages)
+    assert "<|start_header_id|>system<|end_header_id|>\n\n" + system + "<|eot_id|>" in text
+    assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n") and "<|im_start|>" not in text
+    assert llama3.prefix(system) == text[: text.index("Question: when?")] and "<|eot_id|>" in llama3.stops
+    # Mistral's template has no system role (it raises on one): the instructions open the user turn.
+    mistral = rt.chat_template(MISTRAL_INSTRUCT_CHAT_TEMPLATE)
+    assert not mistral.system_role
+    text = mistral.render(messages)
+    assert f"[INST] {system}\n\nQuestion: when? [/INST]" in text and "<|im_start|>" not in text
+    assert text.startswith(mistral.prefix(system)) and system in mistral.prefix(system)
+
+
+def test_a_template_that_hides_the_instructions_disables_prefix_caching(rt, caplog) -> None:
+    # A template that writes the question before the system message: no fixed prefix, a warning, still a prompt.
+    reversed_template = ("{% for m in messages|reverse %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+                         "{% endfor %}<|im_start|>assistant\n")
+    chat = rt.chat_template(reversed_template)
+    with caplog.at_level("WARNING"):
+        prompt = chat.prompt([{"role": "system", "content": "Rules X."}, {"role": "user", "content": "Q?"}])
+    assert prompt.prefix is None and prompt.text.startswith("<|im_start|>user\nQ?")
+    assert "without prefix caching" in caplog.text
+
+
+def test_prefix_caching_with_another_template_reuses_the_prefix(rt) -> None:
+    from llama_cpp.llama_chat_format import LLAMA3_INSTRUCT_CHAT_TEMPLATE
+
+    system = _seed_sentences(8)
+    ask = lambda q: [{"role": "system", "content": system}, {"role": "user", "content": q}]  # noqa: E731
+    rt.clear_prefix_cache()
+    rt.chat(ask("Who cancelled the trip?"), max_tokens=4, template=LLAMA3_INSTRUCT_CHAT_TEMPLATE)
+    n = len(rt._tokenize(rt.get_llm(), rt.chat_template(LLAMA3_INSTRUCT_CHAT_TEMPLATE).prefix(system)))
+    rt.chat([{"role": "user", "content": "Say yes."}], max_tokens=2)  # an unrelated prompt in between
+    rt.chat(ask("Who is Stephen Biegun?"), max_tokens=4, template=LLAMA3_INSTRUCT_CHAT_TEMPLATE)
+    assert n > 150 and rt.last_stats().reused_tokens >= n - 1  # restored from the snapshot
+
+
+def test_llama_index_adapter_uses_the_process_wide_model(rt) -> None:
+    from llama_index.core.llms import ChatMessage
+
+    from eval.baselines.citation_engine import LocalModelLLM
+
+    llm = LocalModelLLM(SETTINGS)
+    assert llm.metadata.context_window == rt.get_llm().n_ctx()
     out = llm.chat([ChatMessage(role="user", content="Reply with one word: the capital of Italy.")])
     assert "rome" in str(out.message.content).lower()
     assert rt.last_stats() is not None and rt.last_stats().prompt_tokens > 5
+    assert "".join(r.delta for r in llm.stream_complete("Reply with one word: the capital of Italy.")).strip()
 
 
 def test_busy_flag_and_lock(rt) -> None:
-    gen = rt.stream_completion(rt.chatml([{"role": "user", "content": "Count from 1 to 20."}]), 32)
+    gen = rt.stream_chat([{"role": "user", "content": "Count from 1 to 20."}], 32)
     with contextlib.closing(gen):
         next(gen)
         assert rt.llm_busy()
         got: list[str] = []
-        t = threading.Thread(target=lambda: got.append(rt.complete(
-            rt.chatml([{"role": "user", "content": "Say yes."}]), max_tokens=4)))
+        say_yes = [{"role": "user", "content": "Say yes."}]
+        t = threading.Thread(target=lambda: got.append(rt.chat(say_yes, max_tokens=4)))
         t.start()
         t.join(timeout=0.5)
         assert t.is_alive()  # waits for the running generation
@@ -184,26 +247,29 @@ def test_busy_flag_and_lock(rt) -> None:
     assert not rt.llm_busy()
 
 
-def _seed_prompt_parts(n_sentences: int) -> tuple[str, Callable[[str], str]]:
+def _seed_sentences(n_sentences: int) -> str:
     text = SEED.read_text(encoding="utf-8")
     sents = [s.strip() for s in re.split(r"(?<=[.!?”])\s+|\n+", text) if s.strip()][:n_sentences]
-    numbered = "\n".join(f"[{i}] {s}" for i, s in enumerate(sents, 1))
-    prefix = (
-        "<|im_start|>system\nAnswer only from the numbered sentences and cite them like [3]."
-        f"<|im_end|>\n<|im_start|>user\nDocument:\n{numbered}\n\n"
-    )
-    return prefix, lambda q: f"{prefix}Question: {q}<|im_end|>\n<|im_start|>assistant\n"
+    return "Answer only from the numbered sentences and cite them like [3].\nDocument:\n" + "\n".join(
+        f"[{i}] {s}" for i, s in enumerate(sents, 1))
+
+
+def _seed_prompt_parts(rt, n_sentences: int) -> tuple[str, Callable[[str], str]]:
+    """The rendered prefix of [system: numbered seed sentences] and the prompt for a question."""
+    system, chat = _seed_sentences(n_sentences), rt.chat_template()
+    return chat.prefix(system), lambda q: chat.render([{"role": "system", "content": system},
+                                                       {"role": "user", "content": f"Question: {q}"}])
 
 
 def test_warm_prefix_gives_the_same_answers_as_cold(rt) -> None:
-    prefix, prompt = _seed_prompt_parts(10)  # ~300 tokens: enough to matter, quick to read cold
+    prefix, prompt = _seed_prompt_parts(rt, 10)  # ~300 tokens: enough to matter, quick to read cold
     q1, q2 = "Who cancelled the trip?", "Who is Stephen Biegun?"
     rt.clear_prefix_cache()
     n = rt.warm_prefix(prefix)
     assert n > 200
     warm1 = rt.complete(prompt(q1), max_tokens=32)
     assert rt.last_stats().reused_tokens >= n - 1  # only the question was read
-    rt.complete(rt.chatml([{"role": "user", "content": "Rewrite: and him?"}]), max_tokens=16)
+    rt.chat([{"role": "user", "content": "Rewrite: and him?"}], max_tokens=16)
     warm2 = rt.complete(prompt(q2), max_tokens=32, prefix=prefix)
     assert rt.last_stats().reused_tokens >= n - 1  # restored from the snapshot, not re-read
     cold: list[str] = []

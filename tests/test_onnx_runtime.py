@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, SEED
-from index.embedder import default_model_path, get_embedder
+from index.embedder import get_embedder
 
 TEXTS = ["When did the Normans conquer England?", "x", "", "  spaced   out  ", "Ünïcödé café naïve — “quotes” 1,234.5",
          "A very long sentence about rivers and the sea. " * 60]
@@ -97,7 +97,7 @@ def test_a_server_answers_its_first_question_without_torch_or_transformers(tmp_p
     Assistant.open(paths=[tmp_path / "docs" / "seed.txt"], index_dir=tmp_path / "idx", settings=settings)  # indexing uses torch
     code = ("import sys\nfrom qa import Assistant, Settings\n"
             f"a = Assistant.open(index_dir={str(tmp_path / 'idx')!r}, "
-            "settings=Settings.from_env(relevance='model', relevance_gate=1.01))\n"
+            "settings=Settings.from_env(judge={'relevance': 'model', 'relevance_gate': 1.01}))\n"
             "ans = a.ask('Why was the trip cancelled?', mode='extractive')\n"
             "assert ans.citations and 'relevance' in ans.timings_ms, ans\n"
             "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers', 'peft') if m in sys.modules))\n")

@@ -160,11 +160,16 @@ def rt():
 
 def _short_prefix(n_sentences: int = 10) -> tuple[str, str]:
     """A document prefix of a few hundred tokens (quick to read on 2 cores) and a prompt that starts with it."""
+    from qa.llm import runtime
+
     text = SEED.read_text(encoding="utf-8")
     sents = [s.strip() for s in re.split(r"(?<=[.!?”])\s+|\n+", text) if s.strip()][:n_sentences]
-    numbered = "\n".join(f"[{i}] {s}" for i, s in enumerate(sents, 1))
-    prefix = f"<|im_start|>system\nAnswer only from the numbered sentences; cite like [3].\n{numbered}<|im_end|>\n"
-    return prefix, f"{prefix}<|im_start|>user\nWho cancelled the trip?<|im_end|>\n<|im_start|>assistant\n"
+    system = "Answer only from the numbered sentences; cite like [3].\n" + "\n".join(
+        f"[{i}] {s}" for i, s in enumerate(sents, 1))
+    chat = runtime.chat_template()
+    question = {"role": "user", "content": "Who cancelled the trip?"}
+    prompt = chat.prompt([{"role": "system", "content": system}, question])
+    return prompt.prefix, prompt.text
 
 
 @pytest.mark.slow
@@ -178,7 +183,7 @@ def test_saved_state_gives_the_same_answer_without_rereading(rt, tmp_path: Path)
     assert saved.stat().st_size > 1_000_000 and not list(tmp_path.glob(".*.tmp"))
 
     # A restart: a new Llama instance, nothing in its RAM, reads the file instead of the prefix.
-    restarted = rt.build_llm(rt._settings)._model
+    restarted = rt.build_llm(rt._settings)
     try:
         warm = "".join(rt._stream(restarted, prompt, 16, None, prefix, tmp_path))
     finally:

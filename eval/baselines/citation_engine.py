@@ -3,7 +3,7 @@
 Set up as a typical user would::
 
     Settings.embed_model = <our SentenceTransformer, wrapped>   # same model and normalisation as citeqa
-    Settings.llm = qa.llm.runtime.get_llm()                     # the same local GGUF model
+    Settings.llm = LocalModelLLM(settings)                      # the same local GGUF model, its own chat template
     index = VectorStoreIndex.from_documents(SimpleDirectoryReader(docs_dir).load_data())  # default chunking
     engine = CitationQueryEngine.from_args(index)               # top-2 chunks, 512-token citation chunks
 
@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from llama_index.core.base.embeddings.base import BaseEmbedding
-from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    CompletionResponse,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.llms.callbacks import llm_completion_callback
+from llama_index.core.llms.custom import CustomLLM
 
 from qa.types import Answer, Citation
 
@@ -68,6 +76,62 @@ class SentenceTransformerEmbedding(BaseEmbedding):
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
         return self._embedder.encode(list(texts)).tolist()
+
+
+class LocalModelLLM(CustomLLM):
+    """llama-index LLM over citeqa's process-wide local model (qa/llm/runtime.py), as llama-index's CustomLLM
+    intends: prompts rendered with the model's own chat template, one generation at a time."""
+
+    max_tokens: int = Field(default=256, gt=0, description="Tokens generated per call at most.")
+    chat_template: str | None = Field(default=None, description="A Jinja chat template; None: the model's own.")
+
+    def __init__(self, settings: Any) -> None:
+        template = settings.llm.chat_template
+        super().__init__(max_tokens=settings.llm.max_tokens, chat_template=template,
+                         messages_to_prompt=lambda messages: _render(messages, template),
+                         completion_to_prompt=lambda text: _render([ChatMessage(role="user", content=text)], template))
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "CiteqaLocalModelLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        from qa.llm import runtime
+
+        llama = runtime.get_llm()
+        return LLMMetadata(context_window=llama.n_ctx(), num_output=self.max_tokens, model_name=llama.model_path)
+
+    def _deltas(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> Iterator[str]:
+        from qa.llm import runtime
+
+        if not formatted:
+            prompt = self.completion_to_prompt(prompt)
+        stops = [*runtime.chat_template(self.chat_template).stops, *(kwargs.get("stop") or [])]
+        return runtime.stream_completion(prompt, max_tokens=kwargs.get("max_tokens") or self.max_tokens, stop=stops)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        return CompletionResponse(text="".join(self._deltas(prompt, formatted, kwargs)))
+
+    @llm_completion_callback()
+    def stream_complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponseGen:
+        deltas = self._deltas(prompt, formatted, kwargs)
+
+        def gen() -> CompletionResponseGen:
+            text = ""
+            for delta in deltas:
+                text += delta
+                yield CompletionResponse(text=text, delta=delta)
+
+        return gen()
+
+
+def _render(messages: Any, template: str | None) -> str:
+    from qa.llm import runtime
+
+    chat = [{"role": getattr(m.role, "value", m.role), "content": m.content or ""} for m in messages]
+    return runtime.chat_template(template).render(chat)
 
 
 def markers(answer: str) -> list[int]:
@@ -135,7 +199,7 @@ class CitationEngineBaseline:
         self.docs_dir = Path(docs_dir)
         self.embed_model = SentenceTransformerEmbedding(embedder)
         runtime.configure(settings)  # the same local model as citeqa's LLM mode
-        self.llm = runtime.get_llm()
+        self.llm = LocalModelLLM(settings)
         with llama_settings(self.embed_model, self.llm):
             reader = SimpleDirectoryReader(str(docs_dir)) if self.docs_dir.is_dir() else \
                 SimpleDirectoryReader(input_files=[str(docs_dir)])

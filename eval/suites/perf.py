@@ -97,7 +97,7 @@ if cfg["what"] == "bare":
         t1 = time.perf_counter()
         runtime.get_llm()
         out["llm_load_s"] = time.perf_counter() - t1
-        runtime.complete(cfg["llm_prompt"], max_tokens=1)
+        runtime.chat([{"role": "user", "content": cfg["question"]}], max_tokens=1)
 elif cfg["what"] == "assistant":
     from qa import Assistant
     out["import_s"] = time.perf_counter() - t0
@@ -314,11 +314,9 @@ def bench_cold(docs: Path, question: str, modes: list[str], repeats: int, second
             runs["fresh_index"].append(run_child({**base, "what": "assistant", "index_dir": index_dir}))
             runs["warm_index"].append(run_child({**base, "what": "assistant", "index_dir": index_dir}))
         if "generative" in modes:  # one round: each costs an LLM load and a full prompt read
-            from qa.llm.chatml import chatml
             from qa.llm.prefix_store import SUBDIR
 
-            prompt = chatml([{"role": "user", "content": question}])
-            runs["bare_model_llm"] = [run_child({**base, "what": "bare", "llm": True, "llm_prompt": prompt})]
+            runs["bare_model_llm"] = [run_child({**base, "what": "bare", "llm": True})]
             index0 = Path(tmp) / "index-0"
             gen = {**base, "what": "assistant", "mode": "generative", "index_dir": str(index0)}
             shutil.rmtree(index0 / SUBDIR, ignore_errors=True)  # (i) cold: no saved LLM state
@@ -411,14 +409,13 @@ def bench_latency(args: argparse.Namespace, modes: list[str]) -> tuple[dict[str,
                                           answerable=bool(g["answerable"]), evidence=evidence, answer=answer,
                                           latency_ms=total, first_token_ms=first, **extra))
             if mode == "generative":  # floor: the bare LLM answering the question alone, after the mode's run
-                from qa.llm.chatml import chatml
                 from qa.llm.local import LocalLLM
 
                 llm = LocalLLM(a.settings)
                 for row in progress(mode_rows, total=len(mode_rows), desc="perf bare LLM"):
                     t = time.perf_counter()
                     first_b = None
-                    for delta in llm.stream(chatml([{"role": "user", "content": row["question"]}]),
+                    for delta in llm.stream([{"role": "user", "content": row["question"]}],
                                             max_tokens=a.settings.llm.answer_max_tokens):
                         if first_b is None and delta:
                             first_b = (time.perf_counter() - t) * 1e3

@@ -1,14 +1,14 @@
 """The LLM the answer modes call: the process-wide local model, behind a small typed facade.
 
-Answer modes depend on ``PromptLLM`` (stream a raw ChatML prompt, warm a prefix), not on llama.cpp;
-tests and other back-ends can pass any object with those two methods. This module imports no
+Answer modes depend on ``PromptLLM`` (stream a reply to chat messages, warm their fixed system message),
+not on llama.cpp; tests and other back-ends can pass any object with those two methods. This module imports no
 llama.cpp until a method is called, so checking availability stays cheap.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -16,7 +16,7 @@ from index.errors import CiteqaError
 from qa.settings import Settings
 
 SETUP_HINT = ("run `bash .ci/setup` (it builds llama-cpp-python and joins the pinned model), or set CITEQA_LLM_PATH "
-              "to a GGUF instruct model with a ChatML template")
+              "to a GGUF instruct model with a chat template")
 
 
 class LLMUnavailableError(CiteqaError):
@@ -24,13 +24,14 @@ class LLMUnavailableError(CiteqaError):
 
 
 class PromptLLM(Protocol):
-    """``prefix`` (a beginning of ``prompt``) is worth caching; ``persist_prefix``: it serves every question
-    of this corpus, so an implementation may keep it across restarts."""
+    """``messages``: {"role", "content"} mappings; a leading system message is the same for many prompts and
+    worth caching (``warm`` gets its content); ``persist_prefix``: it serves every question of this corpus, so
+    an implementation may keep it across restarts."""
 
-    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None,
+    def stream(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None,
                persist_prefix: bool = False) -> Iterator[str]: ...
 
-    def warm(self, prefix: str, persist_prefix: bool = False) -> None: ...
+    def warm(self, system: str, persist_prefix: bool = False) -> None: ...
 
 
 def availability(settings: Settings) -> tuple[bool, str]:
@@ -51,35 +52,33 @@ def availability(settings: Settings) -> tuple[bool, str]:
 
 
 class LocalLLM:
-    """The llama.cpp model of this process (qa/llm/runtime.py) as a PromptLLM, through its
-    llama-index ``LLM`` interface (``stream_complete``)."""
+    """The llama.cpp model of this process (qa/llm/runtime.py) as a PromptLLM, its prompts rendered with the
+    model's chat template (or ``Settings.llm.chat_template``)."""
 
     def __init__(self, settings: Settings, state_dir: Path | None = None) -> None:
         self.settings = settings
         self.state_dir = state_dir  # where persisted prefix states live (beside the index); None: RAM only
 
-    def _llm(self):
+    def _runtime(self):
         ok, why = availability(self.settings)
         if not ok:
             raise LLMUnavailableError(why)
         from qa.llm import runtime
 
         runtime.configure(self.settings)
-        return runtime.get_llm()
+        return runtime
 
-    def stream(self, prompt: str, *, prefix: str | None = None, max_tokens: int | None = None,
+    def stream(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None,
                persist_prefix: bool = False) -> Iterator[str]:
         state_dir = self.state_dir if persist_prefix else None
-        for response in self._llm().stream_complete(prompt, formatted=True, prefix=prefix, max_tokens=max_tokens,
-                                                    state_dir=state_dir):
-            if response.delta:
-                yield response.delta
+        yield from self._runtime().stream_chat(messages, max_tokens=max_tokens, state_dir=state_dir,
+                                               template=self.settings.llm.chat_template)
 
-    def warm(self, prefix: str, persist_prefix: bool = False) -> None:
-        self._llm()
-        from qa.llm import runtime
-
-        runtime.warm_prefix(prefix, self.state_dir if persist_prefix else None)
+    def warm(self, system: str, persist_prefix: bool = False) -> None:
+        runtime = self._runtime()
+        prefix = runtime.chat_template(self.settings.llm.chat_template).prefix(system)
+        if prefix is not None:
+            runtime.warm_prefix(prefix, self.state_dir if persist_prefix else None)
 
     @staticmethod
     def loaded() -> bool:

@@ -1,8 +1,8 @@
 """Prefix KV snapshots on disk, so a restarted process does not re-read the corpus prompt.
 
-Why: reading the seed article's ~1,150-token prompt prefix costs 20-36 s on the 2 idle cores (over
-90 s when they are shared); its llama.cpp state (~32 MB) reads back and restores in ~0.15 s. The runtime keeps these
-snapshots in RAM (qa/llm/runtime.py); this module writes them beside the index
+Why: on a small CPU, reading the corpus prompt prefix takes tens of seconds while reading its saved
+llama.cpp state back takes a fraction of one (docs/decisions/0032-llm-prefix-state-on-disk.md). The runtime
+keeps these snapshots in RAM (qa/llm/runtime.py); this module writes them beside the index
 (``<index_dir>/llm-state/``) and reads them back after a restart.
 
 A file is named ``<key>.kv``, key = sha256 of the prefix text. The text already holds the prompt

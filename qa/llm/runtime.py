@@ -1,12 +1,12 @@
-"""The process-wide local LLM (llama.cpp through llama-index's LlamaCPP) with prefix caching.
+"""The process-wide local LLM (a ``llama_cpp.Llama``) with prefix caching.
 
-Why prefix caching: on the 2-core CI/dev CPU prompt reading runs at ~68 tokens/s and
-generation at ~14 tokens/s, and every answer prompt is [system text + all numbered corpus
-sentences] + [question]. Re-reading a ~1,200-token prefix costs ~15-20 s; reusing its KV cache
-leaves only the question's few tokens to read. llama.cpp already reuses the longest common
-token prefix with the *previous* prompt; we also keep snapshots of the KV state of known
-prefixes (``warm_prefix``) so the saving survives unrelated prompts in between (e.g. a
-condense-question prompt).
+Why prefix caching: every answer prompt is [system text + all numbered corpus sentences] + [question], and
+on a small CPU re-reading the long fixed part costs far more than generating the answer. llama.cpp already
+reuses the longest common token prefix with the *previous* prompt; we also keep snapshots of the KV state of
+known prefixes (``warm_prefix``) so the saving survives unrelated prompts in between.
+
+Prompts are rendered with the model file's own chat template (qa/llm/chat_template.py), so any GGUF
+instruct model works; ``stream_chat`` takes chat messages, ``stream_completion`` an already rendered prompt.
 
 Concurrency: one model per process, loaded on first use under a lock; one generation at a
 time under a plain ``threading.Lock`` (not an RLock: Gradio may advance one streaming generator
@@ -35,16 +35,9 @@ from typing import Any
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
-from llama_index.core.base.llms.types import (
-    ChatMessage,
-    CompletionResponse,
-    CompletionResponseGen,
-)
-from llama_index.core.llms.callbacks import llm_completion_callback
-from llama_index.llms.llama_cpp import LlamaCPP
 
 from qa.llm import prefix_store
-from qa.llm.chatml import IM_END, chatml
+from qa.llm.chat_template import ChatTemplate, ChatTemplateError, Message
 from qa.llm.model_file import ModelFileError, model_path
 from qa.settings import Settings
 
@@ -53,7 +46,8 @@ _MIN_GAIN = 8  # restoring a snapshot (~35 MB memcpy) only pays when it saves a 
 __all__ = [
     "GenerationStats",
     "build_llm",
-    "chatml",
+    "chat",
+    "chat_template",
     "clear_prefix_cache",
     "complete",
     "configure",
@@ -61,6 +55,7 @@ __all__ = [
     "last_stats",
     "llm_busy",
     "llm_loaded",
+    "stream_chat",
     "stream_completion",
     "warm_prefix",
 ]
@@ -84,62 +79,10 @@ class _PrefixState:
 
 _load_lock = threading.Lock()
 _gen_lock = threading.Lock()
-_llm: LlamaCPP | None = None
+_llm: Llama | None = None
 _settings = Settings.from_env({})  # replaced by configure() before the model loads
 _last_stats: GenerationStats | None = None
-
-
-class CiteqaLlamaCPP(LlamaCPP):
-    """LlamaCPP whose complete/stream_complete go through our locked, prefix-cached path.
-
-    We bypass LlamaCPP's own generation call because (read in llama-index-llms-llama-cpp
-    0.7.0's source) it ignores per-call kwargs (max_tokens and stop are frozen in
-    generate_kwargs at construction, so a 3-token condense call would still run to 256),
-    mutates the shared generate_kwargs["stream"] on every call (not thread-safe) and
-    tokenises the string prompt itself, so we could not line the prompt tokens up with a saved
-    prefix snapshot before generation starts. Its KV reuse with the previous prompt is the same
-    Llama.generate() path as ours; what it lacks is surviving an unrelated prompt in between
-    (measured: 0.40-0.47 s to first token with our snapshot vs a ~20 s full re-read).
-
-    ``prefix=`` (a beginning of the formatted prompt) is warmed and snapshotted first, as with
-    ``warm_prefix`` (and kept on disk in ``state_dir=`` if given): citeqa's LLM mode passes its
-    corpus prefix this way.
-    """
-
-    def _deltas(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> Iterator[str]:
-        if not formatted:
-            prompt = self.completion_to_prompt(prompt)
-        prefix = kwargs.get("prefix")
-        if prefix is not None and not prompt.startswith(prefix):
-            raise ValueError("prefix must be the beginning of the prompt")
-        return _stream(self._model, prompt, kwargs.get("max_tokens") or self.max_new_tokens, kwargs.get("stop"), prefix,
-                       kwargs.get("state_dir"))
-
-    @llm_completion_callback()
-    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
-        return CompletionResponse(text="".join(self._deltas(prompt, formatted, kwargs)))
-
-    @llm_completion_callback()
-    def stream_complete(
-        self, prompt: str, formatted: bool = False, **kwargs: Any
-    ) -> CompletionResponseGen:
-        deltas = self._deltas(prompt, formatted, kwargs)
-
-        def gen() -> CompletionResponseGen:
-            text = ""
-            for delta in deltas:
-                text += delta
-                yield CompletionResponse(text=text, delta=delta)
-
-        return gen()
-
-
-def _messages_to_prompt(messages: Sequence[ChatMessage]) -> str:
-    return chatml(messages)
-
-
-def _completion_to_prompt(completion: str) -> str:
-    return chatml([{"role": "user", "content": completion}])
+_templates: dict[str | None, ChatTemplate] = {}  # of the loaded model, by Settings.llm.chat_template
 
 
 def configure(settings: Settings) -> None:
@@ -152,26 +95,18 @@ def configure(settings: Settings) -> None:
         _settings = settings
 
 
-def build_llm(settings: Settings) -> CiteqaLlamaCPP:
-    """A new LlamaCPP as ``settings`` say. Most code wants get_llm() instead."""
+def build_llm(settings: Settings) -> Llama:
+    """A new llama.cpp model as ``settings`` say. Most code wants get_llm() instead."""
     gguf = model_path(settings.llm.path, settings.cache_dir)
     threads = settings.llm.threads
     try:
-        return CiteqaLlamaCPP(
-            model_path=str(gguf),  # never model_url: no download
-            temperature=0.0,  # greedy: same prompt, same answer
-            max_new_tokens=settings.llm.max_tokens,
-            context_window=settings.llm.context_window,
-            model_kwargs={"n_threads": threads, "n_threads_batch": threads},
-            messages_to_prompt=_messages_to_prompt,
-            completion_to_prompt=_completion_to_prompt,
-            verbose=False,
-        )
+        return Llama(model_path=str(gguf), n_ctx=settings.llm.context_window, n_threads=threads,
+                     n_threads_batch=threads, verbose=False)
     except ValueError as exc:  # llama.cpp's "Failed to load model from file"
         raise ModelFileError(f"llama.cpp cannot load the model {gguf}: {exc}") from exc
 
 
-def get_llm() -> CiteqaLlamaCPP:
+def get_llm() -> Llama:
     """The process-wide LLM, loaded (once, ~1-2 s) on first use. Raises ModelFileError."""
     global _llm
     if _llm is None:
@@ -182,7 +117,30 @@ def get_llm() -> CiteqaLlamaCPP:
 
 
 def _llama() -> Llama:
-    return get_llm()._model  # the llama_cpp.Llama inside the llama-index wrapper
+    return get_llm()
+
+
+def template_of(llama: Llama, template: str | None = None) -> ChatTemplate:
+    """``llama``'s chat template: ``template`` (a Jinja chat template) if given, else its GGUF file's own."""
+    text = template or llama.metadata.get("tokenizer.chat_template")
+    if not text:
+        raise ChatTemplateError(f"the model {llama.model_path} has no chat template (GGUF tokenizer.chat_template); "
+                                "give one in Settings.llm.chat_template")
+
+    def token_text(token: int) -> str:
+        return llama.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    bos_added = bool(llama.tokenize(b"", add_bos=True))  # the tokenizer itself starts every prompt with BOS
+    return ChatTemplate(text, token_text(llama.token_bos()), token_text(llama.token_eos()), bos_added)
+
+
+def chat_template(template: str | None = None) -> ChatTemplate:
+    """The process-wide model's chat template (``template``: a Jinja override, as Settings.llm.chat_template)."""
+    llama = _llama()
+    with _load_lock:
+        if template not in _templates:
+            _templates[template] = template_of(llama, template)
+        return _templates[template]
 
 
 def llm_loaded() -> bool:
@@ -199,7 +157,8 @@ def last_stats() -> GenerationStats | None:
 
 
 def _tokenize(llama: Llama, text: str) -> list[int]:
-    # special=True: "<|im_start|>" etc. become their control tokens, as in the chat template.
+    # special=True: the template's markers ("<|im_start|>" etc.) become their control tokens. add_bos: the
+    # tokenizer's own choice; ChatTemplate.render leaves the template's BOS text out when the tokenizer adds one.
     return llama.tokenize(text.encode("utf-8"), add_bos=True, special=True)
 
 
@@ -318,7 +277,7 @@ def _load_from_disk(llama: Llama, state_dir: Path, key: str, tokens: list[int]) 
 
 
 def warm_prefix(prefix_text: str, state_dir: Path | None = None) -> int:
-    """Evaluate a raw ChatML prompt prefix once and keep a snapshot of its KV state.
+    """Evaluate a rendered prompt prefix (``ChatTemplate.prefix``) once and keep a snapshot of its KV state.
 
     Later prompts that start with it only read their own tail, even after other prompts ran
     in between. End the prefix at a token boundary (e.g. a newline) for an exact token match;
@@ -339,6 +298,26 @@ def clear_prefix_cache() -> None:
         llama._ctx.kv_cache_seq_rm(-1, 0, -1)
 
 
+def stream_chat(
+    messages: Sequence[Message],
+    max_tokens: int | None = None,
+    stop: Iterable[str] | None = None,
+    state_dir: Path | None = None,
+    template: str | None = None,
+) -> Iterator[str]:
+    """Yield text deltas of the greedy reply to chat messages ({"role", "content"}), rendered with the model's
+    chat template (``template``: a Jinja override). A leading system message is the prompt's cacheable
+    prefix, as with ``stream_completion(prefix=...)``; the same holds for holding the lock."""
+    chat = chat_template(template)
+    prompt = chat.prompt(messages)
+    return _stream(_llama(), prompt.text, max_tokens, [*chat.stops, *(stop or [])], prompt.prefix, state_dir)
+
+
+def chat(messages: Sequence[Message], *args: Any, **kwargs: Any) -> str:
+    """Non-streaming stream_chat(), same arguments."""
+    return "".join(stream_chat(messages, *args, **kwargs))
+
+
 def stream_completion(
     prompt_text: str,
     max_tokens: int | None = None,
@@ -346,17 +325,17 @@ def stream_completion(
     prefix: str | None = None,
     state_dir: Path | None = None,
 ) -> Iterator[str]:
-    """Yield text deltas of the greedy completion of a raw ChatML prompt.
+    """Yield text deltas of the greedy completion of a prompt already rendered with the chat template.
 
-    Stops at ``<|im_end|>`` (also an end-of-generation token for Qwen), any extra ``stop``
-    string, or after ``max_tokens`` (default ``Settings.llm.max_tokens``). ``prefix``, if given, must start
-    ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix`` (``state_dir``
+    Stops at an end-of-generation token, the end of turn of the model's own chat template, any extra
+    ``stop`` string, or after ``max_tokens`` (default ``Settings.llm.max_tokens``). ``prefix``, if given, must
+    start ``prompt_text`` and is warmed (snapshotted) first, as with ``warm_prefix`` (``state_dir``
     too). The generation lock is held from the first ``next()`` until the generator finishes or
     is closed: consume it fully or close it (``contextlib.closing``).
     """
     if prefix is not None and not prompt_text.startswith(prefix):
         raise ValueError("prefix must be the beginning of prompt_text")
-    return _stream(_llama(), prompt_text, max_tokens, stop, prefix, state_dir)
+    return _stream(_llama(), prompt_text, max_tokens, [*chat_template().stops, *(stop or [])], prefix, state_dir)
 
 
 def _stream(
@@ -368,7 +347,7 @@ def _stream(
     state_dir: Path | None = None,
 ) -> Iterator[str]:
     global _last_stats
-    stops = [IM_END, *(stop or [])]
+    stops = list(stop or [])
     with _gen_lock:
         t0 = time.perf_counter()
         tokens = _tokenize(llama, prompt_text)
@@ -391,7 +370,7 @@ def _stream(
             max_tokens=max_tokens or _settings.llm.max_tokens,
             temperature=0.0,
             repeat_penalty=1.0,
-            stop=stops,
+            stop=stops or None,
             stream=True,
         )
         try:
@@ -410,41 +389,3 @@ def _stream(
 def complete(prompt_text: str, *args: Any, **kwargs: Any) -> str:
     """Non-streaming stream_completion(), same arguments."""
     return "".join(stream_completion(prompt_text, *args, **kwargs))
-
-
-def _bench(seed_path: str) -> None:
-    """Time (a) a cold prefix, (b) the warm prefix with another question, (c) the warm prefix
-    after an unrelated prompt, on a document given as numbered lines: ``python -m
-    qa.llm.runtime [file]`` (default: the seed article)."""
-    lines = [ln.strip() for ln in open(seed_path, encoding="utf-8") if ln.strip()]
-    numbered = "\n".join(f"[{i}] {ln}" for i, ln in enumerate(lines, 1))
-    prefix = chatml(
-        [{"role": "system", "content": "Answer only from the numbered lines; cite them like [3]."}],
-        add_generation_prompt=False,
-    ) + f"<|im_start|>user\nDocument:\n{numbered}\n\n"
-
-    def ask(label: str, prompt: str, **kw: Any) -> None:
-        out = complete(prompt, max_tokens=48, **kw)
-        st = last_stats()
-        assert st is not None and st.first_token_s is not None
-        print(f"{label}: prompt {st.prompt_tokens} tok, read {st.prompt_tokens - st.reused_tokens}, "
-              f"first token {st.first_token_s:.2f}s, total {st.total_s:.2f}s: {out[:70]!r}")
-
-    t = time.perf_counter()
-    get_llm()
-    print(f"load {time.perf_counter() - t:.2f}s, {len(lines)} lines")
-    q = lambda text: f"{prefix}Question: {text}{IM_END}\n<|im_start|>assistant\n"  # noqa: E731
-    ask("(a) cold prefix", q("What was cancelled?"), prefix=prefix)
-    ask("(b) warm prefix", q("Who is Stephen Biegun?"), prefix=prefix)
-    ask("    unrelated  ", chatml([{"role": "user", "content": "Rewrite as one question: and him?"}]))
-    ask("(c) warm after ", q("Why was the trip called off?"), prefix=prefix)
-    sizes = [f"{len(p.tokens)} tok = {len(p.blob) / 1e6:.0f} MB" for p in _snapshots(_llama()).values()]
-    print("snapshots:", sizes)
-
-
-if __name__ == "__main__":
-    import sys
-    from pathlib import Path
-
-    default = Path(__file__).resolve().parents[2] / "seeds" / "national_post_us_north_korea_stalemate.txt"
-    _bench(sys.argv[1] if len(sys.argv) > 1 else str(default))

@@ -68,12 +68,11 @@ class GenerativeMode:
         ctx = self.context(ev)
         number_of = ctx.number_of()
         hint = [number_of[x.hit.row] for x in ev.scored[: s.hinted_sentences] if x.hit.row in number_of]
-        prompt = ctx.prefix + user_turn(ev.question, ev.history, s.history_turns, hint)
+        messages = ctx.messages(user_turn(ev.question, ev.history, s.history_turns, hint))
         parts: list[str] = []
         first_token = None
         # Only the whole-corpus prefix is kept across restarts: per-question prefixes would cost a ~32 MB write each.
-        for delta in self.llm.stream(prompt, prefix=ctx.prefix, max_tokens=s.answer_max_tokens,
-                                     persist_prefix=ctx.whole_corpus):
+        for delta in self.llm.stream(messages, max_tokens=s.answer_max_tokens, persist_prefix=ctx.whole_corpus):
             if first_token is None:
                 first_token = time.perf_counter() - ev.started
             parts.append(delta)
