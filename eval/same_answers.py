@@ -77,17 +77,31 @@ class ReplayLLM:
 
     def __init__(self, book: ReplyBook) -> None:
         self.book = book
+        self._template = None
 
-    def stream(self, prompt: str, **kw) -> Iterator[str]:
+    def _render(self, prompt) -> str:
+        """The prompt as the model reads it: chat messages rendered with the model file's own template."""
+        if isinstance(prompt, str):
+            return prompt
+        if self._template is None:
+            from qa.llm import runtime
+            from qa.settings import Settings
+
+            settings = Settings.from_env()
+            runtime.configure(settings)
+            self._template = runtime.chat_template(settings.llm.chat_template)
+        return self._template.render(prompt)
+
+    def stream(self, prompt, **kw) -> Iterator[str]:
         key = self.book.next_key()
         row = self.book.replies.get(key)
         if row is None:
             raise KeyError(f"no recorded LLM reply for {key}")
-        if row["prompt_sha"] != _digest(prompt):
+        if row["prompt_sha"] != _digest(self._render(prompt)):
             self.book.prompt_changed.append(key)
         yield row["reply"]
 
-    def warm(self, prefix: str, persist_prefix: bool = False) -> None:
+    def warm(self, prefix, persist_prefix: bool = False) -> None:
         pass
 
 
