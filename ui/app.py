@@ -74,16 +74,6 @@ def launch_options() -> dict:
     return {"theme": THEME, "css": (STATIC / "app.css").read_text(encoding="utf-8")}
 
 
-def generative_status(assistant=None) -> tuple[bool, str]:
-    """Whether the LLM mode can run here, and if not, a message saying why."""
-    if assistant is not None:
-        return assistant.llm_available()
-    from qa.llm.local import availability
-    from qa.settings import Settings
-
-    return availability(Settings.from_env())
-
-
 def default_upload_dir(assistant) -> Path:
     if getattr(assistant, "index_dir", None) is not None:
         return Path(assistant.index_dir.path) / "uploads"
