@@ -46,7 +46,7 @@ EXAMPLE_QUESTIONS = (
     "Who wrote the article?",
     "Who is the Defence Secretary?",
 )
-DEFAULT_CONCURRENCY = 2  # fast answers run two at a time: 2 cores; measured better p95 than 4 (tests/tools/loadtest.py)
+DEFAULT_CONCURRENCY = 2  # fast answers two at a time, one per core (docs/decisions/0054-chat-server-start-up.md)
 QUEUE_MAX_SIZE = 256
 MODE_CHOICES = [("Fast · quotes", "extractive"), ("LLM · written answer", "generative")]
 SHARED_NOTE = (
@@ -200,7 +200,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     logging.getLogger("httpx").setLevel(logging.WARNING)
     credentials = parse_auth(auth)
     # Gradio wraps every event in matplotlib.get_backend(); left to auto-detect, that probes for GUI
-    # toolkits (0.44 s of the first answer here). A server has no screen: say so up front.
+    # toolkits and delays the first answer. A server has no screen: say so up front.
     os.environ.setdefault("MPLBACKEND", "agg")
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
         log.warning("serving on %s without --auth: anyone who can reach this address can use the chat "
@@ -221,7 +221,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     except OSError as exc:
         raise CiteqaError(f"cannot serve on {host}:{port}: {exc}") from exc
     # Load the LLM and read the corpus prompt prefix in the background, so the first LLM question
-    # does not pay ~20 s for it; LLM requests that arrive meanwhile wait in the queue.
+    # does not pay for it; LLM requests that arrive meanwhile wait in the queue.
     threading.Thread(target=_warm, args=(assistant,), name="citeqa-warm", daemon=True).start()
     print(f"citeqa: chat running at {local_url}" + ("" if credentials else " (no sign-in required)")
           + ("" if host in ("127.0.0.1", "localhost", "::1") else f"; reachable from other machines via {host}"),
