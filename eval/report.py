@@ -50,7 +50,9 @@ def _git() -> dict[str, Any]:
         return subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+        # Untracked files (earlier result files, above all) do not change the code that ran.
+        return {"commit": git("rev-parse", "HEAD") or None,
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
@@ -89,8 +91,18 @@ def write_results(suite: str, result: SuiteResult, results_dir: Path, argv: list
     doc = {"suite": suite, "timestamp": now.isoformat(timespec="seconds"), "argv": argv, "config": result.config,
            "machine": machine_info(), "headline": result.headline, "notes": result.notes,
            "metrics": result.metrics, "rows": result.rows}
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    path.write_text(dump_results(doc), encoding="utf-8")
     return path
+
+
+def dump_results(doc: dict[str, Any]) -> str:
+    """The results file's JSON: indented, but one line per question row (the files are committed)."""
+    def one(value: Any, indent: int | None) -> str:
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+    head = one({k: v for k, v in doc.items() if k != "rows"}, 1)
+    rows = ",\n".join("  " + one(r, None) for r in doc.get("rows", []))
+    return head[:-2] + ',\n "rows": [\n' + rows + "\n ]\n}\n" if rows else head[:-2] + ',\n "rows": []\n}\n'
 
 
 # ---------------------------------------------------------------- plots
