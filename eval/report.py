@@ -278,13 +278,21 @@ def _command_of(run: dict[str, Any]) -> str:
     return "python -m eval " + shlex.join(argv)
 
 
+def _results_data_of(run: dict[str, Any]) -> str:
+    if run["suite"] == "ingest":  # its questions are the seed gold set; its data are the documents
+        real = [Path(p).name for p in run.get("config", {}).get("real_pdfs") or []]
+        return ", ".join(["generated PDFs and DOCX of the seed article", *real])
+    return _data_of(run)
+
+
 def latest_runs(results_dir: Path) -> list[dict[str, Any]]:
-    """The newest result file of each configuration (suite, data, mode), in suite order then data."""
+    """The newest result file of each configuration (suite, data, mode), in SUMMARY's suite order."""
     latest: dict[tuple[str, str, str], dict[str, Any]] = {}
     for run in _load_runs(results_dir):  # newest first
-        key = (run["suite"], _data_of(run), str(run.get("config", {}).get("mode") or ""))
+        key = (run["suite"], _results_data_of(run), str(run.get("config", {}).get("mode") or ""))
         latest.setdefault(key, run)
-    return [latest[k] for k in sorted(latest)]
+    order = list(SUMMARY)
+    return [latest[k] for k in sorted(latest, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))]
 
 
 def _figures(run: dict[str, Any]) -> str:
@@ -308,12 +316,13 @@ def write_results_md(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAUL
              "command is in the table) and then `citeqa eval report`. What each figure means: "
              "[eval/README.md](README.md#figures). Latencies "
              "depend on the machine and on what else ran (load average below); quality figures are deterministic.",
-             "", "| suite | data | mode | figures | date (UTC) | command |", "|---|---|---|---|---|---|"]
+             "", "| suite | data | mode | figures | date (UTC) | machine | command |", "|---|---|---|---|---|---|---|"]
     for r in runs:
-        cfg = r.get("config", {})
+        cfg, m = r.get("config", {}), r.get("machine") or {}
         lines.append("| " + " | ".join((
-            f"[{r['suite']}](#{r['_file'].removesuffix('.json').lower()})", _data_of(r) or "–", _fmt(cfg.get("mode")),
-            _figures(r), r.get("timestamp", "")[:10], f"`{_command_of(r)}`")) + " |")
+            f"[{r['suite']}](#{r['_file'].removesuffix('.json').lower()})", _results_data_of(r) or "–",
+            _fmt(cfg.get("mode")), _figures(r), r.get("timestamp", "")[:10],
+            f"{m.get('cores')} cores, {m.get('ram_gb')} GiB", f"`{_command_of(r)}`")) + " |")
     for r in runs:
         git = (r.get("machine") or {}).get("git") or {}
         lines += ["", f"## {r['_file'].removesuffix('.json')}", "",
