@@ -1,5 +1,7 @@
 """``python -m eval <suite> [options]`` (and ``citeqa eval ...``, which calls ``main(argv)``).
 
+``python -m eval report`` writes eval/RESULTS.md from the newest result file of each configuration.
+
 Options can also come from a JSON config (``--config eval/configs/x.json``: keys are option names
 with dashes as underscores); options given on the command line win. The effective configuration is
 recorded in the results file. The last line printed on stdout is one JSON object of headline figures.
@@ -38,7 +40,29 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
         module.add_arguments(sp)
         _add_common(sp)
         subparsers[name] = sp
+    rp = sub.add_parser("report", help="write eval/RESULTS.md from the result files",
+                        description="Write RESULTS.md from the newest result file of each configuration.")
+    _add_report_arguments(rp)
     return parser, subparsers
+
+
+def _add_report_arguments(p: argparse.ArgumentParser) -> None:
+    from eval.report import DEFAULT_RESULTS_DIR, DEFAULT_RESULTS_MD
+
+    p.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR, help="where the result files are")
+    p.add_argument("--out", type=Path, default=DEFAULT_RESULTS_MD, help="the Markdown file to write")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from eval.report import write_results_md
+
+    try:
+        path = write_results_md(args.results_dir, args.out)
+    except (OSError, ValueError) as exc:
+        print(f"{PROG} report: {exc}", file=sys.stderr)
+        return 1
+    print(f"report: {path}")
+    return 0
 
 
 def _apply_config(parser: argparse.ArgumentParser, sp: argparse.ArgumentParser, argv: list[str],
@@ -59,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser, subparsers = build_parser()
     args = parser.parse_args(argv)
+    if args.suite == "report":
+        return _report(args)
     if args.config is not None:
         args = _apply_config(parser, subparsers[args.suite], argv, args.config)
     if args.limit is not None and args.limit < 1:

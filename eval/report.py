@@ -50,7 +50,9 @@ def _git() -> dict[str, Any]:
         return subprocess.run(["git", *cmd], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
 
     try:
-        return {"commit": git("rev-parse", "HEAD") or None, "dirty": bool(git("status", "--porcelain"))}
+        # Untracked files (earlier result files, above all) do not change the code that ran.
+        return {"commit": git("rev-parse", "HEAD") or None,
+                "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
 
@@ -89,8 +91,18 @@ def write_results(suite: str, result: SuiteResult, results_dir: Path, argv: list
     doc = {"suite": suite, "timestamp": now.isoformat(timespec="seconds"), "argv": argv, "config": result.config,
            "machine": machine_info(), "headline": result.headline, "notes": result.notes,
            "metrics": result.metrics, "rows": result.rows}
-    path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    path.write_text(dump_results(doc), encoding="utf-8")
     return path
+
+
+def dump_results(doc: dict[str, Any]) -> str:
+    """The results file's JSON: indented, but one line per question row (the files are committed)."""
+    def one(value: Any, indent: int | None) -> str:
+        return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+    head = one({k: v for k, v in doc.items() if k != "rows"}, 1)
+    rows = ",\n".join("  " + one(r, None) for r in doc.get("rows", []))
+    return head[:-2] + ',\n "rows": [\n' + rows + "\n ]\n}\n" if rows else head[:-2] + ',\n "rows": []\n}\n'
 
 
 # ---------------------------------------------------------------- plots
@@ -233,3 +245,94 @@ def publish(suite: str, result: SuiteResult, results_dir: Path, argv: list[str])
         print(f"warning: plots not drawn: {exc}", file=sys.stderr)
     update_report(results_dir)
     return path
+
+
+# ---------------------------------------------------------------- eval/RESULTS.md (published figures)
+DEFAULT_RESULTS_MD = REPO / "eval" / "RESULTS.md"
+# The figures each suite shows in the overview table (all headline figures follow in its own section).
+SUMMARY: dict[str, tuple[str, ...]] = {
+    "seed": ("success", "citation_precision_micro", "citation_recall_micro", "abstention_rate_unanswerable",
+             "false_abstention_rate", "latency_ms_p50"),
+    "squad": ("recall@1", "recall@10", "answer_in_citations", "false_abstention_rate", "latency_ms_p50"),
+    "hotpot": ("sp_precision", "sp_recall", "recall@10", "latency_ms_p50"),
+    "ingest": ("sentences_cut_or_glued", "sentence_pages_right", "spans_exact", "pages_per_s",
+               "seed_pdf_citation_pages_right"),
+}
+SUMMARY_DEFAULT_COUNT = 5
+
+
+def _machine_of(run: dict[str, Any]) -> str:
+    m = run.get("machine") or {}
+    load = m.get("load_avg_1_5_15m")
+    return (f"{m.get('cores')} cores, {m.get('ram_gb')} GiB RAM ({m.get('cpu')})"
+            + (f", load average {load[0]}" if load else ""))
+
+
+def _command_of(run: dict[str, Any]) -> str:
+    import shlex
+
+    argv = list(run.get("argv") or [run["suite"]])  # as given to ``python -m eval``: the suite first
+    if "--results-dir" in argv:  # where the file went is not part of what was measured
+        i = argv.index("--results-dir")
+        del argv[i: i + 2]
+    return "python -m eval " + shlex.join(argv)
+
+
+def _results_data_of(run: dict[str, Any]) -> str:
+    if run["suite"] == "ingest":  # its questions are the seed gold set; its data are the documents
+        real = [Path(p).name for p in run.get("config", {}).get("real_pdfs") or []]
+        return ", ".join(["generated PDFs and DOCX of the seed article", *real])
+    return _data_of(run)
+
+
+def latest_runs(results_dir: Path) -> list[dict[str, Any]]:
+    """The newest result file of each configuration (suite, data, mode), in SUMMARY's suite order."""
+    latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for run in _load_runs(results_dir):  # newest first
+        key = (run["suite"], _results_data_of(run), str(run.get("config", {}).get("mode") or ""))
+        latest.setdefault(key, run)
+    order = list(SUMMARY)
+    return [latest[k] for k in sorted(latest, key=lambda k: (order.index(k[0]) if k[0] in order else len(order), k))]
+
+
+def _figures(run: dict[str, Any]) -> str:
+    head = run["headline"]
+    keys = SUMMARY.get(run["suite"]) or tuple(head)[:SUMMARY_DEFAULT_COUNT]
+    return " · ".join(f"{k} {_fmt(head.get(k))}" for k in keys if k in head)
+
+
+def write_results_md(results_dir: Path = DEFAULT_RESULTS_DIR, out: Path = DEFAULT_RESULTS_MD) -> Path:
+    """Write ``out`` from the newest result file of each configuration in ``results_dir``; returns ``out``.
+
+    Every figure in it is read from a result file, and the output depends on nothing else (no clock),
+    so regenerating from the same files gives the same bytes."""
+    runs = latest_runs(results_dir)
+    if not runs:
+        raise ValueError(f"no result files (<suite>-<timestamp>.json) in {results_dir}")
+    link = Path(os.path.relpath(results_dir, out.parent)).as_posix()
+    lines = ["# citeqa results", "",
+             "Generated by `citeqa eval report` (`python -m eval report`) from the newest result file of each "
+             f"configuration in `{link}/`; do not edit by hand. To add or refresh a row, run the suite (its "
+             "command is in the table) and then `citeqa eval report`. What each figure means: "
+             "[eval/README.md](README.md#figures). Latencies "
+             "depend on the machine and on what else ran (load average below); quality figures are deterministic.",
+             "", "| suite | data | mode | figures | date (UTC) | machine | command |", "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        cfg, m = r.get("config", {}), r.get("machine") or {}
+        lines.append("| " + " | ".join((
+            f"[{r['suite']}](#{r['_file'].removesuffix('.json').lower()})", _results_data_of(r) or "–",
+            _fmt(cfg.get("mode")), _figures(r), r.get("timestamp", "")[:10],
+            f"{m.get('cores')} cores, {m.get('ram_gb')} GiB", f"`{_command_of(r)}`")) + " |")
+    for r in runs:
+        git = (r.get("machine") or {}).get("git") or {}
+        lines += ["", f"## {r['_file'].removesuffix('.json')}", "",
+                  f"- command: `{_command_of(r)}`",
+                  f"- date: {r.get('timestamp', '')} · machine: {_machine_of(r)}",
+                  f"- code: commit {str(git.get('commit'))[:10]}{' (uncommitted changes)' if git.get('dirty') else ''}"
+                  f" · result file: [{r['_file']}]({link}/{r['_file']})", "",
+                  "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in r["headline"].items()]
+        lines += [f"\n> {note}" for note in r.get("notes", [])]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out

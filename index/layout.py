@@ -27,10 +27,9 @@ _FOOTERS = re.compile(
 )
 HEADER_MAX_LINES = 6
 HEADER_LINE_MAX_CHARS = 140
-# Captions printed twice and pull quotes are found by comparing lines with each other. Done naively
-# that is quadratic: a 10 MB all-capitals file took hours. The checks below use sets and C string
-# search instead, and a document so large and odd that they would still exceed these budgets is not
-# a newspaper export: those lines then stay body text (each budget is well under a second).
+# Captions printed twice and pull quotes are found by comparing lines: quadratic if done naively, so
+# sets and C string search are used, within budgets; a document that would exceed them is not a
+# newspaper export and its lines stay body text.
 CAPTION_MAX_LOOKUPS = 5_000_000  # body lines x distinct caption lengths
 PULL_QUOTE_MAX_SCAN = 200_000_000  # candidate lines x characters of all body lines
 

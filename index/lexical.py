@@ -1,17 +1,13 @@
 """The lexical side of an index: BM25 over the sentence rows, and stem document frequencies.
 
 BM25 is bm25s, called exactly as llama-index's ``BM25Retriever`` calls it (same tokenizer, stop
-words, Snowball stemmer and defaults), so rankings are the same. We call bm25s directly, not through
-``BM25Retriever``, for a measured reason: that retriever needs one ``TextNode`` per sentence and keeps
-a metadata dict per node besides. At 100k synthetic sentences that was 437 MB of nodes + 220 MB for
-the retriever and 29 s to build, so 6.6 GB and about 5 minutes at a million sentences, in every
-process that answers. Here BM25 costs its sparse matrix alone, rows are corpus rows, and the index is
-saved with the index generation and memory-mapped at open, so a large index opens without
-re-tokenising anything.
+words, Snowball stemmer and defaults), so rankings are the same, but without a ``TextNode`` per
+sentence: BM25 costs its sparse matrix alone, rows are corpus rows, and the index is saved with the
+index generation and memory-mapped at open (docs/decisions/0050-bm25-through-bm25s.md).
 
 ``LexicalIndex`` also counts how many sentences contain each content stem (``index.text``), for the
 IDF-weighted coverage feature of the relevance scoring (``qa/support.py``). A sentence's own stems
-are computed when it is a candidate (``stems_of``), not kept for every row (146 MB per 100k rows).
+are computed when it is a candidate (``stems_of``), not kept for every row (memory).
 """
 
 from __future__ import annotations
@@ -158,9 +154,8 @@ class LexicalIndex:
         """Rows with a positive BM25 score, best first (equal scores: lower row first), at most k.
 
         bm25s scores the rows; the top k are chosen here among the rows its postings list for the query
-        terms (BM25 scores are positive exactly there), not by ``BM25.retrieve``, whose ``argpartition`` over
-        every row (mostly zeros) took 61 of a query's 65 ms at a million sentences (`eval/scale_corpus.py`),
-        nor by a scan of every row's score for the positive ones (1.9 ms a query at a million)."""
+        terms (BM25 scores are positive exactly there), not by ``BM25.retrieve``, whose ``argpartition``
+        over every row dominated a query's time at a million sentences (decision 0050)."""
         if self.bm25 is None or k <= 0:
             return []
         tokens = bm25_tokens([query], QUERY_STOPWORDS)[0]

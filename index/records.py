@@ -1,9 +1,8 @@
 """The corpus's sentence records as columns (NumPy arrays), read as a sequence of ``SentenceRecord``.
 
-Why: a ``SentenceRecord`` object per sentence costs about 130 bytes (object, two int objects, a list
-slot), 130 MB at a million sentences, and a million objects to create at every open. Columns cost
-21 bytes a row plus 8 for the rare ``index_text`` (metadata lines). ``table[row]`` builds the one
-record asked for; the answer path reads a few dozen per question.
+Why: a ``SentenceRecord`` object per sentence is several times the size of its column entries, and a
+large index would create millions of objects at every open (docs/decisions/0052-record-columns.md).
+``table[row]`` builds the one record asked for; the answer path reads a few dozen per question.
 
 Immutable like the rest of a corpus view: ``concat`` and ``filtered`` return new tables.
 """

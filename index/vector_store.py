@@ -4,18 +4,12 @@ Small corpora get exact search (``IndexFlatIP``). From ``APPROX_MIN_VECTORS`` on
 index with 4-bit product-quantised codes (``IndexIVFPQFastScan``, 48 bytes a 384-d vector) finds
 candidates and the full-precision vectors re-rank them exactly. A large index's vectors stay in their
 file (``VectorFile``): the rows a question needs are read with ``pread``, so a server holds none of
-them (1.5 GB at a million sentences). IVF, not HNSW, for measured reasons (`citeqa eval scale`):
-HNSW over a million vectors took 23 minutes to build here (a quarter of the time it takes to embed
-them, against ingestion's target of 0.9x bare encode), cannot remove rows (every removal rebuilt the
-graph), and ``IndexHNSWFlat`` holds a second float32 copy of every vector (1.5 GB at a million).
+them. IVF rather than HNSW: HNSW builds slowly, cannot remove rows and keeps a second copy of every
+vector (docs/decisions/0051-ivf-for-large-indexes.md).
 
-Row ``i`` of the FAISS index is row ``i`` of the corpus records. This is a plain class, not a
-llama-index ``FaissVectorStore`` subclass: that store keys vectors by node id, adds them one
-``faiss.Index.add`` call per node and cannot delete (NotImplementedError), while we need batched
-adds, removal by rebuilding from the kept rows (FAISS flat and HNSW indexes cannot remove rows in
-place) and a typed row search. The subclass we had implemented none of its interface for real;
-llama-index interop is offered where users plug in, at the retriever and query-engine level
-(``Assistant.as_retriever()``, ``Assistant.as_query_engine()``).
+Row ``i`` of the FAISS index is row ``i`` of the corpus records. A plain class, not llama-index's
+``FaissVectorStore`` (keyed by node id, one add per node, no delete); llama-index interop is offered
+at the retriever and query-engine level (``Assistant.as_retriever()``, ``Assistant.as_query_engine()``).
 """
 
 from __future__ import annotations
@@ -25,26 +19,15 @@ import os
 import faiss
 import numpy as np
 
-# Exact search costs O(n*d) per query: about 10 ms at 100k x 384 on this 2-core machine, which
-# is still inside the answer-latency budget; above this size IVF (approximate, below) takes over.
-# (`citeqa eval scale` measures both sides of this choice.)
+# Exact search is O(n*d) per query and stays inside the latency budget below this size; above it
+# IVF (approximate) takes over. `citeqa eval scale` measures both sides (decision 0051).
 APPROX_MIN_VECTORS = 200_000
 # IVF: about 4 * sqrt(n) lists (a power of two), trained on at most 40 vectors a list (faiss warns
 # below 39); 6% of the lists searched, and the best APPROX_CANDIDATES codes re-ranked exactly.
-# Measured 2026-12-01 at 1,016,492 real sentences with their MiniLM vectors (4,096 lists, 200 questions,
-# load 1-2), recall@10 against exact search / dense search p50:
-#   lists searched    4%            6%            8%            12%
-#   100 candidates    0.956 1.9 ms  0.964 2.2 ms  0.970 2.5 ms  0.974 3.2 ms
-#   200 candidates    0.964 2.7 ms  0.973 3.1 ms  0.979 3.4 ms  0.983 3.7 ms
-#   300 candidates    0.969 3.4 ms  0.978 3.8 ms  0.984 3.8 ms  0.988 4.5 ms
-# 4-bit PQ codes (48 bytes a vector) instead of 8-bit scalar ones (384 bytes): on 300k of the same
-# vectors, recall 0.964 vs 0.967 at 8% of the lists and 100 candidates, 0.72 vs 2.44 ms, and 336 MB
-# less at a million vectors.
 IVF_TRAIN_PER_LIST = 40
 IVF_PROBE_SHARE = 0.06
 APPROX_CANDIDATES = 200
-# HNSW is no longer built for the product (see above); kept so `citeqa eval scale` can compare, and
-# so that indexes saved with it still open.
+# HNSW is not built for the product; kept so `citeqa eval scale` can compare and old indexes open.
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 96
@@ -109,9 +92,9 @@ def _trained_ivf(vectors: np.ndarray, dim: int) -> faiss.Index:
 class VectorFile:
     """A saved ``vectors.npy`` read row by row, never held whole.
 
-    Not ``np.load(mmap_mode="r")``: every page fault of a memory map also maps its neighbours (this
-    disk reads ahead 8 MB), so re-ranking 100 rows grew a server by ~150 MB a question, up to the whole
-    file. ``pread`` goes through the page cache without mapping anything into the process. Indexing
+    Not ``np.load(mmap_mode="r")``: every page fault of a memory map also maps its read-ahead
+    neighbours, so re-ranking grew a server's memory question by question, up to the whole file.
+    ``pread`` goes through the page cache without mapping anything into the process. Indexing
     like an array: ``[i]``, ``[rows]``, ``[a:b]``, a boolean mask, and ``np.asarray`` for all of it
     (writers: adding rows builds an array in memory as before)."""
 
@@ -174,8 +157,7 @@ class VectorFile:
             for j, i in enumerate(idx):
                 out[j] = self._read(int(i), int(i) + 1)[0]
             return out
-        # Each row read straight into its place: 0.49 vs 1.28 ms for the 200 rows an IVF search re-ranks at
-        # 1M sentences (no bytes object and copy per row; measured 2026-12-01, another job on the CPU).
+        # Each row read straight into its place: no bytes object and copy per row.
         rb = self._row_bytes
         for j, i in enumerate(idx):
             if os.preadv(self._fd, [out[j]], self.offset + int(i) * rb) != rb:

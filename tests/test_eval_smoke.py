@@ -181,3 +181,37 @@ def test_config_file_sets_defaults_and_cli_wins(tmp_path: Path, capsys: pytest.C
     config.write_text(json.dumps({"no_such_option": 1}), encoding="utf-8")
     with pytest.raises(SystemExit):
         main(["seed", "--config", str(config)])
+
+
+def test_eval_report_writes_results_md_from_the_newest_file_of_each_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from qa.cli import main as citeqa
+
+    results = tmp_path / "eval" / "results"
+    head, doc = _run(["seed", "--limit", "3", "--seed", "1"], results, capsys)
+    older = dict(doc, timestamp="2000-01-01T00:00:00+00:00", headline={**doc["headline"], "success": 0.1234})
+    (results / "seed-20000101T000000Z.json").write_text(json.dumps(older), encoding="utf-8")
+    out = tmp_path / "eval" / "RESULTS.md"
+    assert citeqa(["eval", "report", "--results-dir", str(results), "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    newest = Path(head["results"]).name
+    assert f"[{newest}](results/{newest})" in text and "seed-20000101T000000Z" not in text and "0.123" not in text
+    assert text.count("| [seed](") == 1  # one row per configuration
+    assert "`python -m eval seed --limit 3 --seed 1`" in text  # the command, without --results-dir
+    assert f"{doc['machine']['cores']} cores, {doc['machine']['ram_gb']} GiB RAM" in text
+    assert f"| success | {doc['headline']['success']:.3f} |" in text
+    assert citeqa(["eval", "report", "--results-dir", str(results), "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8") == text  # regenerating from the same files: same bytes
+    assert citeqa(["eval", "report", "--results-dir", str(tmp_path / "none"), "--out", str(out)]) == 1
+    assert "no result files" in capsys.readouterr().err
+
+
+def test_committed_results_md_is_generated_from_the_committed_result_files(tmp_path: Path) -> None:
+    import shutil
+
+    from eval.report import DEFAULT_RESULTS_DIR, DEFAULT_RESULTS_MD, write_results_md
+
+    results = shutil.copytree(DEFAULT_RESULTS_DIR, tmp_path / "eval" / "results")
+    out = write_results_md(results, tmp_path / "eval" / "RESULTS.md")
+    assert out.read_text(encoding="utf-8") == DEFAULT_RESULTS_MD.read_text(encoding="utf-8"), \
+        "eval/RESULTS.md is stale: run `citeqa eval report`"

@@ -431,17 +431,15 @@ WATCH_JS = """() => {
 }"""
 
 
-def _llm_ok() -> None:
-    from ui.app import generative_status
-
-    ok, why = generative_status()
+def _llm_ok(assistant) -> None:
+    ok, why = assistant.llm_available()
     assert ok, why  # CI installs the LLM: its absence is a failure, not a skip
 
 
 @pytest.mark.slow
 def test_right_after_start_llm_mode_quotes_first_then_one_written_answer_at_a_time(fresh_server, browser,
                                                                                   seed_assistant):
-    _llm_ok()
+    _llm_ok(seed_assistant)
     ctx1, p1 = _open(browser, fresh_server)
     ctx2, p2 = _open(browser, fresh_server)
     try:
@@ -483,8 +481,8 @@ def test_right_after_start_llm_mode_quotes_first_then_one_written_answer_at_a_ti
 
 
 @pytest.mark.slow
-def test_stop_writing_keeps_the_quoted_answer(server, browser):
-    _llm_ok()
+def test_stop_writing_keeps_the_quoted_answer(server, browser, seed_assistant):
+    _llm_ok(seed_assistant)
     ctx, page = _open(browser, server)
     try:
         page.get_by_label("LLM · written answer").check()

@@ -72,16 +72,6 @@ def launch_options() -> dict:
     return {"theme": THEME, "css": (STATIC / "app.css").read_text(encoding="utf-8")}
 
 
-def generative_status(assistant=None) -> tuple[bool, str]:
-    """Whether the LLM mode can run here, and if not, a message saying why."""
-    if assistant is not None:
-        return assistant.llm_available()
-    from qa.llm.local import availability
-    from qa.settings import Settings
-
-    return availability(Settings.from_env())
-
-
 def default_upload_dir(assistant) -> Path:
     if getattr(assistant, "index_dir", None) is not None:
         return Path(assistant.index_dir.path) / "uploads"
@@ -209,7 +199,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     logging.getLogger("httpx").setLevel(logging.WARNING)
     credentials = parse_auth(auth)
     # Gradio wraps every event in matplotlib.get_backend(); left to auto-detect, that probes for GUI
-    # toolkits (0.44 s of the first answer here). A server has no screen: say so up front.
+    # toolkits and delays the first answer. A server has no screen: say so up front.
     os.environ.setdefault("MPLBACKEND", "agg")
     if host not in ("127.0.0.1", "localhost", "::1") and credentials is None:
         log.warning("serving on %s without --auth: anyone who can reach this address can use the chat "
@@ -230,7 +220,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     except OSError as exc:
         raise CiteqaError(f"cannot serve on {host}:{port}: {exc}") from exc
     # Load the LLM and read the corpus prompt prefix in the background, so the first LLM question
-    # does not pay ~20 s for it; LLM requests that arrive meanwhile wait in the queue.
+    # does not pay for it; LLM requests that arrive meanwhile wait in the queue.
     threading.Thread(target=_warm, args=(assistant,), name="citeqa-warm", daemon=True).start()
     print(f"citeqa: chat running at {local_url}" + ("" if credentials else " (no sign-in required)")
           + ("" if host in ("127.0.0.1", "localhost", "::1") else f"; reachable from other machines via {host}"),

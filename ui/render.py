@@ -63,11 +63,6 @@ def pending_html(note: str) -> str:
             f'<span class="cq-pending-note">{esc(note)}</span></div>')
 
 
-def streaming_html(partial: str) -> str:
-    partial = _DRAFT_MARKER.sub("", partial)
-    return f'<div class="cq-answer cq-streaming"><div class="cq-text">{esc(partial)}<span class="cq-cursor"></span></div></div>'
-
-
 def error_html(message: str) -> str:
     return (f'<div class="cq-answer cq-error"><div class="cq-badge cq-badge-error">Could not answer</div>'
             f'<div class="cq-text">{esc(message)}</div></div>')

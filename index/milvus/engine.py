@@ -19,9 +19,8 @@ from typing import Any
 from index.errors import CiteqaError, IndexLockedError, IndexUnavailableError
 
 SERVER_SCHEMES = ("http://", "https://", "tcp://", "grpc://")
-# Writes may wait for the engine's own background work: Milvus Lite held an insert of 1,000 rows for
-# more than 10 s while compacting at ~60k sentences. They get this long (still bounded) instead of
-# the connection/read timeout, which stays short so that an unreachable server is reported fast.
+# Writes may wait for the engine's own background work (Milvus Lite compacting), so they get this long
+# (still bounded); the connection/read timeout stays short so an unreachable server is reported fast.
 WRITES = ("insert", "upsert", "delete", "flush", "create_collection", "drop_collection", "load_collection")
 WRITE_TIMEOUT_MIN_S = 120.0
 

@@ -1,8 +1,7 @@
 """Document entries whose text and locations stay in Milvus until an answer reads them.
 
-Why: a server that kept every document's text would hold the whole corpus (about 130 MB of text at a
-million sentences, more with PDF word locations) although an answer reads the few documents its
-candidates come from. A ``StoredEntry`` keeps what listing and syncing need (doc id, checksum, source,
+Why: a server that kept every document's text would hold the whole corpus (more with PDF word
+locations) although an answer reads the few documents its candidates come from. A ``StoredEntry`` keeps what listing and syncing need (doc id, checksum, source,
 metadata, length); its ``text`` and ``locations`` are read from the engine on first use and kept in an
 ``EntryCache`` bounded in characters (least recently used out first).
 

@@ -1,20 +1,16 @@
 """A citeqa index in Milvus: the same interface as ``IndexDirectory`` (load, save, write_lock, current_name).
 
-We talk to Milvus through pymilvus, not llama-index's ``MilvusVectorStore``: that store keeps a node's
-offsets and ids in a JSON metadata blob of its own schema, deletes only by ``ref_doc_id``, cannot read
-rows back in order (we rebuild the row-aligned records at open), has no place for the manifest or
-the document texts, and its BM25 support analyses the raw text with the server's analyzer (none that
-stems in Milvus Lite). We need typed offset fields, versioned writes deleted by expression, ordered
-bulk reads and our own BM25 terms; llama-index interop stays at the retriever level
-(``Assistant.as_retriever()``), as for FAISS.
+We talk to Milvus through pymilvus, not llama-index's ``MilvusVectorStore``: we need typed offset
+fields, versioned writes deleted by expression, ordered bulk reads and our own BM25 terms
+(docs/decisions/0053-milvus-backend.md); llama-index interop stays at the retriever level, as for FAISS.
 
 Each document version is stored twice over in the documents collection: its full entry (text,
 locations) as JSON "text parts" (``part >= 0``), read only when an answer cites it, and a "head"
 (``part < 0``, written last, so a version is visible once its head is complete): the entry without its
 text, the sentence record columns and the stem counts of its sentences. Opening reads the heads alone,
-one row or a few per document, instead of every sentence row and every text (100,123 real sentences
-on Milvus Lite: open took 40-53 s reading all of them). Writers never share a head, so two processes
-adding documents need no merge rule: the statistics are summed over each document's newest visible version.
+one row or a few per document, instead of every sentence row and every text. Writers never share a
+head, so two processes adding documents need no merge rule: the statistics are summed over each
+document's newest visible version.
 
 Checked at open, like the FAISS manifest: format version, embedder name and dimension; each head
 against its record count and the SHA-256 of its records; the sentence rows against the number the
@@ -124,8 +120,7 @@ class MilvusIndex:
 
     def save(self, corpus) -> None:
         """The documents are in the engine already: seal them, and tell other servers the index changed."""
-        # Flushed rows are searched through the built indexes; unflushed ones row by row (Milvus Lite:
-        # 5k sentences, dense 365 -> 30 ms and BM25 815 -> 76 ms a query after a flush).
+        # Flushed rows are searched through the built indexes; unflushed ones row by row (much slower).
         for name in (self.names.sentences, self.names.documents):
             self.engine.call("flush", "flush", name)
         self._write_manifest(corpus.embedder_name, corpus.dim)
