@@ -1,13 +1,13 @@
 """Training and evaluation examples for the relevance model, from SQuAD v2.0 JSON.
 
 Split BY ARTICLE (sorted titles), so no paragraph of a held-out article is ever seen in training:
-test = titles[1::4] (5 of the 9 articles that eval/calibrate.py holds out from the current model's
+test = titles[1::4] (5 of the 9 articles that training/calibrate.py holds out from the current model's
 fit, so both models are compared on articles neither was fitted on), calibration = titles[3::8]
 (Platt scaling, abstention threshold), train = the rest. With SQuAD-A's 18 articles: 11 train,
 2 calibration, 5 test.
 
 A question's candidates are the sentences of its paragraph (index.sentences.split_sentences); the
-gold ones hold a gold answer_start, as in eval/calibrate.py. Training pairs per answerable question:
+gold ones hold a gold answer_start, as in training/calibrate.py. Training pairs per answerable question:
 its gold sentence(s), every other sentence of the paragraph (the hardest negatives: same topic,
 same words) and the top retrieved sentences of other paragraphs of the same article. Unanswerable
 questions give only negatives (the paragraph's most similar sentences), so that the probability
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from eval.calibrate import load_squad
+from training.calibrate import load_squad
 from index.sentences import split_sentences
 
 # 4, not 2: the open corpus is where the first model lost most (63.9% top-1 vs 74.8%), to
