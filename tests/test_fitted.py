@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qa.fitted import FittedError, LogisticFit, load, logistic_fit, read
+from qa.fitted import FittedError, LogisticFit, load, load_by_embedder, logistic_fit, read
 
 FEATURES = ("cosine", "lexical")
 
@@ -64,14 +64,21 @@ def test_the_training_writer_produces_what_the_answer_path_reads(tmp_path):
     from training.fitted import save
 
     single = save("verify", _fit(), FEATURES, out=tmp_path / "verify.json")
-    assert logistic_fit(read("verify", single), FEATURES, "x") == LogisticFit({"bias": -7.0, "cosine": 3.5, "lexical": 7.5}, 0.44)
+    assert load("verify", FEATURES, single) == LogisticFit({"bias": -7.0, "cosine": 3.5, "lexical": 7.5}, 0.44)
 
     path = tmp_path / "relevance.json"
     save("relevance", _fit(), FEATURES, by_embedder=True, out=path)
     save("relevance", _fit(threshold=0.3, embedder="tuned"), FEATURES, by_embedder=True, out=path)
     save("relevance", _fit(threshold=0.2), FEATURES, by_embedder=True, out=path)  # replaces only its embedder's fit
-    fits = read("relevance", path)["fits"]
-    assert {k: v["values"]["threshold"] for k, v in fits.items()} == {"all-MiniLM-L6-v2": 0.2, "tuned": 0.3}
+    fits = load_by_embedder("relevance", FEATURES, "tuned", path)
+    assert {k: v.threshold for k, v in fits.items()} == {"all-MiniLM-L6-v2": 0.2, "tuned": 0.3}
+    with pytest.raises(FittedError, match="with one for 'other'"):
+        load_by_embedder("relevance", FEATURES, "other", path)
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["fits"]["tuned"]["embedder"] = "all-MiniLM-L6-v2"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(FittedError, match="fits for 'tuned' name another embedder"):
+        load_by_embedder("relevance", FEATURES, "tuned", path)
     with pytest.raises(FittedError):  # checked before anything is written
         save("verify", _fit(threshold=0.0), FEATURES, out=tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()

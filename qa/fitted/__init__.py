@@ -73,15 +73,19 @@ def logistic_fit(fit: Any, features: tuple[str, ...], where: str) -> LogisticFit
     return LogisticFit({k: float(weights[k]) for k in ("bias", *features)}, float(threshold))
 
 
-def load(name: str, features: tuple[str, ...]) -> LogisticFit:
-    """The one fit of ``<name>.json``."""
-    return logistic_fit(read(name), features, str(path_of(name)))
+def load(name: str, features: tuple[str, ...], path: Path | None = None) -> LogisticFit:
+    """The one fit of ``<name>.json`` (or ``path``)."""
+    return logistic_fit(read(name, path), features, str(path or path_of(name)))
 
 
-def load_by_embedder(name: str, features: tuple[str, ...], required: str) -> dict[str, LogisticFit]:
-    """The fits of ``<name>.json`` by embedder name; the ``required`` embedder's must be among them."""
-    fits = read(name).get("fits")
-    where = str(path_of(name))
+def load_by_embedder(name: str, features: tuple[str, ...], required: str,
+                     path: Path | None = None) -> dict[str, LogisticFit]:
+    """The fits of ``<name>.json`` (or ``path``) by embedder name; the ``required`` embedder's must be among them."""
+    fits = read(name, path).get("fits")
+    where = str(path or path_of(name))
     if not isinstance(fits, dict) or required not in fits:
         raise FittedError(f"{where}: needs \"fits\" by embedder name, with one for {required!r}")
-    return {embedder: logistic_fit(fit, features, f"{where} fits[{embedder!r}]") for embedder, fit in fits.items()}
+    out = {embedder: logistic_fit(fit, features, f"{where} fits[{embedder!r}]") for embedder, fit in fits.items()}
+    if wrong := [e for e, fit in fits.items() if fit["embedder"] != e]:
+        raise FittedError(f"{where}: the fits for {', '.join(map(repr, wrong))} name another embedder")
+    return out
