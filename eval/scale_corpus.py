@@ -137,7 +137,7 @@ def ingestion_vs_encode(docs, embedder, sample_sentences: int, repeats: int = 2)
 
 def full_build(docs, vectors: np.ndarray, index_dir: Path, embedder) -> dict[str, Any]:
     """Everything ingestion does besides the model call, at full size (vectors handed out precomputed)."""
-    from eval.suites.backends import PrecomputedEmbedder
+    from eval.scale_common import PrecomputedEmbedder
     from index.corpus import Corpus
     from index.index_dir import IndexDirectory
 
@@ -173,7 +173,7 @@ def make_queries(docs, n: int, seed: int) -> list[str]:
 _PROBE = r"""
 import gc, json, sys, time
 import numpy as np
-from eval.suites.scale import rss_bytes
+from eval.scale_common import rss_bytes
 from index.embedder import embedder_for
 from index.index_dir import IndexDirectory
 from qa.retrieval import HybridRetriever

@@ -79,8 +79,7 @@ _PRONOUN_SUBJECT = re.compile(r"^[\s\"'\u201c\u2018]*(?:They|He|She|Both|The two
 def antecedent(view: CorpusView, question: str, row: int) -> int | None:
     """For a who-question, the sentence before ``row`` when ``row`` names nobody itself (its subject
     is a pronoun) and that sentence is in the same paragraph and holds a name; else None.
-    On the own gold set (eval/gold_seed.jsonl) applying this to every kind of question added 3
-    citations of which 1 was gold evidence; restricted to who-questions, 1 of 1."""
+    Who-questions only: docs/decisions/0028-who-question-antecedents.md."""
     if answer_type(question) != "name" or not _PRONOUN_SUBJECT.match(view.record_text(row)):
         return None
     prev, _ = view.neighbours(row)

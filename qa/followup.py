@@ -24,17 +24,7 @@ Earlier user turns are resolved the same way first, so "he" can be carried over 
 When a referring word has no referent (or the follow-up has at most one content word and no
 referring word), the previous question is prepended as before.
 
-Tried and not kept (2026-12-02, the own gold set's 39 questions with a history, fast mode; success now 0.846):
-a locality prior (sentences within 1-3 rows of those the previous turn cited join the candidates, their
-support raised by 1-3 in log-odds, as conversational QA data suggest): 0.795-0.872, the best setting one
-question up with other questions lost; also lowering the previous turn's own sentences: 0.769-0.795. Leaving
-a referring word without referent as it is instead of prepending the previous question: 0.846 with other
-failures and false abstention 0.028 -> 0.056; asking the follow-up alone when nothing was replaced: 0.821.
-Also tried (2026-12-02, same 39 questions, success 0.846 then): words the resolution brought in (referents, a
-prepended question) counting less in the support scoring's word coverage than the user's own words, at 1/2, 1/4
-or none of their IDF weight: 0.872 / 0.846 / 0.923. Not monotonic, and at "none" 5 questions gained and 2 were
-lost ("Which network did she talk to?" needs "Sarah Huckabee Sanders" matched): too few to tell from noise, and
-no held-out follow-ups to check on. Not kept.
+What was tried and not kept: docs/decisions/0024-follow-up-resolution.md.
 """
 
 from __future__ import annotations

@@ -33,11 +33,9 @@ _VERDICT = re.compile(r"^(?:yes\b[\s,.:;!\u2014-]*|no\s*[,.:;!\u2014-]+\s*)", re
 def drop_verdict(sentences: list[AnswerSentence], quote_of: Callable[[int], str]) -> list[AnswerSentence]:
     """Remove a leading yes/no verdict from the draft; keep what the sources say.
 
-    Why: the support check compares meaning and words, it cannot see negation (no NLI weights are
-    available offline), and the 1.5B model's verdicts were wrong on 3 of 5 own-gold yes/no questions
-    even without being asked for one ("Yes, officials declined to say how the letter was
-    transmitted"). The claim after the verdict is what gets checked and cited; the user reads the
-    cited sentence. A bare "Yes. [1]" becomes the quoted sentence it cites.
+    Why: the support check cannot see negation, and the small model's verdicts are often wrong; the claim
+    after the verdict is what gets checked and cited (docs/decisions/0029-drop-yes-no-verdicts.md).
+    A bare "Yes. [1]" becomes the quoted sentence it cites.
     """
     if not sentences or not (m := _VERDICT.match(sentences[0].text)):
         return sentences
@@ -66,7 +64,7 @@ def ground(checker: SupportChecker, view: CorpusView, question: str, raw: str, c
     out_parts, unsupported = [], []
     for sent in sentences:
         rows = [ctx.rows[n - 1] for n in sent.markers]
-        # The claim is judged together with its question, as in eval/calibrate_support.py: an
+        # The claim is judged together with its question, as in training/calibrate_support.py: an
         # answer like "PWNED" is then not "supported" by a sentence that merely contains the word.
         supported = checker.check(f"{question} {sent.text}", rows, candidate_rows, view, sent.text)
         numbers = []
@@ -86,33 +84,12 @@ def grounded_answer(ev: Evidence, g: Grounded, timings: dict[str, float]) -> Ans
     """The LLM mode's answer from a grounded draft."""
     if not g.citations:
         # Not one sentence of the draft is backed by a passage: that is not an answer from the
-        # documents (on the own gold set these were made-up answers to unanswerable questions,
-        # e.g. "Andrew Kim has worked at the CIA for several years."). The draft stays
-        # inspectable in ``unsupported``.
+        # documents (typically a made-up answer to an unanswerable question). The draft stays in ``unsupported``.
         return Answer(ABSTAIN_UNSUPPORTED_TEXT, True, [], "generative", ev.question, ev.standalone, g.unsupported, timings)
     return Answer(g.text, False, g.citations, "generative", ev.question, ev.standalone, g.unsupported, timings)
 
 
-# The model's answer is replaced by the extractive answer (quotes of the chosen sentences, ``mode="extractive"``)
-#  - when the model refused, or no sentence of its draft is supported, and the extractive mode answers: the LLM
-#    mode never abstains where the quotes answer. Until 2026-12-01 this also needed the best sentence's support
-#    to reach ``Settings.llm.quote_best_from`` (0.5); on the own gold set (83 q, relevance model on) the LLM mode then
-#    abstained on 2 follow-ups the quotes got right ("Which network did she talk to?", "How did he announce
-#    that?"). The price: where the fast mode wrongly answers an unanswerable question, a right refusal is
-#    overruled too ("When will Pompeo reschedule his trip?"); unanswerable abstention on that set stayed 0.58. Or
-#  - when everything the draft cites is a body sentence that support rates below the abstention threshold for
-#    this question, and the best sentence more likely than not answers it (support >= quote_best_from = 0.5,
-#    the probability's midpoint, not a tuned value): the model copied a neighbouring sentence ("The State
-#    Department argues..." for "What could such a declaration negatively impact?"; 2 of 41 answerable own-gold
-#    questions, both replaced by the right sentence). The claim-vs-source check in qa/verify.py cannot catch
-#    these: the draft repeats its source word for word.
-# Tried and not kept (2026-12-02): quoting whenever the best sentence's support is >= 0.5 and the draft cites none
-# of the chosen sentences (whatever their support). Own gold, LLM mode: 3 wrong drafts replaced by right quotes
-# (success 0.855 -> 0.892, citation P/R 0.855/0.868 -> 0.895/0.908). But on held-out questions the model was the
-# better judge where they disagreed: shared seed dev 1 right draft replaced by a wrong quote (0.905 -> 0.857);
-# SQuAD-A test articles (150 q, open corpus; the rule applied to the LLM and fast modes' runs of the same questions,
-# a replay that matched the real run exactly on own gold) 7 fired: 3 right drafts lost, 1 wrong draft mended, 3 wrong either
-# way (answer in citations 0.768 -> 0.744).
+# Why these two rules, and the one not kept: docs/decisions/0025-quote-instead-of-the-draft.md.
 def quote_instead(ev: Evidence, cited_rows: list[int], quote_from: float) -> bool:
     """True when nothing the model wrote is cited (a refusal, an unsupported draft) and the extractive mode
     answers; or when the best sentence answers (support >= quote_from) and every cited row is a body

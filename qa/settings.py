@@ -12,8 +12,8 @@ or module globals, so a benchmark changes behaviour by passing other settings
 (``settings.with_(retrieval={"mode": "bm25"})``). The ``index`` package never imports this module: it
 reads the attributes of whatever settings object it is handed.
 
-Fitted model parameters (the support model's weights in qa/support.py and qa/verify.py) are not
-settings: they come with the numbers that justify them.
+Fitted model parameters (support weights, abstention thresholds) are not settings: they live in
+qa/fitted/*.json with the numbers that justify them, written by ``python -m training.calibrate*``.
 """
 
 from __future__ import annotations

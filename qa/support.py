@@ -4,8 +4,9 @@ Features of a (question, sentence) pair: the embedding cosine, the IDF-weighted 
 question's content words found in the sentence, and how well the sentence can hold the kind of
 answer asked for (a quantity for "how many", a date or time for "when", a name for "who"):
 1 for a real expression of that kind, less for a vaguer one or a mere hint, 0 for none.
-A logistic model combines them; the weights and the abstention threshold below were fitted on
-SQuAD v2.0 dev half A in an open-corpus setting by ``python -m eval.calibrate`` (numbers below).
+A logistic model combines them; its weights and the abstention threshold are fitted on SQuAD v2.0
+(open corpus) by ``python -m training.calibrate`` and read from ``qa/fitted/support.json``, which holds the
+figures behind them (docs/decisions/0020-support-model-and-abstention.md).
 """
 
 from __future__ import annotations
@@ -14,80 +15,29 @@ import math
 import re
 from dataclasses import dataclass
 
-from qa.retrieval import Hit, LexicalStats
+from index.embedder import DEFAULT_MODEL
 from index.text import content_stems, words
+from qa.fitted import LogisticFit, load, load_by_embedder
+from qa.retrieval import Hit, LexicalStats
 
-# --- fitted by `python -m eval.calibrate ../shared/eval/squad2_dev_A.json` (2026-11-28) ---------
-# Open corpus: 636 paragraphs / 3,448 sentences in one index, 6,307 questions. Logistic regression
-# on the retrieved candidates of the answerable questions of the even-numbered articles; the
-# threshold is the highest that keeps false abstention <= 10% on those articles. On the held-out
-# articles (3,514 questions) it abstains on 25.5% of unanswerable questions (true abstention) and
-# on 11.0% of answerable ones (false abstention); the top-scored sentence is the gold one for
-# 73.1% (with the former all-or-nothing answer-type check, which took any digit or temporal
-# connective for a time: 24.5%, 11.2%, 72.7%). SQuAD v2's unanswerable questions are written to
-# look answerable from their paragraph, so sentence similarity separates them poorly: the
-# abstention catches off-topic questions, not adversarial ones.
-# Tried and dropped (2026-11-28): a "place" type for where-questions (a capitalised word after a
-# locative preposition): held-out top-1 73.3%, true/false abstention 24.7%/11.3%, i.e. no gain.
-WEIGHTS = {"bias": -12.3815, "cosine": 7.6206, "coverage": 6.3472, "type_ok": 2.7118}
-ABSTAIN_BELOW = 0.06
-# -------------------------------------------------------------------------------------------------
+HAND_FEATURES = ("cosine", "coverage", "type_ok")
+_HAND_FIT = load("support", HAND_FEATURES)
+WEIGHTS = _HAND_FIT.weights
+ABSTAIN_BELOW = _HAND_FIT.threshold
 
-# --- Settings.judge.relevance = "model": fitted by `python -m eval.calibrate_relevance
-# ../shared/eval/squad2_dev_A.json --limit 700 --top 6` (2026-12-01) with the committed cross-encoder --
-# Logistic regression over (cosine, coverage, type_ok, cross-encoder logit) on the 6 best candidates of
-# the answerable questions of the 2 calibration articles (698 questions, open corpus of all 3,448
-# sentences); threshold: false abstention <= 8% there. Test articles (700 questions, held out from
-# both models): top-1 75.2% vs 73.0% for the hand features alone, top-2 83.7% vs 82.0%, false abstention
-# 5.5% vs 4.6%, true abstention 15.9% vs 15.3%; on the calibration articles top-1 71.9% vs 72.6%.
-# Within noise (+/- 2.3 points on 367 answerable questions) at ~6x the time of a question.
-# Rerun 2026-12-01 on ALL questions (`--limit 0 --top 6`: 698 calibration, 1,948 test), same constants. At
-# the same false-abstention budget the hand features alone (their threshold would be 0.037) and the combination are close on the test articles: top-1
-# 74.1% vs 75.4%, false abstention 5.3% vs 5.1%, true abstention 15.5% vs 16.1%. Gated
-# (Settings.judge.relevance_gate: the model reads a question only when the hand features' best probability is below
-# the gate; the others keep the hand features' choice and ABSTAIN_BELOW):
-#   gate            0.2    0.3    0.4    0.5    always
-#   calib top-1    74.1%  74.8%  76.3%  75.9%  71.9%    (false abstention 7.7-8.0% for all)
-#   test top-1     75.4%  75.4%  75.6%  75.5%  75.4%    (false / true abstention 5.0-5.1% / 16.0%)
-#   model runs     37%    47%    57%    64%    100%     (share of test questions)
-# 0.4 has the best calibration top-1: the default. On the test articles no gate costs quality, and the model's
-# time goes only to the questions the hand features are unsure of.
-# Tried and not kept (2026-12-02, same 698 calibration / 1,948 test questions; figures: test top-1, gated at 0.4):
-#  - the model reading more candidates: top 4 / 6 / 8 / 10 / 15 / 20 -> 75.4 / 75.7 / 75.8 / 75.6 / 75.6 / 75.7%.
-#    The gold sentence is among the hand features' best 6 for 90.0% (best 20: 94.7%), but beyond the first few
-#    the model does not tell it apart: the ranking, not the candidate list, is the limit.
-#  - context features (the question's IDF-weighted coverage and the best cosine over the sentence and its
-#    paragraph neighbours, as a fifth and sixth feature): 76.2-76.6% ungated vs 75.5%, within the standard error
-#    (1.4 points on 995 answerable questions), and no better on the calibration articles (70.8 / 71.9% vs 71.9%);
-#    with the hand features alone, refitted on the training + calibration articles: 74.1-74.4% vs 73.7%.
-#    Not added. The depth figures are `python -m eval.calibrate_relevance ../shared/eval/squad2_dev_A.json --limit 0
-#    --top N`; the context features came from a throwaway script (that collect() plus the two features).
-RELEVANCE_WEIGHTS = {"bias": -6.2224, "cosine": 2.6985, "coverage": 3.1521, "type_ok": 2.3371, "relevance": 0.3669}
-RELEVANCE_ABSTAIN_BELOW = 0.0804
-# The same fit for the question-tuned embedder (CITEQA_EMBED_MODEL=squad-tuned, index/tuned_embedder.py): its
-# cosines are lower and mean more (calibration articles: weight 5.8 vs 2.7 above), so the combination is refitted
-# on its cosines, by the same command with that embedder. Keyed by the embedder's name, which names the adapter's
-# SHA-256: a retrained adapter falls back to the base fit until it is refitted.
-# `CITEQA_EMBED_MODEL=squad-tuned python -m eval.calibrate_relevance ../shared/eval/squad2_dev_A.json --limit 0
-# --top 6` (2026-12-02), test articles (1,948 questions), gated at 0.4: top-1 75.8%, false / true abstention
-# 5.5% / 15.1%, against 75.6%, 5.1% / 16.0% for the base embedder above. The tuned embedder finds the answer
-# sentence more often by itself (dense recall@1 67.8% vs 57.1%), but BM25, coverage and the relevance model
-# already recover most of that: in the product it is level with the base, hence not the default.
-# Tried and not kept (2026-12-02, a throwaway script over the same 698 calibration / 1,948 test questions): the
-# hand weights above refitted on the calibration articles for each embedder, and the combination refitted on top.
-# Test top-1 gated at 0.4: base 75.6% (as now), tuned 75.5% (75.8% with the base's hand weights); with the model on
-# every question 75.5% / 76.1%; the tuned embedder's hand features alone 76.3% but at 8.9% false abstention (over
-# the 8% budget). Every variant lands at 75-76%: these features and this model, not their weights, are the limit.
-TUNED_RELEVANCE_FIT = ("all-MiniLM-L6-v2+citeqa-squad-478be51ad7b2",
-                       {"bias": -8.3286, "cosine": 7.3554, "coverage": 2.9721, "type_ok": 2.1757, "relevance": 0.2307},
-                       0.0791)
+# Settings.relevance = "model": the hand features plus the relevance cross-encoder's logit, fitted per embedder
+# (its cosines differ) by ``python -m training.calibrate_relevance`` (qa/fitted/relevance.json). An embedder
+# without its own fit (e.g. a retrained adapter, which has a new name) uses the default embedder's.
+RELEVANCE_FITS: dict[str, LogisticFit] = load_by_embedder("relevance", (*HAND_FEATURES, "relevance"), DEFAULT_MODEL)
+RELEVANCE_WEIGHTS = RELEVANCE_FITS[DEFAULT_MODEL].weights
+RELEVANCE_ABSTAIN_BELOW = RELEVANCE_FITS[DEFAULT_MODEL].threshold
 
 
 def relevance_fit(embedder_name: str) -> tuple[dict[str, float], float]:
     """(weights, abstention threshold) of the relevance combination fitted for this embedder's cosines."""
-    name, weights, threshold = TUNED_RELEVANCE_FIT
-    return (weights, threshold) if embedder_name == name else (RELEVANCE_WEIGHTS, RELEVANCE_ABSTAIN_BELOW)
-# -------------------------------------------------------------------------------------------------
+    fit = RELEVANCE_FITS.get(embedder_name, RELEVANCE_FITS[DEFAULT_MODEL])
+    return fit.weights, fit.threshold
+
 
 _MONTH = (r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
           r"Jan\.|Feb\.|Mar\.|Apr\.|Aug\.|Sept?\.|Oct\.|Nov\.|Dec\.)")

@@ -1,8 +1,9 @@
 """Is an answer sentence supported by the sentence it cites?
 
 Support of a claim by a source sentence combines the embedding cosine with the share of the
-claim's content words found in the source (stemmed). Weights and threshold were fitted on
-SQuAD v2.0 by ``python -m eval.calibrate_support`` (numbers below).
+claim's content words found in the source (stemmed): a logistic model whose weights and threshold are
+fitted on SQuAD v2.0 by ``python -m training.calibrate_support`` and read from ``qa/fitted/verify.json``
+(docs/decisions/0021-claim-support-check.md).
 """
 
 from __future__ import annotations
@@ -14,18 +15,11 @@ import numpy as np
 from index.corpus import CorpusView
 from index.layout import META_KINDS
 from index.text import content_stems, words
+from qa.fitted import load
 
-# --- fitted by `python -m eval.calibrate_support ../shared/eval/squad2_dev_A.json` (1,500 answerable
-# questions, 6,000 claim/sentence pairs: the gold sentence and 3 hard negatives each). Threshold
-# chosen for accuracy on the even-numbered articles; on the held-out articles: accuracy 0.916,
-# 79.4% of gold sentences judged supporting, 4.3% of hard negatives wrongly judged supporting.
-SUPPORT_WEIGHTS = {"bias": -7.1648, "cosine": 3.6377, "lexical": 7.7846}
-SUPPORT_MIN = 0.44
-# Tried and not kept (2026-12-02, a throwaway script): the relevance cross-encoder's logit (qa/relevance) as a third
-# feature, fitted on its calibration articles (1,096 pairs) and reported on its test articles (3,980 pairs, neither
-# seen in its training): accuracy 0.9239 as now, 0.9244 with cosine and lexical share refitted there, 0.9246 with the
-# logit of (question, source), 0.9123 with the logit of (claim, source). No gain for a model call per cited sentence.
-# ------------------------------------------------------------------------------------------------
+_SUPPORT_FIT = load("verify", ("cosine", "lexical"))
+SUPPORT_WEIGHTS = _SUPPORT_FIT.weights
+SUPPORT_MIN = _SUPPORT_FIT.threshold
 
 
 def support_probability(cos: float, lex: float) -> float:

@@ -190,9 +190,9 @@ def test_missing_model_falls_back_to_features(seed_text, monkeypatch, tmp_path):
 
 
 def test_gate_table_of_the_calibration_script_follows_the_products_rule():
-    """eval.calibrate_relevance.evaluate_gated: at or above the gate the hand features rank and abstain with their
+    """training.calibrate_relevance.evaluate_gated: at or above the gate the hand features rank and abstain with their
     own threshold; below it the combination with the model's logit does, with its threshold."""
-    from eval.calibrate_relevance import evaluate_gated
+    from training.calibrate_relevance import evaluate_gated
 
     def cand(support, relevance, gold):
         return {"cosine": 0.5, "coverage": 0.5, "type_ok": 1.0, "support": support, "relevance": relevance, "gold": gold}

@@ -86,16 +86,17 @@ def test_training_runs_end_to_end_and_resumes(tmp_path):
 
 
 def test_the_relevance_combination_is_the_one_fitted_for_each_embedder(tuned):
-    """The tuned embedder's cosines need their own fit (qa/support.py TUNED_RELEVANCE_FIT); it must name the
-    committed adapter, or a retrained adapter would silently use a fit made for other vectors."""
+    """The tuned embedder's cosines need their own fit (qa/fitted/relevance.json, by embedder name); it must name
+    the committed adapter, or a retrained adapter would silently use a fit made for other vectors."""
     from index.embedder import get_embedder
     from qa import Settings
     from qa.evidence import EvidenceFinder
-    from qa.support import RELEVANCE_ABSTAIN_BELOW, RELEVANCE_WEIGHTS, TUNED_RELEVANCE_FIT
+    from qa.support import RELEVANCE_ABSTAIN_BELOW, RELEVANCE_FITS, RELEVANCE_WEIGHTS
 
-    assert TUNED_RELEVANCE_FIT[0] == tuned.name
+    assert tuned.name in RELEVANCE_FITS
     mine = EvidenceFinder(Settings.from_env(), tuned)
-    assert (mine.model_weights, mine.model_threshold) == (TUNED_RELEVANCE_FIT[1], TUNED_RELEVANCE_FIT[2])
+    fit = RELEVANCE_FITS[tuned.name]
+    assert (mine.model_weights, mine.model_threshold) == (fit.weights, fit.threshold)
     assert mine.model_weights != RELEVANCE_WEIGHTS
     base = EvidenceFinder(Settings.from_env(), get_embedder())
     assert (base.model_weights, base.model_threshold) == (RELEVANCE_WEIGHTS, RELEVANCE_ABSTAIN_BELOW)

@@ -1,7 +1,7 @@
 """Training and evaluation examples for both trained models, from SQuAD v2.0 JSON.
 
 Split BY ARTICLE (sorted titles), so no paragraph of a held-out article is ever seen in training:
-test = titles[1::4] (5 of the 9 articles that eval/calibrate.py holds out from the current model's
+test = titles[1::4] (5 of the 9 articles that training/calibrate.py holds out from the current model's
 fit, so both models are compared on articles neither was fitted on), calibration = titles[3::8]
 (Platt scaling, abstention threshold), train = the rest. With SQuAD-A's 18 articles: 11 train,
 2 calibration, 5 test.

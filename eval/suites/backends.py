@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from eval.scale_common import PrecomputedEmbedder, SyntheticSentences
 from eval.suites.base import SuiteResult, history_turns, progress, sample
 
 DESCRIPTION = "FAISS vs Milvus Lite: same answers/citations (seed, SQuAD sample), ingest and query latency"
@@ -122,23 +123,7 @@ def run_answers(args, tmp: Path) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- latency
-class PrecomputedEmbedder:
-    """Hands out precomputed vectors in order (ingestion is timed without the model call)."""
-
-    def __init__(self, name: str, vectors: np.ndarray, queries: np.ndarray) -> None:
-        self.name, self.dim, self.vectors, self.queries, self.at = name, vectors.shape[1], vectors, queries, 0
-
-    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
-        out = self.vectors[self.at : self.at + len(texts)]
-        self.at += len(texts)
-        return out
-
-    def rewind(self) -> None:
-        self.at = 0
-
-
 def synthetic_corpus(n: int, per_doc: int, nq: int, seed: int, dim: int):
-    from eval.suites.scale import SyntheticSentences
     from index.document import ParsedDocument, SentenceRecord, text_sha256
 
     gen = SyntheticSentences(dim, seed)

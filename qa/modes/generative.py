@@ -4,8 +4,8 @@ what it cites (qa/grounding.py).
 
 Follow-ups: the standalone question used for retrieval comes from the evidence step (no LLM call),
 and the model sees the last turns in its user message. We do not use llama-index's
-condense-question chat engine here: its extra LLM round trip (~100 prompt tokens at ~68 tokens/s
-plus ~15 generated at ~14 tokens/s on 2 cores) costs about 2.5 s, most of the 3 s answer budget.
+condense-question chat engine here: its extra LLM round trip would cost most of the answer's time
+budget (docs/decisions/0026-generative-mode-llm-calls.md).
 """
 
 from __future__ import annotations
@@ -55,12 +55,8 @@ class GenerativeMode:
 
     def stream(self, ev: Evidence) -> Iterator[str | Answer]:
         if ev.abstains:
-            # Nothing relevant was retrieved: say so without spending seconds in the LLM.
-            # Tried and not kept (2026-12-02): asking the model anyway, its draft kept where the support check
-            # backs it. On the 10 seed questions (own gold 8, shared dev 2) where the evidence step abstains, 1
-            # answerable one was answered right ("Are its exact contents known?") and 3 of 9 unanswerable ones
-            # were answered: "How old is he?" -> "... who is 45 years old. [1]", and a copied off-topic sentence
-            # for "Who won the 2018 FIFA World Cup?"; a copied sentence always passes the support check.
+            # Nothing relevant was retrieved: say so without spending seconds in the LLM (asking it anyway
+            # answered unanswerable questions: docs/decisions/0026-generative-mode-llm-calls.md).
             yield ABSTAIN_TEXT
             yield Answer(ABSTAIN_TEXT, True, [], self.name, ev.question, ev.standalone, timings_ms=ev.timings_ms())
             return

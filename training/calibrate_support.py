@@ -1,12 +1,13 @@
 """Fit the claim-support check of the generative mode (qa/verify.py) on SQuAD v2.0.
 
-    python -m eval.calibrate_support ../shared/eval/squad2_dev_A.json [--limit 1500]
+    python -m training.calibrate_support ../shared/eval/squad2_dev_A.json [--limit 1500] [--out PATH]
 
 A claim is the question followed by its gold answer ("Who sent the letter? Kim Yong Chol"),
 a stand-in for an answer sentence. Its positive source is the paragraph sentence holding the
 answer; its negatives are the best-retrieved other sentences (hard negatives). A logistic
 regression over (cosine, lexical share) gives the support probability; the threshold that
-maximises accuracy on the even-numbered articles is reported with its accuracy on the others.
+maximises accuracy on the even-numbered articles is reported with its accuracy on the others. The fit, with
+those figures, is written to qa/fitted/verify.json (or ``--out``), which qa/verify.py reads.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ import argparse
 import json
 import random
 import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from eval.calibrate import load_squad
 from qa import Assistant
 from qa.verify import lexical_support
+from training.calibrate import load_squad
+from training.fitted import command_line, fit_record, save
 
 NEGATIVES = 3
+FEATURES = ("cosine", "lexical")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("squad_json")
     ap.add_argument("--limit", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None, help="write the fit here instead of qa/fitted/verify.json")
     args = ap.parse_args(argv)
     texts, questions = load_squad(args.squad_json)
     questions = [q for q in questions if q["answerable"]]
@@ -68,13 +73,20 @@ def main(argv: list[str] | None = None) -> int:
     best = max(grid, key=lambda t: acc(fit, t))
     p_held = model.predict_proba(X(held))[:, 1] >= best
     yh = y(held)
-    print(json.dumps({
-        "weights": {"bias": float(model.intercept_[0]), "cosine": float(model.coef_[0][0]), "lexical": float(model.coef_[0][1])},
-        "support_min": float(best), "pairs": len(rows),
-        "fit_accuracy": round(acc(fit, best), 3), "held_out_accuracy": round(acc(held, best), 3),
-        "held_out_recall_supported": round(float(p_held[yh == 1].mean()), 3),
-        "held_out_false_support": round(float(p_held[yh == 0].mean()), 3),
-    }))
+    weights = {"bias": round(float(model.intercept_[0]), 4),
+               **{f: round(float(v), 4) for f, v in zip(FEATURES, model.coef_[0])}}
+    figures = {"pairs": len(rows), "fit_accuracy": round(acc(fit, best), 3), "held_out_accuracy": round(acc(held, best), 3),
+               "held_out_recall_supported": round(float(p_held[yh == 1].mean()), 3),
+               "held_out_false_support": round(float(p_held[yh == 0].mean()), 3)}
+    print(json.dumps({"weights": weights, "support_min": float(best), **figures}))
+    data = {"file": args.squad_json, "questions": len(questions), "limit": args.limit, "seed": args.seed,
+            "pairs": f"claim = question + first gold answer; its gold sentence and {NEGATIVES} best-retrieved other "
+                     "sentences (hard negatives)",
+            "split": "articles by sorted title: even-numbered ones fit the weights and the threshold, the others held out",
+            "threshold_rule": "the best accuracy on the fit articles over 0.05..0.94"}
+    record = fit_record(weights, float(best), embedder=emb.name, data=data, figures=figures,
+                        command=command_line("training.calibrate_support", argv))
+    print(f"wrote {save('verify', record, FEATURES, out=args.out)}", file=sys.stderr)
     return 0
 
 

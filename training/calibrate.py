@@ -1,13 +1,14 @@
 """Fit the sentence-support model and the abstention threshold on SQuAD v2.0 (open corpus).
 
-    python -m eval.calibrate ../shared/eval/squad2_dev_A.json [--limit N]
+    python -m training.calibrate ../shared/eval/squad2_dev_A.json [--limit N] [--out PATH]
 
 All paragraphs of the file go into one index; every question is asked against all of them.
 For answerable questions the sentence holding a gold answer start is the positive candidate,
 the other retrieved candidates negatives: a logistic regression over (cosine, coverage,
 type_ok) fitted on half of the articles gives the support probability. The abstention
 threshold is then chosen on the same half and the rates are reported on the other half
-(held-out articles). Paste the printed constants into qa/support.py.
+(held-out articles). The fit, with those figures, is written to qa/fitted/support.json (or ``--out``),
+which qa/support.py reads.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -25,8 +27,10 @@ from qa import Assistant
 from qa.support import answer_type, coverage, type_ok
 from index.text import content_stems
 from training.data import load_squad
+from training.fitted import command_line, fit_record, save
 
 TARGET_FALSE_ABSTENTION = 0.10  # operating point: answer at least 90% of answerable questions
+FEATURES = ("cosine", "coverage", "type_ok")
 
 
 def features(assistant: Assistant, questions: list[dict]) -> list[dict]:
@@ -54,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("squad_json")
     ap.add_argument("--limit", type=int, default=0, help="sample this many questions (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=None, help="write the fit here instead of qa/fitted/support.json")
     args = ap.parse_args(argv)
 
     texts, questions = load_squad(args.squad_json)
@@ -72,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     X = np.array([c[:3] for r in fit if r["answerable"] for c in r["cands"]])
     y = np.array([c[3] for r in fit if r["answerable"] for c in r["cands"]])
     model = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
-    w = {"bias": float(model.intercept_[0]), "cosine": float(model.coef_[0][0]),
-         "coverage": float(model.coef_[0][1]), "type_ok": float(model.coef_[0][2])}
+    w = {"bias": round(float(model.intercept_[0]), 4),
+         **{f: round(float(v), 4) for f, v in zip(FEATURES, model.coef_[0])}}
 
     def top_p(r: dict) -> float:
         if not r["cands"]:
@@ -110,6 +115,15 @@ def main(argv: list[str] | None = None) -> int:
         "corpus": {"paragraphs": len(texts), "sentences": len(assistant.corpus)},
     }
     print(json.dumps(result))
+    data = {"file": args.squad_json, "questions": len(rows), "limit": args.limit, "seed": args.seed,
+            "split": "articles by sorted title: even-numbered ones fit the weights and the threshold "
+                     "(answerable questions' retrieved candidates; gold = holds an answer start), the others held out",
+            "fit_articles": sorted(fit_articles),
+            "threshold_rule": f"highest of 0.02..0.89 with false abstention <= {TARGET_FALSE_ABSTENTION} on the fit articles"}
+    figures = {k: result[k] for k in ("fit", "held_out", "corpus")}
+    record = fit_record(w, float(chosen), embedder=assistant.embedder.name, data=data, figures=figures,
+                        command=command_line("training.calibrate", argv))
+    print(f"wrote {save('support', record, FEATURES, out=args.out)}", file=sys.stderr)
     return 0
 
 

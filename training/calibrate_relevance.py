@@ -1,17 +1,18 @@
 """Fit how the product combines the trained relevance model with the hand features (open corpus).
 
-    python -m eval.calibrate_relevance ../shared/eval/squad2_dev_A.json [--limit 400] [--top 6]
+    python -m training.calibrate_relevance ../shared/eval/squad2_dev_A.json [--limit 400] [--top 6] [--out PATH]
 
-All SQuAD paragraphs go into one index, as in ``eval/calibrate.py``. Per question, the retriever's
+All SQuAD paragraphs go into one index, as in ``training/calibrate.py``. Per question, the retriever's
 candidates are scored by ``qa/support.py``; the best ``--top`` of them are also read by the relevance
 cross-encoder (``qa/relevance``). A logistic regression over (cosine, coverage, type_ok, model logit)
 is fitted on the CALIBRATION articles of ``training/data.py`` (never seen by the cross-encoder's
 training), and the abstention threshold there is the highest with false abstention <= 8%. Reported on
 the TEST articles (held out from both fits), for the hand features alone and for the combination, on
 the same questions: top-1 (the best-scored sentence holds a gold answer), top-2, false and true
-abstention. Paste the printed constants into qa/support.py (``RELEVANCE_WEIGHTS``). ``gated`` shows the
-product's ``Settings.judge.relevance_gate``: the model reads only questions whose best hand-feature probability is
-below the gate (others keep the hand features' choice and threshold); pick it on the calibration articles.
+abstention. The fit, with those figures, replaces the running embedder's entry of qa/fitted/relevance.json (or
+of ``--out``), which qa/support.py reads: cosines differ by embedder. ``gated`` shows the product's
+``Settings.judge.relevance_gate``: the model reads only questions whose best hand-feature probability is below the
+gate (others keep the hand features' choice and threshold); pick it on the calibration articles.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import json
 import random
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -120,13 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gates", default="0.2,0.3,0.4,0.5,1.01",
                     help="comma-separated relevance_gate values to evaluate (1.01 = the model reads every question)")
-    ap.add_argument("--out", default=None, help="write the JSON result here too")
+    ap.add_argument("--out", type=Path, default=None, help="write the fit here instead of qa/fitted/relevance.json")
     args = ap.parse_args(argv)
 
-    from eval.calibrate import load_squad
     from qa import Assistant
     from training.data import split_articles
     from qa.relevance.scorer import RelevanceScorer
+    from training.calibrate import load_squad
+    from training.fitted import command_line, fit_record, save
 
     texts, questions = load_squad(args.squad_json)
     split = split_articles([q["article"] for q in questions])
@@ -154,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     only = lambda c: c["relevance"] if c["relevance"] is not None else -99.0  # noqa: E731
     calib = evaluate(data["calib"], only)
     result["model_alone_on_top"] = {"calib": calib, "test": evaluate(data["test"], only, calib["threshold"])}
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    print(json.dumps(result, indent=1))
+    source = {"file": args.squad_json, "limit": args.limit, "seed": args.seed, "top": args.top,
+              "relevance_model": str(args.weights or "the committed one (qa/relevance/weights)"),
+              "split": "qa/relevance/data.py split_articles: weights and threshold fitted on the calibration articles "
+                       "(answerable questions' best --top candidates), reported on the test articles",
+              "threshold_rule": f"highest with false abstention <= {MAX_FALSE_ABSTENTION} on the calibration articles",
+              "articles": result["articles"]}
+    figures = {k: v for k, v in result.items() if k not in ("weights", "top", "limit", "articles")}
+    record = fit_record(weights, model_threshold, embedder=assistant.embedder.name, data=source, figures=figures,
+                        command=command_line("training.calibrate_relevance", argv))
+    print(f"wrote {save('relevance', record, FEATURES, by_embedder=True, out=args.out)}", file=sys.stderr)
     return 0
 
 
