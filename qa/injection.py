@@ -2,7 +2,7 @@
 
 Document text is data. The LLM mode states that in its system prompt, but a small model still
 obeys "ignore previous instructions ..." found among the sentences (seen in
-tests/test_generative.py), so such sentences are not shown to the model at all. They stay in
+tests/integration/test_generative.py), so such sentences are not shown to the model at all. They stay in
 the index and can still be found and cited by the extractive mode.
 """
 

@@ -14,6 +14,13 @@ GOLD = ROOT / "eval" / "gold_seed.jsonl"
 SQUAD = Path(os.environ.get("CITEQA_SQUAD") or ROOT.parent / "shared" / "eval" / "squad2_dev_A.json")
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """tests/e2e (browser, servers, training slices, clusters) is slow by definition: `-m "not slow"` skips it."""
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).relative_to(ROOT).parts:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def seed_text() -> str:
     return SEED.read_text(encoding="utf-8")
@@ -77,6 +84,23 @@ def peft_changes_the_encoder(adapter_dir: Path, layers: int = 6) -> float:
     return float((after - before).abs().max())
 
 
+# (question, the sentence that answers it, a sentence on the same topic that does not): both relevance judges
+CASES = [
+    ("When did the Normans conquer England?",
+     "The Norman conquest of England began in 1066, when William defeated Harold at Hastings.",
+     "Norman architecture is known for its rounded arches and massive walls."),
+    ("Who wrote the letter to the president?",
+     "The letter to the president was written by Kim Yong Chol, a senior official.",
+     "The president said he looked forward to reading the letter."),
+    ("How many people died in the fire?",
+     "Officials said 37 people died in the fire and dozens more were injured.",
+     "The fire started in a kitchen on the ground floor of the building."),
+    ("What is the capital of Australia?",
+     "Canberra is the capital city of Australia.",
+     "Sydney is the largest city in Australia."),
+]
+
+
 def gold_questions() -> list[dict]:
     return [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -90,7 +114,7 @@ def as_history(turns) -> list[dict]:
 
 class ScriptedLLM:
     """A PromptLLM whose reply is scripted, so the decisions after the model are tested deterministically;
-    the real model's answers are covered by tests/test_generative.py."""
+    the real model's answers are covered by tests/integration/test_generative.py."""
 
     def __init__(self, reply: str) -> None:
         self.reply = reply

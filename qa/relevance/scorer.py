@@ -2,7 +2,7 @@
 
 ``qa/relevance/model.py`` is the torch model (training, export; its docstring describes the weights' layout);
 the graph is exported from it once per machine into ``<cache_dir>/relevance-<key>/`` (``index/onnx_runtime.py``),
-keyed by the contents of the base model and of the weights. ``tests/test_relevance.py`` checks both give
+keyed by the contents of the base model and of the weights. ``tests/integration/test_relevance.py`` checks both give
 the same logits.
 """
 

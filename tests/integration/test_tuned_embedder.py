@@ -1,15 +1,13 @@
 """The question-tuned embedder (index/tuned_embedder.py): the committed adapter folds into the packaged
-MiniLM offline, every encoder of the merged model agrees, it ranks answers above distractors, an index
-records it, and its training command runs end to end."""
+MiniLM offline, every encoder of the merged model agrees, it ranks answers above distractors,
+and an index records it (training: e2e/test_training.py)."""
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import peft_changes_the_encoder, run_training
-from tests.test_relevance import CASES
+from conftest import CASES
 
 
 @pytest.fixture(scope="module")
@@ -64,25 +62,6 @@ def test_an_index_records_the_tuned_embedder_and_refuses_the_other(tmp_path):
     assert ans.citations[0].text == a.document_text("a.txt")[ans.citations[0].start : ans.citations[0].end]
     with pytest.raises(IndexMismatchError, match="citeqa-squad"):
         Assistant.open(index_dir=tmp_path / "idx", settings=Settings.from_env())
-
-
-@pytest.mark.slow
-def test_training_runs_end_to_end_and_resumes(tmp_path):
-    """python -m training.embedder writes a peft adapter that changes the MiniLM; a run resumes from a checkpoint."""
-    out = tmp_path / "w"
-    args = ("--limit", "24", "--batch", "8", "--steps", "4", "--eval-every", "2")
-    metrics = run_training("training.embedder", out, *args)
-    assert metrics["steps"] == 4 and metrics["test_open_corpus"]["tuned"]["n"] == 24
-    assert [h["step"] for h in metrics["history"]] == [0, 2, 4] and metrics["kept_step"] in (2, 4)
-    assert "with this adapter" in (out / "MODEL_CARD.md").read_text()
-    assert peft_changes_the_encoder(out) > 1e-4
-    shutil.rmtree(out / "checkpoints" / "checkpoint-4")
-    resumed = run_training("training.embedder", out, *args, "--resume")
-    assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["steps"] == 4
-    assert [h["step"] for h in resumed["history"]] == [2, 4] and peft_changes_the_encoder(out) > 1e-4
-    from index.tuned_embedder import merged_model  # the written peft adapter merges into the base
-
-    assert merged_model(weights_dir=out).encode(["Who?"], normalize_embeddings=True).shape == (1, 384)
 
 
 def test_the_relevance_combination_is_the_one_fitted_for_each_embedder(tuned):

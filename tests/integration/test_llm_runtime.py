@@ -20,7 +20,7 @@ from qa.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-SEED = Path(__file__).resolve().parents[1] / "seeds" / "national_post_us_north_korea_stalemate.txt"
+from conftest import SEED  # noqa: E402
 
 
 SETTINGS = Settings.from_env()

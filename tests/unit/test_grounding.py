@@ -1,7 +1,7 @@
 """Grounding of LLM drafts without the LLM: markers → exact spans, support checks, the final decision.
 
 Drafts are written by hand here so that each rule is exercised deterministically; the real model's
-behaviour is covered by tests/test_generative.py.
+behaviour is covered by tests/integration/test_generative.py.
 """
 from conftest import ScriptedLLM, scripted_assistant as _scripted
 from qa.citations import parse_markers

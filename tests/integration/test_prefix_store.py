@@ -18,7 +18,7 @@ from qa.llm import prefix_store as ps
 FACTS = {"model": "a" * 64, "llama_cpp_python": "0.3.36", "n_ctx": 4096, "type_k": 1, "type_v": 1}
 KEY = hashlib.sha256(b"some prefix").hexdigest()
 TOKENS = np.arange(100, 140, dtype=np.int32)
-SEED = Path(__file__).resolve().parents[1] / "seeds" / "national_post_us_north_korea_stalemate.txt"
+from conftest import SEED  # noqa: E402
 
 
 def _blob(n: int = 5000) -> ctypes.Array:

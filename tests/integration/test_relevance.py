@@ -1,12 +1,12 @@
-"""The learned relevance model: committed weights load offline and rank sensibly; training runs end to end."""
+"""The learned relevance model: committed weights load offline, rank sensibly, and run the same through ONNX Runtime
+(training: e2e/test_training.py)."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
 
-from conftest import peft_changes_the_encoder, run_training
+from conftest import CASES
 
 
 @pytest.fixture(scope="module")
@@ -14,22 +14,6 @@ def model():
     from qa.relevance import RelevanceModel
 
     return RelevanceModel.load()
-
-
-CASES = [
-    ("When did the Normans conquer England?",
-     "The Norman conquest of England began in 1066, when William defeated Harold at Hastings.",
-     "Norman architecture is known for its rounded arches and massive walls."),
-    ("Who wrote the letter to the president?",
-     "The letter to the president was written by Kim Yong Chol, a senior official.",
-     "The president said he looked forward to reading the letter."),
-    ("How many people died in the fire?",
-     "Officials said 37 people died in the fire and dozens more were injured.",
-     "The fire started in a kitchen on the ground floor of the building."),
-    ("What is the capital of Australia?",
-     "Canberra is the capital city of Australia.",
-     "Sydney is the largest city in Australia."),
-]
 
 
 @pytest.mark.parametrize("question,answer,distractor", CASES)
@@ -56,38 +40,6 @@ def test_weights_are_small():
     from qa.relevance.model import WEIGHTS_DIR
 
     assert sum(f.stat().st_size for f in WEIGHTS_DIR.iterdir()) <= 5 * 1024 * 1024
-
-
-@pytest.mark.slow
-def test_training_runs_end_to_end_and_resumes(tmp_path):
-    """python -m training.relevance writes peft's adapter, the head and config.json; peft loads the adapter onto
-    the cut MiniLM and it changes the encoder; a run resumes from its last checkpoint."""
-    out = tmp_path / "w"
-    metrics = run_training("training.relevance", out, "--limit", "40", "--steps", "6", "--batch", "8",
-                           "--save-every", "3", timeout=600)
-    for f in ("adapter_model.safetensors", "adapter_config.json", "head.safetensors", "config.json", "metrics.json",
-              "MODEL_CARD.md"):
-        assert (out / f).exists(), f
-    assert metrics["training"]["steps"] == 6 and metrics["training"]["resumed_from"] is None
-    config = json.loads((out / "config.json").read_text())
-    assert set(config) == {"layers", "max_length", "platt_a", "platt_b"} and config["layers"] == 4
-    from safetensors.numpy import load_file
-
-    head = load_file(str(out / "head.safetensors"))
-    assert set(head) == {"weight", "bias"} and head["weight"].shape == (1, 384)
-    assert peft_changes_the_encoder(out, layers=4) > 1e-4
-    shutil.rmtree(out / "checkpoints" / "checkpoint-6")
-    resumed = run_training("training.relevance", out, "--limit", "40", "--steps", "6", "--batch", "8",
-                           "--save-every", "3", "--resume", timeout=600)
-    assert resumed["training"]["resumed_from"].endswith("checkpoint-3") and resumed["training"]["steps"] == 6
-    assert (out / "checkpoints" / "checkpoint-6").exists() and peft_changes_the_encoder(out, layers=4) > 1e-4
-    from qa.relevance import RelevanceModel
-    from qa.relevance.scorer import RelevanceScorer
-
-    pair = ("Who?", ["Ann did.", "Nothing."])
-    assert RelevanceModel.load(out).score(*pair).shape == (2,)
-    np.testing.assert_allclose(RelevanceScorer.load(out, tmp_path / "onnx").logits(*pair),
-                               RelevanceModel.load(out).logits(*pair), atol=1e-5)
 
 
 def test_committed_weights_are_a_peft_adapter_and_a_head():
