@@ -214,12 +214,9 @@ class RayEmbedder:
         # Every actor loads its own copy of the model, so it pays off only once per batch of sentences.
         ds = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(texts)],
                                  override_num_blocks=min(batches, actors * 4))
-        # compute=ActorPoolStrategy is Ray 2.51+'s spelling of map_batches(concurrency=N) for a class:
-        # a pool of ``actors`` actors, each with 1 CPU (Ray then gives its torch 1 thread).
-        # max_restarts=0: a failed actor is an error to report, not a restart that loads the model again
-        # (with Ray Data's default, infinite restarts, the core worker also logs an error line about the
-        # pinned constructor arguments). Ray 2.60 warns that such extra actor options are deprecated and
-        # names no replacement for this one: the warning is silenced here, the pin keeps the behaviour.
+        # A pool of ``actors`` 1-CPU actors. max_restarts=0: a failed actor is an error to report, not a
+        # restart that loads the model again; Ray 2.60 calls that option deprecated but names no
+        # replacement, so its warning is silenced (docs/decisions/0003-ray-on-one-machine.md).
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map_batches(

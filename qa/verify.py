@@ -35,10 +35,9 @@ def lexical_support(claim: str, source: str) -> float:
     return sum(s in source_stems for s in claim_stems) / len(claim_stems)
 
 
-# Metadata records (byline, dateline, publication, ...) are short values like "WASHINGTON": the
-# support model, fitted on SQuAD sentences, scores a claim such as "The story was filed in
-# WASHINGTON." low against them (few shared words, low cosine). An answer sentence that quotes
-# the whole value is backed by it.
+# Metadata records (byline, dateline, ...) are short values like "WASHINGTON" that the support model,
+# fitted on SQuAD sentences, scores low against a claim quoting them: a sentence that quotes the whole
+# value is backed by it.
 QUOTED_VALUE_MAX_WORDS = 8
 
 

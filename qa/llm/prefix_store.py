@@ -48,10 +48,9 @@ _LEN = struct.Struct("<I")
 _MAX_HEADER = 64 * 1024
 _DIGEST = 32
 
-# Context parameters a saved blob depends on: KV size and element types, V layout under flash
-# attention, streams (n_ctx .. kv_unified); RoPE settings, since K is stored already rotated; batch
-# sizes, which change float summation order, so the restored state would not be the one this
-# process computes. llama_state_set_data checks only the architecture and KV shapes.
+# Context parameters a saved blob depends on (KV layout and types, RoPE, since K is stored rotated, and batch
+# sizes, which change float summation order): llama_state_set_data checks only the architecture and KV
+# shapes, so a blob saved under other values would restore a state this process would not compute.
 _CONTEXT_FIELDS = ("n_ctx", "n_seq_max", "type_k", "type_v", "flash_attn_type", "swa_full", "kv_unified",
                    "attention_type", "rope_scaling_type", "rope_freq_base", "rope_freq_scale", "yarn_ext_factor",
                    "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_orig_ctx", "n_batch", "n_ubatch")
