@@ -43,6 +43,9 @@ def cmd_ask(args) -> int:
     from qa import Answer
 
     a = _open(args)
+    if args.json:  # the final answer only (for combined: after the LLM), in the shape the MCP `ask` tool returns
+        print(a.ask(args.question, mode=args.mode).to_json(indent=2))
+        return 0
     final, streamed, quoted = None, [], None
     for item in a.stream(args.question, mode=args.mode):
         if isinstance(item, str):
@@ -108,7 +111,7 @@ def cmd_serve(args) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: no telemetry
     from ui.app import serve
 
-    serve(host=args.host, port=args.port, auth=args.auth, settings=_settings(args))
+    serve(host=args.host, port=args.port, auth=args.auth, settings=_settings(args), mcp=args.mcp)
     return 0
 
 
@@ -155,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("question")
     ask.add_argument("--mode", choices=MODES, default=None,
                      help="extractive (quotes), generative (the local LLM writes), combined (quotes at once, then the LLM)")
+    ask.add_argument("--json", action="store_true",
+                     help="print the final answer as JSON: text, abstained, mode, note, unsupported, citations "
+                          "(doc_id, start, end, text, score, page, boxes, ...)")
     ix = sub.add_parser("index", help="manage the documents of the index")
     ixs = ix.add_subparsers(dest="index_cmd", required=True)
     add = ixs.add_parser("add", help="index files or folders (.txt .md .html .pdf .docx)", parents=[common])
@@ -166,7 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the browser chat", parents=[common])
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=7860)
-    serve.add_argument("--auth", default=None, help="user:password required to use the chat")
+    serve.add_argument("--auth", default=None, help="user:password required to use the chat (and MCP: HTTP Basic)")
+    serve.add_argument("--mcp", action=argparse.BooleanOptionalAction, default=True,
+                       help="also serve the tools ask, search and list_documents over MCP at "
+                            "/gradio_api/mcp/ (streamable HTTP) and /gradio_api/mcp/sse (default: on)")
     sub.add_parser("settings", help="print every effective setting and where it came from (default, a "
                                     "CITEQA_* variable or an argument)", parents=[common])
     sub.add_parser("eval", help="run a benchmark suite (citeqa eval --help)", add_help=False)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from index.locations import Location
 
@@ -18,6 +20,14 @@ class Citation:
     score: float  # support of the answer by this span, 0..1
     location: Location | None = None  # page(s) and boxes (PDF), heading and paragraph (DOCX); None for plain text
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able; the location fields are flat and empty (None, []) when the document has no layout."""
+        loc = self.location or Location()
+        return {"doc_id": self.doc_id, "start": self.start, "end": self.end, "text": self.text, "score": self.score,
+                "page": loc.page, "pages": list(loc.pages),
+                "boxes": [dict(zip(("page", "x0", "top", "x1", "bottom"), box)) for box in loc.boxes],
+                "section": loc.section, "paragraph": loc.paragraph, "where": loc.describe()}
+
 
 @dataclass
 class Answer:
@@ -31,6 +41,15 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     note: str = ""  # why the answer is not what the requested mode would give (e.g. the LLM draft was replaced)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of an answer (``citeqa ask --json``, the MCP ``ask`` tool); timings are left out."""
+        return {"question": self.question, "standalone_question": self.standalone_question, "mode": self.mode,
+                "text": self.text, "abstained": self.abstained, "note": self.note, "unsupported": list(self.unsupported),
+                "citations": [c.to_dict() for c in self.citations]}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=indent)
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentInfo:
@@ -39,3 +58,7 @@ class DocumentInfo:
     n_chars: int
     source: str
     metadata: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"doc_id": self.doc_id, "n_sentences": self.n_sentences, "n_chars": self.n_chars,
+                "source": self.source, "metadata": dict(self.metadata)}

@@ -33,7 +33,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import MAX_QUESTION_CHARS, CiteqaError
-from ui import render, uploads
+from ui import mcp_tools, render, uploads
 from ui.handlers import ChatHandlers
 from ui.session import Session
 
@@ -191,8 +191,9 @@ def _warm(assistant) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, settings=None,
-          *, block: bool = True):
-    """Open the index and serve the chat on http://host:port (local only unless host says otherwise)."""
+          *, block: bool = True, mcp: bool = True):
+    """Open the index and serve the chat on http://host:port (local only unless host says otherwise),
+    and with ``mcp`` the MCP tools of ``ui/mcp_tools.py`` at /gradio_api/mcp/."""
     from qa import Assistant, Settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -207,24 +208,41 @@ def serve(host: str = "127.0.0.1", port: int = 7860, auth: str | None = None, se
     assistant = Assistant.open(settings=settings or Settings.from_env())
     upload_dir = default_upload_dir(assistant)
     demo = build_app(assistant, upload_dir=upload_dir)
+    mcp_options = {}
+    if mcp:
+        from starlette.middleware import Middleware
+
+        mcp_tools.register(demo, assistant)
+        if credentials:
+            mcp_options["app_kwargs"] = {"middleware": [Middleware(mcp_tools.BasicAuthMiddleware, credentials=credentials)]}
     log.info("%d documents in %s; uploads are shared by all users and stored in %s",
              len(assistant.documents()), assistant.index_dir.path if assistant.index_dir else "memory", upload_dir)
     try:
-        app, local_url, _ = demo.launch(
-            server_name=host, server_port=port, auth=credentials, share=False, inbrowser=False,
-            prevent_thread_lock=True, show_error=False, ssr_mode=False, quiet=True,
-            max_file_size=uploads.MAX_UPLOAD_BYTES, footer_links=["api", "settings"],
-            auth_message="citeqa: sign in to ask about the documents." if credentials else None,
-            **launch_options(),
-        )
+        with mcp_tools.quiet_state_warning():
+            app, local_url, _ = demo.launch(
+                server_name=host, server_port=port, auth=credentials, share=False, inbrowser=False,
+                prevent_thread_lock=True, show_error=False, ssr_mode=False, quiet=True,
+                max_file_size=uploads.MAX_UPLOAD_BYTES, footer_links=["api", "settings"],
+                auth_message="citeqa: sign in to ask about the documents." if credentials else None,
+                mcp_server=mcp, **mcp_options, **launch_options(),
+            )
     except OSError as exc:
         raise CiteqaError(f"cannot serve on {host}:{port}: {exc}") from exc
+    if mcp:
+        if demo.mcp_error:
+            demo.close()
+            raise CiteqaError(f"cannot serve MCP: {demo.mcp_error} (or run with --no-mcp)")
+        mcp_tools.keep_only_tools(demo)
     # Load the LLM and read the corpus prompt prefix in the background, so the first LLM question
     # does not pay for it; LLM requests that arrive meanwhile wait in the queue.
     threading.Thread(target=_warm, args=(assistant,), name="citeqa-warm", daemon=True).start()
     print(f"citeqa: chat running at {local_url}" + ("" if credentials else " (no sign-in required)")
           + ("" if host in ("127.0.0.1", "localhost", "::1") else f"; reachable from other machines via {host}"),
           flush=True)
+    if mcp:
+        print(f"citeqa: MCP tools {', '.join(mcp_tools.TOOL_NAMES)} at {local_url.rstrip('/')}{mcp_tools.MCP_PATH}/ "
+              f"(streamable HTTP) and {local_url.rstrip('/')}{mcp_tools.MCP_PATH}/sse (SSE)"
+              + (" with HTTP Basic auth" if credentials else ""), flush=True)
     if block:
         try:
             demo.block_thread()
