@@ -72,7 +72,9 @@ class ChatHandlers:
             gr.Warning(sentence(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if self.chat_store and state.owner and len(state.turns) >= self.chat_store.max_turns:
-            gr.Warning(f"This chat has {len(state.turns)} questions, the most a saved chat holds: start a new chat.")
+            n = len(state.turns)
+            gr.Warning(f"This chat has reached {n} question{'s' if n != 1 else ''}, the most a saved chat holds: "
+                       "start a new chat.")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         pending = Pending(q, mode if mode in ("extractive", "generative") else "extractive")
         state = replace(state, pending=pending)
