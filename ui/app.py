@@ -140,12 +140,12 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrenc
                                     scale=3, container=False)
                     stop_btn = gr.Button("Stop writing", elem_id="cq-stop", variant="secondary", scale=1, size="md")
                     new_btn = gr.Button("New chat", elem_id="cq-new-chat", variant="secondary", scale=1, size="md")
-                gr.Markdown(MODE_HELP + ("" if h.llm_ok else f" *{render.esc(h.llm_reason)}*"), elem_id="cq-mode-help")
                 with gr.Row(equal_height=True, elem_id="cq-export"):
                     export_choice = gr.Dropdown(choices=[("Whole chat", "all")], value="all", label="Download",
                                                 elem_id="cq-export-choice", scale=3)
                     md_btn = gr.DownloadButton("Markdown", elem_id="cq-dl-md", interactive=False, size="md", scale=1)
                     json_btn = gr.DownloadButton("JSON", elem_id="cq-dl-json", interactive=False, size="md", scale=1)
+                gr.Markdown(MODE_HELP + ("" if h.llm_ok else f" *{render.esc(h.llm_reason)}*"), elem_id="cq-mode-help")
             with gr.Column(scale=5, min_width=360):
                 with gr.Tabs(selected="source", elem_id="cq-tabs") as tabs:
                     with gr.Tab("Source", id="source"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from test_ui_browser import ANSWERED, CHROMIUM, CHROMIUM_ARGS, SEED_DOC, _ask, _chat_questions, _free_port
 
-from conftest import start_cli
+from conftest import ROOT, start_cli
 from eval.suites.instant import stop_server, wait_until_served
 
 
@@ -69,6 +69,7 @@ def test_answers_download_and_chats_survive_reload_and_restart(tmp_path_factory,
     sync_api = pytest.importorskip("playwright.sync_api")
     index_dir = tmp_path_factory.mktemp("chats-index")
     port = _free_port()
+    (ROOT / "test-output").mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         ctx = browser.new_context(viewport={"width": 1400, "height": 950}, accept_downloads=True)
@@ -121,6 +122,13 @@ def test_answers_download_and_chats_survive_reload_and_restart(tmp_path_factory,
                 _wait_chat(page, ["Who sent the letter?"])
                 _ask(page, "When did he send it?")  # the follow-up goes on with the saved history
                 assert "letter" in page.locator("#cq-chat .cq-standalone").last.inner_text()
+                page.wait_for_selector("#cq-dl-md:not([disabled])")
+                page.locator("#cq-export-choice input").click()
+                page.get_by_role("option", name="Answer 2: When did he send it?").click()
+                page.wait_for_timeout(1000)  # the files of that answer replace the chat's
+                one = _unescape_md(_download(page, "#cq-dl-md"))
+                assert "## 2. When did he send it?" in one and "## 1." not in one and "[^2-1]: " in one
+                page.screenshot(path=str(ROOT / "test-output" / "ui_saved_chats.png"))
                 page.click("#cq-delete-chat")
                 _wait_chat(page, [])
                 page.wait_for_function("() => document.querySelectorAll('#cq-chats label').length === 1")
