@@ -6,8 +6,12 @@ events do is in ``ui/handlers.py``, the per-session state in ``ui/session.py``).
 Design (see also ui/README.md):
 
 - Per session: the chat (``gr.State`` holding a ``ui.session.Session``) lives in the browser session
-  that asked, and only its own turns are passed to ``Assistant.stream`` as history; two tabs or
-  users never see each other's chats. "New chat" clears it.
+  that asked, and only its own turns are passed to ``Assistant.stream`` as history. "New chat" starts
+  another.
+- Saved chats: each settled answer saves the chat under ``<index_dir>/chats/`` for its owner (the
+  ``--auth`` user, else a random id kept in the browser's localStorage via ``gr.BrowserState``), so a
+  reload or a restart finds it in the side panel (``ui/chat_store.py``); answers and chats download as
+  Markdown and JSON (``ui/export.py``).
 - Shared: the corpus. One server has one index; documents uploaded or removed by anyone apply to
   everyone (the UI says so next to the upload). Uploaded files are stored under
   ``<index_dir>/uploads/`` with sanitised names (``ui/uploads.py``).
@@ -34,6 +38,7 @@ import gradio as gr
 
 from qa import MAX_QUESTION_CHARS, CiteqaError
 from ui import mcp_tools, render, uploads
+from ui.chat_store import ChatStore, browser_secret
 from ui.handlers import ChatHandlers
 from ui.session import Session
 
@@ -49,8 +54,8 @@ EXAMPLE_QUESTIONS = (
 MODE_CHOICES = [("Fast · quotes", "extractive"), ("LLM · written answer", "generative")]
 SHARED_NOTE = (
     "**Shared documents.** Everyone using this server asks about the same documents: files you "
-    "add or remove here are added or removed for all users. Your chat itself is private to this "
-    "browser tab. Accepted: .txt, .md, .html up to 10 MB each; .pdf (with a text layer) and .docx up to 50 MB."
+    "add or remove here are added or removed for all users. Your chats are yours: kept on this server "
+    "for your browser (or your sign-in). Accepted: .txt, .md, .html up to 10 MB each; .pdf (with a text layer) and .docx up to 50 MB."
 )
 MODE_HELP = (
     "**Fast** quotes the best supporting sentences (instant). **LLM** shows the same quotes at once, then a "
@@ -78,21 +83,41 @@ def default_upload_dir(assistant) -> Path:
     return Path(tempfile.mkdtemp(prefix="citeqa-uploads-"))
 
 
-def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrency: int | None = None) -> gr.Blocks:
-    """The chat over ``assistant``; ``concurrency`` (fast answers at once) defaults to its settings' ui.concurrency."""
+def default_chats_dir(assistant) -> Path | None:
+    if getattr(assistant, "index_dir", None) is not None:
+        return Path(assistant.index_dir.path) / "chats"
+    return None  # an in-memory index: chats are not saved
+
+
+def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrency: int | None = None,
+              chats_dir: str | os.PathLike | None = None) -> gr.Blocks:
+    """The chat over ``assistant``; ``concurrency`` (fast answers at once) defaults to its settings' ui.concurrency;
+    chats are saved under ``chats_dir`` (default ``<index_dir>/chats``; not saved without an index directory)."""
     upload_path = Path(upload_dir) if upload_dir else default_upload_dir(assistant)
     upload_path.mkdir(parents=True, exist_ok=True)
-    h = ChatHandlers(assistant, upload_path)
+    chats_path = Path(chats_dir) if chats_dir else default_chats_dir(assistant)
+    h = ChatHandlers(assistant, upload_path, chat_store=ChatStore(chats_path) if chats_path else None)
     default_mode = "generative" if h.llm_ok else "extractive"
 
     with gr.Blocks(title="citeqa · answers with exact citations", analytics_enabled=False,
                    delete_cache=(3600, 3600)) as demo:
         state = gr.State(Session())
+        owner = gr.State("")  # whose saved chats: set on page load (ui.handlers.ChatHandlers.restore)
+        # The browser's id for its saved chats; the secret is kept beside the chats so it still decrypts after a restart.
+        browser_id = gr.BrowserState(None, storage_key="citeqa-browser-id",
+                                     secret=browser_secret(chats_path) if chats_path else None)
         fast_trigger = gr.State("")
         llm_trigger = gr.State("")
         gr.HTML('<div id="cq-header"><h1>cite<span>qa</span></h1>'
                 "<p>Answers from your documents, every claim backed by an exact, clickable citation.</p></div>",
                 js_on_load=None)
+        with gr.Sidebar(label="Chats", open=True, position="left", width=280, elem_id="cq-sidebar"):
+            chat_list = gr.Radio(choices=[], value=None, label="Your chats", elem_id="cq-chats")
+            chats_note = gr.Markdown(elem_id="cq-chats-note")
+            rename_box = gr.Textbox(label="Name of this chat", max_lines=1, elem_id="cq-rename")
+            with gr.Row(equal_height=True):
+                rename_btn = gr.Button("Rename", elem_id="cq-rename-btn", size="sm")
+                delete_btn = gr.Button("Delete chat", variant="stop", elem_id="cq-delete-chat", size="sm")
         with gr.Row(equal_height=False):
             with gr.Column(scale=7, min_width=420):
                 chatbot = gr.Chatbot(
@@ -115,6 +140,11 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrenc
                                     scale=3, container=False)
                     stop_btn = gr.Button("Stop writing", elem_id="cq-stop", variant="secondary", scale=1, size="md")
                     new_btn = gr.Button("New chat", elem_id="cq-new-chat", variant="secondary", scale=1, size="md")
+                with gr.Row(equal_height=True, elem_id="cq-export"):
+                    export_choice = gr.Dropdown(choices=[("Whole chat", "all")], value="all", label="Download",
+                                                elem_id="cq-export-choice", scale=3)
+                    md_btn = gr.DownloadButton("Markdown", elem_id="cq-dl-md", interactive=False, size="md", scale=1)
+                    json_btn = gr.DownloadButton("JSON", elem_id="cq-dl-json", interactive=False, size="md", scale=1)
                 gr.Markdown(MODE_HELP + ("" if h.llm_ok else f" *{render.esc(h.llm_reason)}*"), elem_id="cq-mode-help")
             with gr.Column(scale=5, min_width=360):
                 with gr.Tabs(selected="source", elem_id="cq-tabs") as tabs:
@@ -136,9 +166,9 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrenc
         # ------------------------------------------------------------------ events
         quiet = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
         start_outputs = [question, chatbot, state, fast_trigger]
-        question.submit(h.start, [question, mode, state], start_outputs, api_name="ask", concurrency_limit=None,
+        question.submit(h.start, [question, mode, state, owner], start_outputs, api_name="ask", concurrency_limit=None,
                         show_progress="hidden")
-        chatbot.example_select(h.start_example, [mode, state], start_outputs, **quiet)
+        chatbot.example_select(h.start_example, [mode, state, owner], start_outputs, **quiet)
         fast_evt = fast_trigger.change(h.answer_fast, [state], [chatbot, state, source, tabs, llm_trigger],
                                        api_name="answer", show_progress="full", show_progress_on=[chatbot])
         # One local model: written answers one at a time; the others wait in this event's queue, with
@@ -146,12 +176,23 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrenc
         llm_evt = llm_trigger.change(h.answer_llm, [state], [chatbot, state, source, tabs], api_name="answer_llm",
                                      concurrency_limit=1, concurrency_id="llm", show_progress="minimal",
                                      show_progress_on=[chatbot])
-        stop_btn.click(h.stop_writing, [state], [chatbot, state], cancels=[llm_evt], api_name="stop_writing",
-                       concurrency_limit=None, show_progress="hidden")
+        stop_evt = stop_btn.click(h.stop_writing, [state], [chatbot, state], cancels=[llm_evt], api_name="stop_writing",
+                                  concurrency_limit=None, show_progress="hidden")
         reset = {"fn": h.new_chat, "inputs": [state], "outputs": [chatbot, state, source, question],
                  "cancels": [fast_evt, llm_evt], "concurrency_limit": None, "show_progress": "hidden"}
-        new_btn.click(**reset, api_name="new_chat")
-        chatbot.clear(**reset, api_visibility="private")  # the Chatbot's own bin icon clears the session's chat too
+        # After every chat event: the saved chats in the side panel and the files to download.
+        side = {"fn": h.side, "inputs": [state, owner, export_choice],
+                "outputs": [chat_list, chats_note, rename_box, export_choice, md_btn, json_btn], **quiet}
+        swap = {**reset, "api_visibility": "private"}
+        for evt in (fast_evt, llm_evt, stop_evt, new_btn.click(**reset, api_name="new_chat"),
+                    chatbot.clear(**swap),  # the Chatbot's own bin icon starts a new chat too
+                    chat_list.input(**{**swap, "fn": h.open_chat, "inputs": [chat_list, state, owner]}),
+                    delete_btn.click(**{**swap, "fn": h.delete_chat, "inputs": [state, owner]}),
+                    rename_btn.click(h.rename_chat, [rename_box, state, owner], [state], **quiet),
+                    rename_box.submit(h.rename_chat, [rename_box, state, owner], [state], **quiet),
+                    demo.load(h.restore, [browser_id, state], [browser_id, owner, state, chatbot], **quiet)):
+            evt.then(**side)
+        export_choice.input(h.export_files, [state, export_choice], [md_btn, json_btn], **quiet)
         source.click(h.show_source, [state], [source, tabs], **quiet)
         mode.change(h.mode_changed, [mode], None, **quiet)
         files.upload(h.upload, [files], [upload_status, docs_list, remove_choice, files], api_visibility="private",

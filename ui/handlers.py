@@ -5,6 +5,9 @@ trigger that runs ``answer_fast`` (default concurrency). In LLM mode ``answer_fa
 quoted answer at once (``Assistant.stream(mode="combined")`` yields it first) and sets a second
 trigger that runs ``answer_llm`` (``concurrency_limit=1``: one local model, one answer at a time),
 which streams the written answer under the quoted one and replaces it once it passed the checks.
+
+Chats are saved (``ui/chat_store.py``) each time an answer settles; the side panel lists the owner's
+chats, and ``side`` refreshes it and the export files (``ui/export.py``) after every chat event.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import gradio as gr
 
 from qa import Answer, CiteqaError, QuestionError, UnknownDocumentError, clean_question
 from ui import page_view, render, uploads
+from ui.chat_store import CHAT_ID, ChatStore, ChatStoreError, StoredChat, clean_title, new_chat_id, title_from
+from ui.export import ExportDir
 from ui.session import Pending, Session
 
 log = logging.getLogger("citeqa.ui")
@@ -38,9 +43,12 @@ def sentence(message: str) -> str:
 
 
 class ChatHandlers:
-    def __init__(self, assistant, upload_dir: Path) -> None:
+    def __init__(self, assistant, upload_dir: Path, chat_store: ChatStore | None = None,
+                 exports: ExportDir | None = None) -> None:
         self.assistant = assistant
         self.upload_dir = upload_dir
+        self.chat_store = chat_store
+        self.exports = exports or ExportDir()
         self.llm_ok, self.llm_reason = assistant.llm_available()
         # LLM answers queued or being written, all sessions: token -> when queued. A tab closed while its
         # answer waited never runs the LLM event, so entries older than STALE_PENDING_S are dropped.
@@ -48,9 +56,12 @@ class ChatHandlers:
         self._writing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ asking
-    def start(self, question: str, mode: str, state: Session | None):
-        """Validate the question and show it; the trigger output starts the answer event."""
+    def start(self, question: str, mode: str, state: Session | None, owner: str = ""):
+        """Validate the question and show it; the trigger output starts the answer event. ``owner``
+        (from the page load) is whose saved chats these are; the answer events save under it."""
         state = state or Session()
+        if owner and not state.owner:
+            state = replace(state, owner=owner)
         p = state.pending
         if p and time.time() - p.since < STALE_PENDING_S:
             gr.Warning("Please wait for the current answer to finish (or start a new chat).")
@@ -60,14 +71,19 @@ class ChatHandlers:
         except QuestionError as exc:
             gr.Warning(sentence(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if self.chat_store and state.owner and len(state.turns) >= self.chat_store.max_turns:
+            n = len(state.turns)
+            gr.Warning(f"This chat has reached {n} question{'s' if n != 1 else ''}, the most a saved chat holds: "
+                       "start a new chat.")
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         pending = Pending(q, mode if mode in ("extractive", "generative") else "extractive")
         state = replace(state, pending=pending)
         chat = render.chat_messages(state.turns, q, render.pending_html("Searching the documents…"))
         return "", chat, state, pending.token
 
-    def start_example(self, mode: str, state: Session | None, evt: gr.SelectData):
+    def start_example(self, mode: str, state: Session | None, owner: str, evt: gr.SelectData):
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-        return self.start(value.get("text", ""), mode, state)
+        return self.start(value.get("text", ""), mode, state, owner)
 
     def answer_fast(self, state: Session | None):
         """The quoted answer: final in fast mode; in LLM mode shown at once, the written one queued.
@@ -185,13 +201,29 @@ class ChatHandlers:
         with self._writing_lock:
             self._writing.pop(token, None)
 
-    @staticmethod
-    def _settle(state: Session, record: dict) -> Session:
-        """The provisional turn becomes final with ``record``; nothing is pending any more."""
+    def _settle(self, state: Session, record: dict) -> Session:
+        """The provisional turn becomes final with ``record``; nothing is pending any more; saved."""
         turns = list(state.turns)
         i = state.pending.turn
         turns[i] = {"question": turns[i]["question"], "answer": record}
-        return replace(state, turns=tuple(turns), pending=None)
+        return self._save(replace(state, turns=tuple(turns), pending=None))
+
+    def _save(self, state: Session) -> Session:
+        """Save the chat of a session with an owner; a refusal (limits) is a warning, the chat goes on."""
+        if not (self.chat_store and state.owner and state.turns):
+            return state
+        title = state.title or title_from(state.turns[0]["question"])
+        chat = StoredChat(state.chat_id, title, state.turns, created=state.created or time.time())
+        try:
+            saved = self.chat_store.save(state.owner, chat)
+        except ChatStoreError as exc:
+            gr.Warning(f"This chat is not saved: {sentence(str(exc))}")
+            return replace(state, title=title)
+        except OSError as exc:
+            log.error("saving chat %s failed", state.chat_id, exc_info=exc)
+            gr.Warning("This chat could not be saved on the server (see its log).")
+            return replace(state, title=title)
+        return replace(state, title=saved.title, created=saved.created)
 
     def _finish(self, state: Session, answer: Answer | None, error: str | None, t0: float):
         """(chat, state, source, tabs) once a question is answered (or failed) in one step."""
@@ -200,7 +232,7 @@ class ChatHandlers:
             turn = {"question": q, "error": sentence(error)}
         else:
             turn = {"question": q, "answer": render.answer_record(answer, time.perf_counter() - t0)}
-        new_state = replace(state, turns=(*state.turns, turn), pending=None)
+        new_state = self._save(replace(state, turns=(*state.turns, turn), pending=None))
         source, tab = gr.skip(), gr.skip()
         if error is None and turn["answer"]["citations"]:
             source, tab = self._source_for(new_state, len(new_state.turns) - 1, 1), gr.Tabs(selected="source")
@@ -242,6 +274,113 @@ class ChatHandlers:
         if state and state.pending:
             self._done_writing(state.pending.token)
         return [], Session(), render.SOURCE_PLACEHOLDER, ""
+
+    # ------------------------------------------------------------------ saved chats and exports
+    def restore(self, browser_id, state: Session | None, request: gr.Request | None = None):
+        """On page load: whose chats these are (the signed-in user, else this browser's id) and the
+        most recent one, unless a question was asked meanwhile. Outputs: browser id, owner, state, chat."""
+        if not isinstance(browser_id, str) or not CHAT_ID.fullmatch(browser_id):
+            browser_id = new_chat_id()
+        user = getattr(request, "username", None) if request is not None else None
+        owner = (f"user:{user}" if user else f"browser:{browser_id}") if self.chat_store else ""
+        if not owner or (state and (state.turns or state.pending)):
+            return browser_id, owner, gr.skip(), gr.skip()
+        for c in self._list(owner):
+            try:
+                restored = self._session_of(owner, self.chat_store.load(owner, c.chat_id))
+            except ChatStoreError as exc:
+                gr.Warning(sentence(str(exc)))
+                continue
+            return browser_id, owner, restored, render.chat_messages(restored.turns)
+        return browser_id, owner, gr.skip(), gr.skip()
+
+    def _list(self, owner: str):
+        chats, problems = self.chat_store.list_chats(owner)
+        for msg in problems:
+            gr.Warning(sentence(msg))
+        return chats
+
+    @staticmethod
+    def _session_of(owner: str, chat: StoredChat) -> Session:
+        return Session(turns=chat.turns, chat_id=chat.chat_id, owner=owner, title=chat.title, created=chat.created)
+
+    def side(self, state: Session | None, owner: str, choice):
+        """The side panel (saved chats) and the export files after a chat event.
+        Outputs: chat list, list note, rename box, export choice, Markdown file, JSON file."""
+        state = state or Session()
+        owner = state.owner or owner
+        if not (self.chat_store and owner):
+            chats_upd, note = gr.update(choices=[], value=None), ("Chats are not saved on this server (no index "
+                                                                 "directory)." if not self.chat_store else "")
+        else:
+            chats = self._list(owner)
+            values = {c.chat_id for c in chats}
+            chats_upd = gr.update(choices=[(c.title, c.chat_id) for c in chats],
+                                  value=state.chat_id if state.chat_id in values else None)
+            note = (f"{len(chats)} saved chat{'s' if len(chats) != 1 else ''}, kept on this server for "
+                    + ("you." if owner.startswith("user:") else "this browser."))
+        settled = [i for i, t in enumerate(state.turns) if not t.get("provisional")]
+        choices = [("Whole chat", "all")] + [
+            (f"Answer {i + 1}: {title_from(state.turns[i]['question'])}", str(i)) for i in settled]
+        choice = choice if choice in {v for _, v in choices} else "all"
+        md, js = self._export(state, choice)
+        return chats_upd, note, gr.update(value=state.title), gr.update(choices=choices, value=choice), md, js
+
+    def export_files(self, state: Session | None, choice):
+        return self._export(state or Session(), choice)
+
+    def _export(self, state: Session, choice):
+        settled = [t for t in state.turns if not t.get("provisional")]
+        if not settled or state.pending:
+            off = gr.update(value=None, interactive=False)
+            return off, off
+        only = int(choice) if isinstance(choice, str) and choice.isdigit() and int(choice) < len(state.turns) else None
+        title = state.title or title_from(state.turns[0]["question"])
+        md, js = self.exports.write(state.chat_id, title, state.turns, only)
+        return gr.update(value=str(md), interactive=True), gr.update(value=str(js), interactive=True)
+
+    def open_chat(self, chat_id, state: Session | None, owner: str):
+        """Show a saved chat (chosen in the side panel). Outputs: chat, state, source, question."""
+        state = state or Session()
+        if not (self.chat_store and owner) or not chat_id or chat_id == state.chat_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        try:
+            chat = self.chat_store.load(owner, chat_id)
+        except ChatStoreError as exc:
+            gr.Warning(sentence(str(exc)))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        if state.pending:
+            self._done_writing(state.pending.token)
+        new_state = self._session_of(owner, chat)
+        return render.chat_messages(new_state.turns), new_state, render.SOURCE_PLACEHOLDER, ""
+
+    def rename_chat(self, title, state: Session | None, owner: str):
+        state = state or Session()
+        if owner and not state.owner:
+            state = replace(state, owner=owner)
+        try:
+            title = clean_title(title)
+        except ChatStoreError as exc:
+            gr.Warning(sentence(str(exc)))
+            return gr.skip()
+        new_state = replace(state, title=title)
+        if self.chat_store and state.owner and any(not t.get("provisional") for t in state.turns):
+            new_state = self._save(new_state)
+        gr.Info(f"Renamed to “{title}”.")
+        return new_state
+
+    def delete_chat(self, state: Session | None, owner: str):
+        """Delete the chat shown (from this server's disk) and start a new one."""
+        state = state or Session()
+        if self.chat_store and owner:
+            try:
+                self.chat_store.delete(owner, state.chat_id)
+            except (ChatStoreError, OSError) as exc:
+                gr.Warning(sentence(f"could not delete this chat: {exc}"))
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            if state.turns:
+                gr.Info("Chat deleted.")
+        return self.new_chat(state)
 
     def mode_changed(self, mode: str) -> None:
         if mode == "generative" and not self.llm_ok:

@@ -43,7 +43,8 @@ def answer_record(answer, elapsed_s: float) -> dict:
         "text": answer.text,
         "abstained": bool(answer.abstained),
         "citations": [{"doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text, "score": c.score,
-                       "where": c.location.describe() if getattr(c, "location", None) else ""}
+                       "where": c.location.describe() if getattr(c, "location", None) else "",
+                       "location": location_record(getattr(c, "location", None))}
                       for c in answer.citations],
         "unsupported": list(answer.unsupported or []),
         "mode": answer.mode,
@@ -51,6 +52,14 @@ def answer_record(answer, elapsed_s: float) -> dict:
         "standalone": answer.standalone_question or "",
         "seconds": round(elapsed_s, 3),
     }
+
+
+def location_record(location) -> dict | None:
+    """A citation's Location as JSON (pages, boxes, DOCX section and paragraph), None for plain text."""
+    if location is None:
+        return None
+    return {"page": location.page, "pages": list(location.pages), "boxes": [list(b) for b in location.boxes],
+            "section": location.section, "paragraph": location.paragraph}
 
 
 # ----------------------------------------------------------------------------- chat messages

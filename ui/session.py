@@ -1,6 +1,7 @@
 """The per-browser-session chat state, typed. Gradio keeps one value per session (``gr.State``);
 handlers never mutate it in place, they return a new one (``dataclasses.replace``), so an answer
-that finishes after "New chat" cannot write into the new chat."""
+that finishes after "New chat" cannot write into the new chat. ``owner`` names whose saved chats
+these are (``ui/chat_store.py``); empty for API clients, whose chats are not saved."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class Session:
     turns: tuple[dict, ...] = ()  # {"question", "answer": answer record} or {"question", "error"}
     pending: Pending | None = None
     chat_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    owner: str = ""  # "user:<name>" with --auth, else "browser:<id>"; "" = not saved
+    title: str = ""  # set from the first question when the chat is first saved, or by renaming
+    created: float = 0.0  # when first saved (0: not yet)
 
     def history(self, upto: int | None = None) -> list[dict[str, str]]:
         return history_of(self.turns[:upto] if upto is not None else self.turns)

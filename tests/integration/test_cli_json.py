@@ -5,7 +5,6 @@ final answer. Real embedder, real index, the CLI as a user runs it."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
