@@ -6,7 +6,7 @@
 On the held-out (test) articles of training.data.split_articles:
   paragraph: top-1 sentence accuracy within the gold paragraph (answerable questions), and
              abstention when the best sentence of the paragraph scores below a threshold;
-  open:      all paragraphs of the file in one index (as eval/calibrate.py); each model reranks
+  open:      all paragraphs of the file in one index (as training/calibrate.py); each model reranks
              the hybrid retriever's candidates; top-1 / top-2 = the gold sentence ranks first / in
              the first two; abstention on the best candidate. The current scorer is given every
              retrieved candidate (as the product does) and, separately, the same top-k as the model.

@@ -7,7 +7,7 @@ fit, so both models are compared on articles neither was fitted on), calibration
 2 calibration, 5 test.
 
 A question's candidates are the sentences of its paragraph (index.sentences.split_sentences); the
-gold ones hold a gold answer_start (as eval/calibrate.py labels candidates). Training pairs per answerable question:
+gold ones hold a gold answer_start (as training/calibrate.py labels candidates). Training pairs per answerable question:
 its gold sentence(s), every other sentence of the paragraph (the hardest negatives: same topic,
 same words) and the top retrieved sentences of other paragraphs of the same article. Unanswerable
 questions give only negatives (the paragraph's most similar sentences), so that the probability

@@ -13,7 +13,7 @@ Every ``--eval-every`` steps the calibration articles' dense recall@1 is measure
 checkpoint (``DIR/checkpoints``) is kept; ``--resume`` continues from the newest checkpoint there.
 Writes peft's adapter_model.safetensors + adapter_config.json, metrics.json and MODEL_CARD.md to ``--out``,
 which has no default and is never the committed ``index/embedder_weights/``: those are replaced by hand,
-with their relevance fit (``qa/support.py`` TUNED_RELEVANCE_FIT) and the card's hand-written product section.
+with their relevance fit (its entry in ``qa/fitted/relevance.json``) and the card's hand-written product section.
 ``--limit 40 --steps 4 --eval-every 2`` is the CI slice (its corpus: the sampled questions' paragraphs).
 """
 
