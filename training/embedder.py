@@ -29,13 +29,14 @@ from pathlib import Path
 
 import numpy as np
 
+from index.model_dirs import DEFAULT_MODEL
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SQUAD = REPO.parent / "shared" / "eval" / "squad2_dev_A.json"
 # Every linear layer of each of the 6 blocks (peft matches these as name suffixes; "output.dense" is both
 # the attention output and the feed-forward output, not the pooler).
 TARGETS = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
            "intermediate.dense", "output.dense"]
-BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # adapter_config.json's base: the packaged copy of it
 CALIB_METRIC = "calib_cosine_accuracy@1"  # top-1 holds an answer sentence: the old loop's recall@1
 TRAIN_MAX_TOKENS = 128
 REPORT_MAX_TOKENS = 256  # the packaged model's window, as the index embeds sentences
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = int(best.rsplit("-", 1)[-1]) if best else state.global_step
     for h in history[1:] if not resume else history:
         log(f"step {h['step']}/{args.steps} loss {h.get('loss')} calib recall@1 {h['calib_recall@1']}")
-    model.transformers_model.peft_config["default"].base_model_name_or_path = BASE_NAME  # not this machine's path
+    model.transformers_model.peft_config["default"].base_model_name_or_path = DEFAULT_MODEL  # the packaged model's name, not a path or hub id
     model.transformers_model.save_pretrained(str(args.out))  # peft: adapter_model.safetensors, adapter_config.json
     (args.out / "README.md").unlink(missing_ok=True)  # peft's template card; MODEL_CARD.md is ours
 

@@ -31,13 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from index.model_dirs import base_model_dir
+from index.model_dirs import DEFAULT_MODEL, base_model_dir
 from qa.relevance.layout import ADAPTER_FILE, CONFIG_FILE, HEAD_FILE, LORA_TARGETS  # what the answer path loads
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SQUAD = REPO.parent / "shared" / "eval" / "squad2_dev_A.json"
 PROBE_STEPS = 10
-BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2"  # adapter_config.json's base: the packaged copy of it
 
 
 def parse_args(argv):
@@ -107,7 +106,7 @@ def relevance_net(layers: int, rank: int, dropout: float = 0.1, adapter_dir: Pat
             from safetensors.torch import save_file
 
             out.mkdir(parents=True, exist_ok=True)
-            self.encoder.peft_config["default"].base_model_name_or_path = BASE_NAME  # not this machine's path
+            self.encoder.peft_config["default"].base_model_name_or_path = DEFAULT_MODEL  # the packaged model's name, not a path or hub id
             self.encoder.save_pretrained(str(out))
             (out / "README.md").unlink(missing_ok=True)  # peft's template card; MODEL_CARD.md is ours
             save_file({k: v.detach().contiguous() for k, v in self.head.state_dict().items()}, str(out / HEAD_FILE))
