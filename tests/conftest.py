@@ -1,5 +1,7 @@
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +54,34 @@ def run_cli(*args, env: dict[str, str] | None = None, timeout: float = 300, cwd:
 def start_cli(*args, env: dict[str, str] | None = None, cwd: Path = ROOT, **kw) -> subprocess.Popen:
     """``citeqa ARGS`` in the background (a server, or a command a test kills)."""
     return subprocess.Popen(cli_argv(*args), env=cli_env(**(env or {})), cwd=cwd, **kw)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(index_dir: Path, *args, port: int | None = None):
+    """`citeqa --index-dir DIR serve ARGS` in a subprocess (on ``port``, else a free one); yields
+    {"url" (ending in /), "port", "index_dir", "log"} once the page answers, and stops the server after."""
+    from eval.suites.instant import stop_server, wait_until_served
+
+    port = port or free_port()
+    log_path = index_dir.parent / f"serve-{index_dir.name}-{port}.log"
+    with open(log_path, "ab") as log:
+        proc = start_cli("--index-dir", index_dir, "serve", "--port", port, *args,
+                         env={"GRADIO_ANALYTICS_ENABLED": "False"}, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        try:
+            wait_until_served(proc, url, timeout=240, poll_s=0.5)
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-3000:]}")
+        yield {"url": url, "port": port, "index_dir": index_dir, "log": log_path}
+    finally:
+        stop_server(proc)
 
 
 def run_training(module: str, out: Path, *args: str, timeout: int = 900) -> dict:

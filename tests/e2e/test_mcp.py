@@ -11,17 +11,14 @@ import asyncio
 import base64
 import contextlib
 import json
-import socket
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from eval.suites.instant import stop_server, wait_until_served
 
-from conftest import SEED, start_cli
+from conftest import SEED, serving
 
 mcp = pytest.importorskip("mcp")
 from mcp import ClientSession  # noqa: E402
@@ -34,29 +31,11 @@ BASIC = {"Authorization": "Basic " + base64.b64encode(":".join(AUTH).encode()).d
 CALL_TIMEOUT = 120  # seconds per MCP session: a fast answer takes well under that even on a busy machine
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _serving(index_dir: Path, *args: str):
-    """`citeqa serve ARGS` in a subprocess on a free port; yields its base URL once the page answers."""
-    log_path = index_dir.parent / f"serve-{index_dir.name}.log"
-    port = _free_port()
-    with open(log_path, "wb") as log:
-        proc = start_cli("--index-dir", index_dir, "serve", "--port", port, *args,
-                         env={"GRADIO_ANALYTICS_ENABLED": "False"}, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        try:
-            wait_until_served(proc, url + "/", timeout=240, poll_s=0.5)
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-3000:]}")
-        yield url
-    finally:
-        stop_server(proc)
+    """`citeqa serve ARGS`; yields its base URL (no trailing /) once the page answers."""
+    with serving(index_dir, *args) as srv:
+        yield srv["url"].rstrip("/")
 
 
 @contextlib.asynccontextmanager

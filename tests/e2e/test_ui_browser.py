@@ -10,10 +10,8 @@ Length: the browser tests share one served app and browser fixture; splitting wo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.suites.instant import stop_server, wait_until_served
 
-from conftest import ROOT, cli_env, start_cli
+from conftest import ROOT, cli_env, serving
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -139,41 +136,16 @@ def test_parse_auth():
 
 
 # =============================================================================== the real app
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextlib.contextmanager
-def _serving(index_dir: Path):
-    """`citeqa serve` in a subprocess on a free port; yields once the page answers."""
-    log_path = index_dir.parent / f"serve-{index_dir.name}.log"
-    port = _free_port()
-    with open(log_path, "wb") as log:
-        proc = start_cli("--index-dir", index_dir, "serve", "--port", port, env={"GRADIO_ANALYTICS_ENABLED": "False"},
-                         stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        try:
-            wait_until_served(proc, url, timeout=240, poll_s=0.5)
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-3000:]}")
-        yield {"url": url, "index_dir": index_dir, "log": log_path}
-    finally:
-        stop_server(proc)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with _serving(tmp_path_factory.mktemp("ui-index")) as srv:
+    with serving(tmp_path_factory.mktemp("ui-index")) as srv:
         yield srv
 
 
 @pytest.fixture
 def fresh_server(tmp_path_factory):
     """A server that has just started: its LLM is still loading in the background."""
-    with _serving(tmp_path_factory.mktemp("ui-fresh-index")) as srv:
+    with serving(tmp_path_factory.mktemp("ui-fresh-index")) as srv:
         yield srv
 
 

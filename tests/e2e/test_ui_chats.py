@@ -7,33 +7,21 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from test_ui_browser import ANSWERED, CHROMIUM, CHROMIUM_ARGS, SEED_DOC, _ask, _chat_questions, _free_port
+from test_ui_browser import ANSWERED, CHROMIUM, CHROMIUM_ARGS, SEED_DOC, _ask, _chat_questions
 
-from conftest import ROOT, start_cli
-from eval.suites.instant import stop_server, wait_until_served
+from conftest import ROOT, free_port, serving
 
 
 @contextlib.contextmanager
 def _serving_on(index_dir: Path, port: int):
     """`citeqa serve` on ``port`` (the browser's saved id is per origin: a restart must keep the port)."""
-    log_path = index_dir.parent / f"serve-{index_dir.name}-{port}.log"
-    with open(log_path, "ab") as log:
-        proc = start_cli("--index-dir", index_dir, "serve", "--port", port, env={"GRADIO_ANALYTICS_ENABLED": "False"},
-                         stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        try:
-            wait_until_served(proc, url, timeout=240, poll_s=0.5)
-        except RuntimeError as exc:
-            pytest.fail(f"{exc}:\n{log_path.read_text(errors='replace')[-3000:]}")
-        yield url
-    finally:
-        stop_server(proc)
-    assert "Traceback" not in log_path.read_text(errors="replace"), log_path.read_text(errors="replace")[-3000:]
+    with serving(index_dir, port=port) as srv:
+        yield srv["url"]
+    log = srv["log"].read_text(errors="replace")
+    assert "Traceback" not in log, log[-3000:]
 
 
 def _unescape_md(text: str) -> str:
@@ -68,7 +56,7 @@ def _wait_chat(page, questions: list[str]) -> None:
 def test_answers_download_and_chats_survive_reload_and_restart(tmp_path_factory, seed_text):
     sync_api = pytest.importorskip("playwright.sync_api")
     index_dir = tmp_path_factory.mktemp("chats-index")
-    port = _free_port()
+    port = free_port()
     (ROOT / "test-output").mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

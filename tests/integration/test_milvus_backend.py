@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, as_history, cli_env, gold_questions, run_cli
+from conftest import ROOT, as_history, cli_env, free_port, gold_questions, run_cli
 from qa import (Assistant, IndexChangedError, IndexCorruptError, IndexLockedError, IndexMismatchError,
                 IndexUnavailableError)
 from index.milvus import schema
@@ -212,17 +212,11 @@ def test_a_killed_index_add_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert resumed.ask("Where do the otters live?", mode="extractive").citations[0].doc_id == "2.txt"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_unreachable_server_is_a_clear_error_within_the_timeout(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(IndexUnavailableError) as err:
         Assistant.open(index_dir=tmp_path, settings=Settings(index={"backend": "milvus"},
-                                                             milvus={"uri": f"http://127.0.0.1:{_free_port()}", "timeout_s": 2}))
+                                                             milvus={"uri": f"http://127.0.0.1:{free_port()}", "timeout_s": 2}))
     assert time.monotonic() - t0 < 15 and "cannot reach the Milvus server" in str(err.value)
 
 
@@ -254,7 +248,7 @@ print("done")
 
 
 def test_two_processes_writing_to_a_served_index_lose_nothing_and_readers_see_it(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "served"),
                                "--host", "127.0.0.1", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
