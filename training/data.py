@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -89,6 +90,18 @@ def limit_questions(questions: list[Question], limit: int, seed: int) -> list[Qu
 
 
 Group = tuple[str, list[tuple[str, float]]]  # (question, [(sentence, label), ...])
+
+
+def questions_by_part(path, limit: int, seed: int, keep=None) -> tuple[dict[str, list[str]], dict[str, str], dict]:
+    """(paragraphs, article -> part, part -> questions): the SQuAD file's questions split by article into train /
+    calib / test, each part cut to ``limit`` (sampled with ``seed``) after ``keep`` filters them."""
+    if not Path(path).exists():
+        raise SystemExit(f"SQuAD file not found: {path} (give --squad PATH)")
+    questions, paragraphs = load_questions(str(path))
+    split = split_articles([q.article for q in questions])
+    parts = {p: limit_questions([q for q in questions if split[q.article] == p and (keep is None or keep(q))],
+                                limit, seed) for p in ("train", "calib", "test")}
+    return paragraphs, split, parts
 
 
 def training_groups(questions: list[Question], paragraphs: dict[str, list[str]], embedder, seed: int) -> list[Group]:

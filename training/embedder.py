@@ -194,8 +194,6 @@ def adapter_trainer(**kw):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.squad.exists():
-        raise SystemExit(f"SQuAD file not found: {args.squad} (give --squad PATH)")
     from index.embedder import default_model_path, hub_offline
 
     hub_offline()
@@ -207,14 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from training.data import limit_questions, load_questions, split_articles
+    from training.data import questions_by_part
     from training.run import begin, last_checkpoint, log, machine
 
     started = begin(args.seed, args.threads)
-    questions, paragraphs = load_questions(str(args.squad))
-    split = split_articles([q.article for q in questions])
-    parts = {p: limit_questions([q for q in questions if split[q.article] == p and q.answerable and q.gold],
-                                args.limit, args.seed) for p in ("train", "calib", "test")}
+    paragraphs, split, parts = questions_by_part(args.squad, args.limit, args.seed, lambda q: q.answerable and q.gold)
     if args.limit:  # the CI slice: only the sampled questions' paragraphs, as corpus and as negatives
         asked = {q.doc for qs in parts.values() for q in qs}
         paragraphs = {d: s for d, s in paragraphs.items() if d in asked}

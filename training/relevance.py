@@ -315,23 +315,18 @@ def fit_platt(model: Scorer, calib) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.squad.exists():
-        raise SystemExit(f"SQuAD file not found: {args.squad} (give --squad PATH)")
     from index.embedder import get_embedder, hub_offline
 
     hub_offline()
     import torch
 
     from training.card import write_card
-    from training.data import limit_questions, load_questions, split_articles, training_groups
+    from training.data import questions_by_part, training_groups
     from training.heldout import BaselineScorer, paragraph_eval
     from training.run import begin, log, machine
 
     started = begin(args.seed, args.threads)
-    questions, paragraphs = load_questions(str(args.squad))
-    split = split_articles([q.article for q in questions])
-    parts = {name: limit_questions([q for q in questions if split[q.article] == name], args.limit, args.seed)
-             for name in ("train", "calib", "test")}
+    paragraphs, _, parts = questions_by_part(args.squad, args.limit, args.seed)
     embedder = get_embedder()
     groups = training_groups(parts["train"], paragraphs, embedder, args.seed)
     pairs = [(q, s, lab) for q, cands in groups for s, lab in cands]
