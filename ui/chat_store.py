@@ -90,6 +90,8 @@ class ChatStore:
         self.root = Path(root)
         self.max_turns, self.max_chats, self.max_bytes = max_turns, max_chats, max_bytes
         self._lock = threading.Lock()
+        # The side panel lists an owner's chats after every chat event: a file is parsed again only when it changed.
+        self._summaries: dict[Path, tuple[tuple[int, int], ChatSummary]] = {}
 
     def _dir(self, owner: str) -> Path:
         return self.root / owner_dir_name(owner)
@@ -108,11 +110,19 @@ class ChatStore:
             if not CHAT_ID.fullmatch(p.stem):
                 continue
             try:
-                chat = self._read(p)
+                st = p.stat()
+                stamp = (st.st_mtime_ns, st.st_size)
+                known = self._summaries.get(p)
+                if known is None or known[0] != stamp:
+                    chat = self._read(p)
+                    known = stamp, ChatSummary(chat.chat_id, chat.title, chat.updated, len(chat.turns))
+                    self._summaries[p] = known
+            except FileNotFoundError:  # deleted meanwhile (another tab)
+                continue
             except ChatStoreError as exc:
                 problems.append(str(exc))
                 continue
-            out.append(ChatSummary(chat.chat_id, chat.title, chat.updated, len(chat.turns)))
+            out.append(known[1])
         out.sort(key=lambda c: c.updated, reverse=True)
         return out, problems
 
@@ -170,8 +180,10 @@ class ChatStore:
         return self.save(owner, StoredChat(chat.chat_id, title, chat.turns, chat.created))
 
     def delete(self, owner: str, chat_id: str) -> None:
+        path = self._path(owner, chat_id)
+        self._summaries.pop(path, None)
         try:
-            self._path(owner, chat_id).unlink()
+            path.unlink()
         except FileNotFoundError:
             pass
 

@@ -149,3 +149,21 @@ def test_browser_secret_is_kept_between_starts(tmp_path):
     s1 = browser_secret(tmp_path / "chats")
     assert s1 == browser_secret(tmp_path / "chats") and len(s1) == 32
     assert oct((tmp_path / "chats" / ".browser-secret").stat().st_mode & 0o777) == "0o600"
+
+
+def test_listing_parses_a_chat_again_only_when_its_file_changed(tmp_path, monkeypatch):
+    store = ChatStore(tmp_path)
+    owner = "browser:" + "a" * 32
+    first = store.save(owner, StoredChat(new_chat_id(), "one", ({"question": "Q1?", "answer": {"text": "A"}},)))
+    store.save(owner, StoredChat(new_chat_id(), "two", ({"question": "Q2?", "answer": {"text": "B"}},)))
+    reads = []
+    real = ChatStore._read
+    monkeypatch.setattr(ChatStore, "_read", lambda self, p: reads.append(p.stem) or real(self, p))
+    assert sorted(c.title for c in store.list_chats(owner)[0]) == ["one", "two"]
+    assert len(reads) == 2
+    assert sorted(c.title for c in store.list_chats(owner)[0]) == ["one", "two"] and len(reads) == 2
+    store.save(owner, StoredChat(first.chat_id, "one renamed", first.turns, first.created))
+    assert sorted(c.title for c in store.list_chats(owner)[0]) == ["one renamed", "two"]
+    assert reads[2:] == [first.chat_id]
+    store.delete(owner, first.chat_id)
+    assert [c.title for c in store.list_chats(owner)[0]] == ["two"]
