@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.document import DocumentEntry, ParsedDocument, SentenceRecord, indexed_texts
+from index import structure
 from index.errors import UnknownDocumentError
 from index.lexical import LexicalIndex
 from index.records import RecordTable
 from index.vector_store import SentenceVectorStore
 
 PROGRESS_MIN_SENTENCES = 300  # show a progress bar when embedding more than this
+UNIT_MAX_CHARS = 1_500  # a citation unit stops growing past this (a heading over a long section)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,89 @@ class CorpusView:
         prev = row - 1 if row > 0 and doc_of(row - 1) == doc else None
         nxt = row + 1 if row + 1 < len(self.records) and doc_of(row + 1) == doc else None
         return prev, nxt
+
+    def introduces(self, row: int) -> bool:
+        """Whether the row introduces what follows it: a heading (its section's first block), the
+        head of a list item (the rest of the item and its sub-items) or a lead-in sentence ending
+        in ":" (the next block; a whole list or table). Without known structure (plain text,
+        indexes saved before structure was kept) only the lead-in rule holds, for the next row."""
+        return self.unit_rows(row).stop > row + 1
+
+    def unit_rows(self, row: int, max_chars: int = UNIT_MAX_CHARS) -> range:
+        """The rows of the citation unit "this row + what it introduces" (``introduces``); just the
+        row when it introduces nothing. Rows of one document, contiguous; the unit stops adding
+        rows past ``max_chars`` characters, but always holds at least one row after an introducer."""
+        last = self._introduced_last(row)
+        if last is None:
+            return range(row, row + 1)
+        start, end = int(self.records._start[row]), self.records._end
+        stop = row + 1
+        while stop <= last and (stop == row + 1 or int(end[stop]) - start <= max_chars):
+            stop += 1
+        return range(row, stop)
+
+    def unit_of(self, row: int, max_chars: int = UNIT_MAX_CHARS) -> tuple[int, int]:
+        """(start, end) in the row's document of its citation unit (``unit_rows``): cite
+        ``document.text[start:end]`` to cite a heading or lead-in with what it introduces."""
+        rows = self.unit_rows(row, max_chars)
+        return int(self.records._start[rows.start]), int(self.records._end[rows.stop - 1])
+
+    def _introduced_last(self, row: int) -> int | None:
+        """The last row of what ``row`` introduces, None when it introduces nothing."""
+        recs, n = self.records, len(self.records)
+        doc = recs._doc[row]
+
+        def ok(j: int) -> bool:
+            return j < n and recs._doc[j] == doc
+
+        def same_block(a: int, b: int) -> bool:
+            return recs._block_start[a] >= 0 and recs._block_start[a] == recs._block_start[b] and recs.block_of(a) == recs.block_of(b)
+
+        def block_last(j: int) -> int:
+            while ok(j + 1) and same_block(j, j + 1):
+                j += 1
+            return j
+
+        def run_last(j: int, kinds: tuple[str, ...], min_level: int) -> int:
+            """The last row of the run of blocks of these kinds (and levels) starting at row j."""
+            while ok(j + 1) and recs.block_of(j + 1) in kinds and recs._level[j + 1] >= min_level:
+                j += 1
+            return j
+
+        if not ok(row + 1):
+            return None
+        block = recs.block_of(row)
+        lead_in = self.record_text(row).rstrip().endswith(":")
+        if block is None:
+            return row + 1 if lead_in else None
+        if block == structure.HEADING:
+            j, level = row + 1, recs._level[row]
+            if level == 0:  # the document's title introduces the whole document, not a unit
+                return None
+            while ok(j) and recs.block_of(j) == structure.HEADING:  # sub-headings come along, not a sibling
+                if recs._level[j] <= level:
+                    return None if j == row + 1 else j - 1
+                j += 1
+            return block_last(j) if ok(j) else j - 1
+        if block == structure.LIST_ITEM and not (row > 0 and recs._doc[row - 1] == doc and same_block(row - 1, row)):
+            last = block_last(row)
+            last = run_last(last, (structure.LIST_ITEM,), int(recs._level[row]) + 1)  # its sub-items
+            if last > row:
+                return last
+        if not lead_in:
+            return None
+        if same_block(row, row + 1):
+            return block_last(row + 1)
+        nxt = recs.block_of(row + 1)
+        if nxt == structure.LIST_ITEM:
+            return run_last(row + 1, (structure.LIST_ITEM,), int(recs._level[row + 1]))
+        if nxt in (structure.TABLE_HEADER, structure.TABLE_ROW):
+            return run_last(row + 1, (structure.TABLE_HEADER, structure.TABLE_ROW), 0)
+        return block_last(row + 1)
+
+    def section_of(self, row: int) -> str | None:
+        """The row's section path ("2 Usage > 2.1 Options"), None when unknown."""
+        return self.records[row].section
 
     def same_paragraph(self, a: int, b: int) -> bool:
         """Rows a < b of one document with no line break between them."""

@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field, fields
 
-from index import layout
+import bisect
+import re
+from collections import Counter
+
+from index import layout, structure
 from index.sentences import split_sentences
 
 
@@ -14,7 +18,11 @@ class SentenceRecord:
     """One retrievable unit: a body sentence or a metadata line (byline, headline, ...).
 
     ``index_text`` is what gets embedded and matched when it differs from the span text
-    (metadata lines get a descriptive phrase); citations always use ``start``/``end``.
+    (metadata lines get a descriptive phrase, table rows their header cells); citations always use
+    ``start``/``end``. The structure (``index/structure.py``) when the loader knew it, else None/0/-1:
+    ``block`` the kind of block the row is in, ``section`` its section path ("2 Usage > 2.1 Options"),
+    ``level`` the heading level or list depth, ``block_start`` where its block starts (rows of one
+    block share it).
     """
 
     doc_id: str
@@ -22,6 +30,10 @@ class SentenceRecord:
     end: int
     kind: str = layout.BODY
     index_text: str | None = None
+    block: str | None = None
+    section: str | None = None
+    level: int = 0
+    block_start: int = -1
 
 
 @dataclass
@@ -39,6 +51,9 @@ class DocumentEntry:
     # Where each span is in the original file (index.locations); None for plain text and for
     # documents saved before PDF/DOCX support (documents.json without the field).
     locations: dict | None = None
+    # Rows left out of the index, by reason (table of contents, dot leaders, page numbers, ...);
+    # None for documents of indexes saved before they were counted.
+    skipped: dict[str, int] | None = None
 
     @property
     def n_chars(self) -> int:
@@ -67,20 +82,132 @@ def text_sha256(text: str) -> str:
 
 def parse_document(doc_id: str, text: str, source: str = "", format: str = "text",
                    locations: dict | None = None) -> ParsedDocument:
+    """The document's records: newspaper metadata lines (index/layout.py) and, in its body, one
+    record per sentence, heading or table row, with the block structure of ``locations["blocks"]``
+    when the loader knew it (index/structure.py). Junk rows are counted in ``skipped``, not indexed."""
     lay = layout.analyze(text)
+    rows = _Rows(doc_id, text, (locations or {}).get("blocks") or [])
     records: list[SentenceRecord] = []
     for region in lay.regions:
         if region.kind == layout.BODY:
-            chunk = text[region.start : region.end]
-            records.extend(
-                SentenceRecord(doc_id, region.start + sp.start, region.start + sp.end)
-                for sp in split_sentences(chunk)
-            )
+            records.extend(rows.body(region.start, region.end))
         elif region.kind in layout.META_KINDS:
             span_text = text[region.start : region.end]
-            records.append(
-                SentenceRecord(doc_id, region.start, region.end, region.kind,
-                               layout.index_text_for(region.kind, span_text, lay.metadata))
-            )
+            records.append(rows.record(region.start, region.end, region.kind,
+                                       layout.index_text_for(region.kind, span_text, lay.metadata)))
     return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, locations=locations,
-                          sentences=records)
+                          skipped=dict(rows.skipped), sentences=records)
+
+
+class _Rows:
+    """Records of body text, block by block."""
+
+    def __init__(self, doc_id: str, text: str, blocks: list[list]) -> None:
+        self.doc_id, self.text, self.blocks = doc_id, text, blocks
+        self.starts = [b[0] for b in blocks]
+        self.sections = structure.section_paths(blocks, text)
+        self.headers: dict[int, list[str]] = {}  # block number -> header cells of its table
+        header: list[str] | None = None
+        for i, (s, e, kind, *_) in enumerate(blocks):
+            if kind == structure.TABLE_HEADER:
+                header = structure.cells(text[s:e])
+            elif kind == structure.TABLE_ROW and header:
+                self.headers[i] = header
+            elif kind != structure.FURNITURE:
+                header = None
+        self.skipped: Counter[str] = Counter()
+
+    def _block_at(self, offset: int) -> int:
+        """The number of the block containing (or last starting before) ``offset``, -1 before any."""
+        return bisect.bisect_right(self.starts, offset) - 1
+
+    def record(self, start: int, end: int, kind: str = layout.BODY, index_text: str | None = None) -> SentenceRecord:
+        i = self._block_at(start)
+        if i < 0:
+            return SentenceRecord(self.doc_id, start, end, kind, index_text)
+        bs, be, block, level, *_ = self.blocks[i]
+        section = self.sections[i] or None
+        if start >= be:  # text after the block, in no block: its section still holds
+            return SentenceRecord(self.doc_id, start, end, kind, index_text, None, section)
+        return SentenceRecord(self.doc_id, start, end, kind, index_text, block, section, level, bs)
+
+    def body(self, start: int, end: int) -> list[SentenceRecord]:
+        out: list[SentenceRecord] = []
+        pos = start
+        i = max(self._block_at(start), 0)
+        while pos < end:
+            if i < len(self.blocks) and self.blocks[i][1] <= pos:
+                i += 1
+                continue
+            if i >= len(self.blocks) or self.blocks[i][0] >= end:  # no block here: plain sentences
+                out.extend(self._sentences(pos, end, markup=bool(self.blocks)))
+                break
+            bs, be, kind = self.blocks[i][:3]
+            if bs > pos:
+                out.extend(self._sentences(pos, bs, markup=True))
+                pos = bs
+            piece_end = min(be, end)
+            if kind in structure.SKIPPED:
+                self.skipped[kind] += sum(1 for line in self.text[pos:piece_end].splitlines() if line.strip())
+            elif kind in structure.WHOLE:
+                out.extend(self._whole(i, pos, piece_end))
+            else:
+                out.extend(self._sentences(pos, piece_end))
+            pos = piece_end
+            i += 1
+        return out
+
+    def _whole(self, i: int, start: int, end: int) -> list[SentenceRecord]:
+        stripped = _strip(self.text, start, end)
+        if stripped is None:
+            return []
+        s, e = stripped
+        span = self.text[s:e]
+        reason = structure.junk_reason(span)
+        if reason:
+            self.skipped[reason] += 1
+            return []
+        kind = self.blocks[i][2]
+        index_text = None
+        if kind in (structure.TABLE_ROW, structure.TABLE_HEADER):
+            index_text = structure.row_index_text(span, self.headers.get(i))
+            index_text = None if index_text == span else index_text
+        return [self.record(s, e, layout.BODY, index_text)]
+
+    def _sentences(self, start: int, end: int, markup: bool = False) -> list[SentenceRecord]:
+        """Sentence records of a stretch; ``markup``: text between blocks, whose lone symbols are
+        the source's markup (Markdown bullets and ``#``), not rows of the document."""
+        out = []
+        for s, e in self._without_toc_lines(start, end):
+            for sp in split_sentences(self.text[s:e]):
+                span = self.text[s + sp.start : s + sp.end]
+                reason = structure.junk_reason(span)
+                if reason:
+                    if not (markup and reason == "symbols"):
+                        self.skipped[reason] += 1
+                else:
+                    out.append(self.record(s + sp.start, s + sp.end))
+        return out
+
+    def _without_toc_lines(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The stretch split around lines of a table of contents (dot leaders and a page number),
+        which are counted as skipped."""
+        chunk = self.text[start:end]
+        if not structure._DOT_LEADERS.search(chunk):
+            return [(start, end)]
+        out, pos = [], start
+        for m in re.finditer(r"[^\n]+", chunk):
+            if structure.is_toc_line(m.group()):
+                self.skipped[structure.TOC] += 1
+                out.append((pos, start + m.start()))
+                pos = start + m.end()
+        out.append((pos, end))
+        return [(s, e) for s, e in out if e > s]
+
+
+def _strip(text: str, s: int, e: int) -> tuple[int, int] | None:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return (s, e) if s < e else None

@@ -3,7 +3,9 @@
 Library: python-docx (MIT). The body is read in document order, paragraphs and tables alike;
 each paragraph becomes one line of the text, separated by a blank line, and each table row one
 line with its cells separated by a tab. A paragraph whose style is a heading (or the title) is
-kept as text and also names the section of what follows it.
+kept as text and also names the section of what follows it. Paragraph styles (and list numbering)
+give the blocks of ``index/structure.py``: headings with levels, list items with depths, code,
+table-of-contents and index entries; a table's first row is its header when it looks like one.
 
 A DOCX is a zip file, so before python-docx opens it the archive's declared sizes are checked: a
 zip bomb (a few KB that unpack to gigabytes) is refused without unpacking anything. Python's
@@ -15,6 +17,9 @@ from __future__ import annotations
 import io
 import zipfile
 
+import re
+
+from index import structure
 from index.errors import IngestError
 
 MAX_DOCX_UNPACKED_BYTES = 200 * 1024 * 1024  # all members together, as declared in the zip directory
@@ -53,16 +58,19 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
     try:
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
-        blocks: list[tuple[str, bool]] = []  # (text, is_heading)
+        blocks: list[tuple[str, bool, str, int]] = []  # (text, is_heading, block kind, level)
         for el in body.iterchildren():
             tag = el.tag.rsplit("}", 1)[-1]
             if tag == "p":
                 para = Paragraph(el, document)
-                blocks.append((para.text, _is_heading(para)))
+                kind, level = _block_kind(para)
+                blocks.append((para.text, _is_heading(para), kind, level))
             elif tag == "tbl":
-                for row in Table(el, document).rows:
+                for i, row in enumerate(Table(el, document).rows):
                     cells = list({id(c._tc): c for c in row.cells}.values())  # merged cells repeat
-                    blocks.append(("\t".join(" ".join(c.text.split()) for c in cells), False))
+                    texts = [" ".join(c.text.split()) for c in cells]
+                    header = i == 0 and len(row.table.rows) > 1 and structure.looks_like_header(texts)
+                    blocks.append(("\t".join(texts), False, structure.TABLE_HEADER if header else structure.TABLE_ROW, 0))
     except IngestError:
         raise
     except Exception as exc:  # python-docx and lxml raise many types for damaged parts
@@ -70,8 +78,9 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
     parts: list[str] = []
     paragraphs: list[list[int]] = []
     sections: list[str] = []
+    spans: list[list] = []
     pos, number = 0, 0
-    for text, heading in blocks:
+    for text, heading, kind, level in blocks:
         text = text.strip()
         if not text:
             continue
@@ -83,12 +92,15 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
             sections.append(" ".join(text.split()))
         parts.append(text)
         paragraphs.append([pos, pos + len(text), number, len(sections) - 1])
+        if kind == structure.PARAGRAPH and structure.is_toc_line(text):
+            kind = structure.TOC
+        spans.append([pos, pos + len(text), kind, level])
         pos += len(text)
         if pos > MAX_DOCX_CHARS:
             raise IngestError(f"{name}: over {MAX_DOCX_CHARS:,} characters of text (limit per document); split it")
     if not parts:
         raise IngestError(f"{name}: the DOCX has no text")
-    return "".join(parts), {"kind": "docx", "sections": sections, "paragraphs": paragraphs}
+    return "".join(parts), {"kind": "docx", "sections": sections, "paragraphs": paragraphs, "blocks": spans}
 
 
 def _is_heading(para) -> bool:
@@ -97,3 +109,36 @@ def _is_heading(para) -> bool:
     except (KeyError, ValueError, AttributeError):  # a style id that the styles part does not define
         return False
     return style.startswith("Heading") or style == "Title"
+
+
+def _style_name(para) -> str:
+    try:
+        return (para.style.name or "") if para.style is not None else ""
+    except (KeyError, ValueError, AttributeError):
+        return ""
+
+
+def _block_kind(para) -> tuple[str, int]:
+    """(block kind, level) of a paragraph from its style and list numbering."""
+    style = _style_name(para)
+    number = re.search(r"(\d+)\s*$", style)
+    n = int(number.group(1)) if number else 1
+    if style == "Title":
+        return structure.HEADING, 0
+    if style.startswith("Heading"):
+        return structure.HEADING, max(1, min(n, 9))
+    if re.match(r"(?i)toc\b|table of contents", style):
+        return structure.TOC, 0
+    if re.match(r"(?i)index\b", style):
+        return structure.INDEX, 0
+    if re.search(r"(?i)code|preformatted|macro text", style):
+        return structure.CODE, 0
+    ilvl = para._p.find(".//{http://schemas.openxmlformats.org/wordprocessingml/2006/main}ilvl")
+    if ilvl is not None or style.startswith("List"):
+        if ilvl is not None:
+            try:
+                n = int(ilvl.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}val", "0")) + 1
+            except ValueError:
+                n = 1
+        return structure.LIST_ITEM, max(1, min(n, 9))
+    return structure.PARAGRAPH, 0

@@ -1,9 +1,12 @@
 """Read user files into text. The returned text is what citations point into.
 
-- .txt/.md: the decoded file, exactly (a leading byte-order mark is not text and is dropped).
+- .txt/.md: the decoded file, exactly (a leading byte-order mark is not text and is dropped);
+  Markdown's blocks (headings, lists, tables, code) come from markdown-it-py (``index/structure.py``).
 - .html/.htm: the visible text, produced by a real HTML parser (stdlib ``html.parser``, which is
   streaming and has no recursion limit, so deeply nested pages cannot crash it). Offsets then refer
-  to that visible text, which is what ``Assistant.document_text`` returns and the UI shows.
+  to that visible text, which is what ``Assistant.document_text`` returns and the UI shows. Each
+  block element starts a paragraph; a table row is one line with its cells separated by a tab.
+  Every loader but plain text returns the blocks in its location map (``"blocks"``).
 - .pdf (text layer, ``index/pdf.py``) and .docx (``index/docx.py``): the extracted text, plus a
   location map (pages and word boxes, or headings and paragraphs; see ``index/locations.py``).
 """
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+from index import structure
 from index.errors import IngestError
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
@@ -29,7 +33,7 @@ MAX_PACKED_DOCUMENT_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class LoadedText:
     text: str
-    format: str  # "text", "html", "pdf" or "docx"
+    format: str  # "text", "markdown", "html", "pdf" or "docx"
     locations: dict | None = None  # index.locations map (pages/boxes, paragraphs) for PDF and DOCX
 
 
@@ -66,7 +70,10 @@ def load_bytes(data: bytes, name: str, suffix: str) -> LoadedText:
         return LoadedText(text, "docx", locations)
     text = decode_text(data, name)
     if suffix in (".html", ".htm"):
-        return LoadedText(html_to_visible_text(text), "html")
+        visible, blocks = html_to_blocks(text)
+        return LoadedText(visible, "html", {"kind": "html", "blocks": blocks})
+    if suffix in (".md", ".markdown"):
+        return LoadedText(text, "markdown", {"kind": "markdown", "blocks": structure.markdown_blocks(text)})
     return LoadedText(text, "text")
 
 
@@ -97,20 +104,54 @@ _BLOCK_TAGS = frozenset(
     h4 h5 h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul title""".split()
 )
 _HIDDEN_TAGS = frozenset("script style noscript template head svg math iframe object".split())
+_CELL_TAGS = frozenset(("td", "th"))
 _SPACES = re.compile(r"\s+")
 
 
 class _VisibleText(HTMLParser):
+    """Visible text, and its blocks: the innermost structural element decides a block's kind."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.pos = 0
         self.hidden_depth = 0
         self.pending_break = False
+        self.pending_cell = False  # a cell of the current row began: a tab, not a paragraph break
+        self.context: list[tuple[str, int]] = []  # open structural elements: (kind, level)
+        self.lists = 0
+        self.row_cells: list[str] = []  # tags of the cells of the open row ("th"/"td")
+        self.in_thead = False
+        self.blocks: list[list] = []
+        self.block_open = False
+
+    def _put(self, chunk: str) -> None:
+        self.parts.append(chunk)
+        self.pos += len(chunk)
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
         if tag in _HIDDEN_TAGS and tag != "head":
             self.hidden_depth += 1
-        elif tag in _BLOCK_TAGS:
+            return
+        if tag in ("ul", "ol"):
+            self.lists += 1
+        elif tag == "thead":
+            self.in_thead = True
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.context.append((structure.HEADING, int(tag[1])))
+        elif tag == "li":
+            self.context.append((structure.LIST_ITEM, max(1, self.lists)))
+        elif tag == "pre":
+            self.context.append((structure.CODE, 0))
+        elif tag == "tr":
+            self.context.append((structure.TABLE_ROW, 0))
+            self.row_cells = []
+        if tag in _CELL_TAGS and self.context and self.context[-1][0] == structure.TABLE_ROW:
+            self.row_cells.append(tag)
+            if len(self.row_cells) > 1:
+                self.pending_cell = True
+                return
+        if tag in _BLOCK_TAGS:
             self.pending_break = True
 
     def handle_startendtag(self, tag: str, attrs: list) -> None:
@@ -120,7 +161,24 @@ class _VisibleText(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in _HIDDEN_TAGS and tag != "head":
             self.hidden_depth = max(0, self.hidden_depth - 1)
-        elif tag in _BLOCK_TAGS:
+            return
+        kind = {"li": structure.LIST_ITEM, "pre": structure.CODE, "tr": structure.TABLE_ROW}.get(
+            tag, structure.HEADING if tag in ("h1", "h2", "h3", "h4", "h5", "h6") else None)
+        if kind:
+            for j in range(len(self.context) - 1, -1, -1):  # tolerate unclosed inner elements
+                if self.context[j][0] == kind:
+                    if kind == structure.TABLE_ROW and self.blocks and self.block_open and self.blocks[-1][2] == kind:
+                        if self.in_thead or (self.row_cells and all(c == "th" for c in self.row_cells)):
+                            self.blocks[-1][2] = structure.TABLE_HEADER
+                    del self.context[j:]
+                    break
+        if tag in ("ul", "ol"):
+            self.lists = max(0, self.lists - 1)
+        elif tag == "thead":
+            self.in_thead = False
+        if tag in _CELL_TAGS and self.context and self.context[-1][0] == structure.TABLE_ROW:
+            return
+        if tag in _BLOCK_TAGS:
             self.pending_break = True
 
     def handle_data(self, data: str) -> None:
@@ -128,22 +186,52 @@ class _VisibleText(HTMLParser):
             return
         chunk = _SPACES.sub(" ", data)
         if not chunk.strip():
-            if self.parts and not self.pending_break and not self.parts[-1].endswith((" ", "\n")):
-                self.parts.append(" ")
+            if self.parts and not self.pending_break and not self.parts[-1].endswith((" ", "\n", "\t")):
+                self._put(" ")
             return
+        new_block = not self.parts
         if self.pending_break and self.parts:
-            while self.parts and self.parts[-1] in (" ",):
-                self.parts.pop()
-            self.parts.append("\n\n")
+            self._trim_spaces()
+            self._put("\n\n")
             chunk = chunk.lstrip()
-        elif not self.parts or self.parts[-1].endswith(("\n", " ")):
+            new_block = True
+        elif self.pending_cell and self.parts:
+            self._trim_spaces()
+            self._put("\t")
             chunk = chunk.lstrip()
-        self.pending_break = False
-        self.parts.append(chunk)
+        elif not self.parts or self.parts[-1].endswith(("\n", " ", "\t")):
+            chunk = chunk.lstrip()
+        self.pending_break = self.pending_cell = False
+        if new_block:
+            kind, level = self.context[-1] if self.context else (structure.PARAGRAPH, 0)
+            self.blocks.append([self.pos, self.pos, kind, level])
+            self.block_open = True
+        self._put(chunk)
+        self.blocks[-1][1] = self.pos
+
+    def _trim_spaces(self) -> None:
+        while self.parts and self.parts[-1] == " ":
+            self.pos -= 1
+            self.parts.pop()
 
 
 def html_to_visible_text(html: str) -> str:
+    return html_to_blocks(html)[0]
+
+
+def html_to_blocks(html: str) -> tuple[str, list[list]]:
+    """(visible text, its blocks as ``[start, end, kind, level]``) of an HTML page."""
     parser = _VisibleText()
     parser.feed(html)
     parser.close()
-    return "".join(parser.parts).strip()
+    text = "".join(parser.parts)
+    lead = len(text) - len(text.lstrip())
+    text = text.strip()
+    blocks = []
+    for s, e, kind, level in parser.blocks:
+        s, e = max(0, s - lead), min(len(text), e - lead)
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            blocks.append([s, e, kind, level])
+    return text, blocks

@@ -12,15 +12,23 @@ Map format (JSON-able, compact because a 500-page PDF has ~250k words)::
      "words": [[start, end, page, x0, top, x1, bottom], ...]}   # text offsets; page 1-based; points, top-left origin
     {"kind": "docx", "sections": ["Heading", ...],
      "paragraphs": [[start, end, paragraph_no, section_index or -1], ...]}
+    {"kind": "html" | "markdown"}
 
-``words``/``paragraphs`` are sorted by ``start`` and do not overlap.
+and, in any of them, the document's structure (``index/structure.py``)::
+
+     "blocks": [[start, end, kind, level], ...]
+
+``words``/``paragraphs``/``blocks`` are sorted by ``start`` and do not overlap. With blocks, a
+location's ``section`` is the section path ("2 Usage > 2.1 Options") of the span's start.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from index.structure import section_at
 
 Box = tuple[int, float, float, float, float]  # page, x0, top, x1, bottom (points, top-left origin)
 
@@ -28,7 +36,8 @@ Box = tuple[int, float, float, float, float]  # page, x0, top, x1, bottom (point
 @dataclass(frozen=True, slots=True)
 class Location:
     """Where a cited span is: ``page`` is the first page, ``pages`` all of them (PDF); ``boxes`` one
-    rectangle per line of the span; ``section`` the heading above it and ``paragraph`` its number (DOCX)."""
+    rectangle per line of the span; ``section`` the section path above it (the heading above it for
+    DOCX maps without blocks) and ``paragraph`` its number (DOCX)."""
 
     page: int | None = None
     pages: tuple[int, ...] = ()
@@ -53,11 +62,14 @@ def location_of(entry: Any, start: int, end: int) -> Location | None:
     loc_map = getattr(entry, "locations", None)
     if not isinstance(loc_map, dict):
         return None
+    section = section_at(loc_map, getattr(entry, "text", None), start)
     if loc_map.get("kind") == "pdf":
-        return _pdf_location(loc_map, start, end)
+        loc = _pdf_location(loc_map, start, end)
+        return replace(loc, section=section) if loc and section else loc
     if loc_map.get("kind") == "docx":
-        return _docx_location(loc_map, start, end)
-    return None
+        loc = _docx_location(loc_map, start, end)
+        return replace(loc, section=section) if loc and section else loc
+    return Location(section=section) if section else None
 
 
 def _overlapping(rows: list[list], start: int, end: int) -> list[list]:

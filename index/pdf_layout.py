@@ -10,7 +10,9 @@
    writes that compound with its hyphen), and a paragraph that runs on across a column or page
    boundary stays one paragraph. Footnotes and tables are emitted after the paragraph they
    interrupted, so no sentence is cut or glued across them. Table rows become one line each,
-   cells separated by a tab.
+   cells separated by a tab; a wrapped line of a cell (an option's long description) joins its cell.
+5. every paragraph's block kind (heading and level, list item, table row, contents, index, ...)
+   comes from ``index/pdf_structure.py`` and goes into the location map's ``"blocks"``.
 
 Input: ``PageWords`` per page from ``index/pdf.py``; output: ``assemble`` -> (text, location map
 of ``index/locations.py``).
@@ -23,6 +25,8 @@ import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from index.pdf_structure import BlockTagger, heading_levels, is_bullet_line
 
 _SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
 _CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
@@ -222,7 +226,13 @@ def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float,
             continue
         lo, hi = extent[col]
         k = "heading" if kind == "body" and s.size > 1.15 * body_size else kind
-        units.append(Unit([s], page.number, col, hi, hi - lo, k))
+        if (last and last.kind == "table" and last.column == col and k == "body"
+                and 0 <= s.top - last.cells[-1].bottom < 0.8 * s.size):
+            cell = next((j for j, c in enumerate(last.cells) if j and abs(c.x0 - s.x0) < 0.5 * s.size), None)
+            if cell is not None:  # a wrapped line of a cell: it joins the cell
+                last.cells[cell] = Segment(last.cells[cell].words + s.words, last.cells[cell].kind)
+                continue
+        units.append(Unit([s], page.number, col, hi, hi - lo, kind=k))
     gaps: dict[int, list[float]] = {}
     for a, b in zip(units, units[1:]):
         gap = b.cells[0].top - a.cells[-1].bottom
@@ -240,20 +250,31 @@ class _Writer:
         self.parts: list[str] = []
         self.pos = 0
         self.words: list[list] = []
+        self.blocks: list[list] = []  # [start, end, kind, level] (index/structure.py)
 
     def put(self, text: str) -> None:
         self.parts.append(text)
         self.pos += len(text)
 
+    def start_block(self, kind_level: tuple[str, int] | None) -> None:
+        """A paragraph starts here: a new block, or (None) more of the open one."""
+        if kind_level is not None or not self.blocks:
+            kind, level = kind_level or ("paragraph", 0)
+            self.blocks.append([self.pos, self.pos, kind, level])
+
     def word(self, w: Word) -> None:
         self.words.append([self.pos, self.pos + len(w.text), w.page,
                            round(w.x0, 1), round(w.top, 1), round(w.x1, 1), round(w.bottom, 1)])
         self.put(w.text)
+        if self.blocks:
+            self.blocks[-1][1] = self.pos
 
     def drop_hyphen(self) -> None:
         self.parts[-1] = self.parts[-1][:-1]
         self.pos -= 1
         self.words[-1][1] -= 1
+        if self.blocks and self.blocks[-1][1] > self.pos:
+            self.blocks[-1][1] = self.pos
 
     def line(self, unit: Unit) -> None:
         for i, cell in enumerate(unit.cells):
@@ -267,9 +288,11 @@ class _Writer:
 
 def _ends_paragraph(prev: Unit, nxt: Unit) -> bool:
     """Whether a paragraph ends between two consecutive body lines."""
-    if prev.kind != "body" or nxt.kind != "body":
-        return True
     last, first = prev.cells[-1], nxt.cells[0]
+    if prev.kind == nxt.kind == "heading" and prev.page == nxt.page and abs(last.size - first.size) < 0.5:
+        return not (0 <= first.top - last.bottom < 0.6 * last.size)  # a heading set on two lines
+    if prev.kind != "body" or nxt.kind != "body" or is_bullet_line(first.text):
+        return True
     short = last.x1 < prev.column_right - 0.15 * prev.column_width
     if short and last.text.endswith(_SENTENCE_END):
         return True
@@ -322,6 +345,8 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
     # that hyphenation broke ("infor-mation"). A line's last word is not whole, so it is left out.
     vocabulary = {_bare(w.text) for p in pages for s in p.segments for w in s.words[:-1]}
     out = _Writer()
+    laid_out = [_page_units(p, body_size) for p in pages]
+    tagger = BlockTagger(heading_levels([u for units, _ in laid_out for u in units]))
     prev: Unit | None = None
     # Footnotes and tables that interrupt a paragraph are floats: written after that paragraph ends.
     floats: list[Unit] = []
@@ -332,26 +357,31 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
             starts_note = bool(re.match(r"^[\d*\u2020\u2021]", unit.cells[0].text))
             if before is None or before.kind != unit.kind or (unit.kind == "footnote" and starts_note):
                 out.put("\n\n")
+                out.start_block(tagger.kind_of(unit))
             elif unit.kind == "table":
                 out.put("\n")
+                out.start_block(tagger.kind_of(unit))
             else:
                 _join(out, before, unit, vocabulary)
             out.line(unit)
             before = unit
         floats.clear()
 
-    for p in pages:
-        units, notes = _page_units(p, body_size)
+    for units, notes in laid_out:
         for unit in units:
-            if unit.kind == "table" and prev is not None and prev.kind == "body":
+            # A table amid a sentence (text set around it) waits for the paragraph's end.
+            if (unit.kind == "table" and prev is not None and prev.kind == "body"
+                    and not prev.cells[-1].text.endswith(_SENTENCE_END)):
                 floats.append(unit)
                 continue
-            if prev is not None:
-                if _ends_paragraph(prev, unit):
-                    write_floats()
-                    out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
-                else:
-                    _join(out, prev, unit, vocabulary)
+            if prev is None:
+                out.start_block(tagger.kind_of(unit))
+            elif _ends_paragraph(prev, unit):
+                write_floats()
+                out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
+                out.start_block(tagger.kind_of(unit))
+            else:
+                _join(out, prev, unit, vocabulary)
             out.line(unit)
             prev = unit
         floats.extend(notes)
@@ -361,8 +391,10 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
     lead = len(text) - len(text.lstrip("\n"))
     if lead:
         text = text[lead:]
-        for w in out.words:
-            w[0] -= lead
-            w[1] -= lead
+        for w in (*out.words, *out.blocks):
+            w[0] = max(0, w[0] - lead)
+            w[1] = max(0, w[1] - lead)
     out.words.sort(key=lambda w: w[0])
-    return text, {"kind": "pdf", "page_sizes": [[round(p.width, 1), round(p.height, 1)] for p in pages], "words": out.words}
+    blocks = sorted((b for b in out.blocks if b[1] > b[0]), key=lambda b: b[0])
+    return text, {"kind": "pdf", "page_sizes": [[round(p.width, 1), round(p.height, 1)] for p in pages],
+                  "words": out.words, "blocks": blocks}
