@@ -37,7 +37,7 @@ class RecordTable(Sequence):
         self._block = np.zeros(n, np.int8) if block is None else block
         self._section = np.zeros(n, np.int32) if section is None else section
         self._level = np.zeros(n, np.int8) if level is None else level
-        self._block_start = np.full(n, -1, np.int64) if block_start is None else block_start
+        self._block_start = np.full(n, -1, np.int32) if block_start is None else block_start
 
     @classmethod
     def from_records(cls, records: Iterable[SentenceRecord | Sequence]) -> "RecordTable":
@@ -71,7 +71,7 @@ class RecordTable(Sequence):
         return cls(tuple(doc_no), np.asarray(doc, np.int32), np.asarray(start, np.int64), np.asarray(end, np.int64),
                    tuple(kind_no), np.asarray(kind, np.int8), texts, tuple(block_no), np.asarray(block, np.int8),
                    tuple(section_no), np.asarray(section, np.int32), np.asarray(level, np.int8),
-                   np.asarray(block_start, np.int64))
+                   np.asarray(block_start, np.int32))
 
     @classmethod
     def empty(cls) -> "RecordTable":
