@@ -100,7 +100,8 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
             raise IngestError(f"{name}: over {MAX_DOCX_CHARS:,} characters of text (limit per document); split it")
     if not parts:
         raise IngestError(f"{name}: the DOCX has no text")
-    return "".join(parts), {"kind": "docx", "sections": sections, "paragraphs": paragraphs, "blocks": spans}
+    return "".join(parts), {"kind": "docx", "sections": sections, "paragraphs": paragraphs,
+                              "blocks": structure.finish_blocks(spans, "".join(parts))}
 
 
 def _is_heading(para) -> bool:

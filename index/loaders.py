@@ -234,4 +234,4 @@ def html_to_blocks(html: str) -> tuple[str, list[list]]:
             e -= 1
         if e > s:
             blocks.append([s, e, kind, level])
-    return text, blocks
+    return text, structure.finish_blocks(blocks, text)

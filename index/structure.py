@@ -134,6 +134,27 @@ def section_at(loc_map: dict | None, text: str | None, offset: int) -> str | Non
     return SECTION_SEPARATOR.join(reversed(path)) or None
 
 
+def finish_blocks(blocks: list[list], text: str) -> list[list]:
+    """Rules shared by the markup formats: a document's only top-level heading, when it comes
+    first, is its title (level 0, in no section path); a heading "Contents" or "... Index" and
+    the blocks under it (to the next heading of its rank) are a contents or index section."""
+    headings = [b for b in blocks if b[2] == HEADING]
+    top = [b for b in headings if b[3] == 1]
+    if len(top) == 1 and headings[0] is top[0] and len(headings) > 1:
+        top[0][3] = 0
+    skip: tuple[str, int] | None = None
+    for b in blocks:
+        if b[2] == HEADING:
+            title = text[b[0] : b[1]]
+            if skip and b[3] <= skip[1]:
+                skip = None
+            if is_contents_title(title) or is_index_title(title):
+                skip = (TOC if is_contents_title(title) else INDEX, b[3])
+        if skip:
+            b[2], b[3] = skip[0], 0
+    return blocks
+
+
 # ---------------------------------------------------------------------------------- Markdown
 def markdown_blocks(text: str) -> list[list]:
     """Blocks of a Markdown text (markdown-it-py, CommonMark with tables), as spans of the source
@@ -217,5 +238,5 @@ def markdown_blocks(text: str) -> list[list]:
         elif t == "html_block" and tok.map and not open_items:
             add(*line_span(*tok.map), PARAGRAPH)
     blocks.sort(key=lambda b: b[0])
-    return blocks
+    return finish_blocks(blocks, text)
 

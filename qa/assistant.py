@@ -109,7 +109,8 @@ class Assistant:
     def documents(self) -> list[DocumentInfo]:
         with self._lock.read():
             counts = self.corpus.records.counts()
-            return [DocumentInfo(d.doc_id, counts.get(d.doc_id, 0), d.n_chars, d.source, dict(d.metadata))
+            return [DocumentInfo(d.doc_id, counts.get(d.doc_id, 0), d.n_chars, d.source, dict(d.metadata),
+                                 getattr(d, "skipped", None))
                     for d in self.corpus.documents.values()]
 
     def document_text(self, doc_id: str) -> str:

@@ -100,11 +100,19 @@ def cmd_index(args) -> int:
         print(f"{report.sentences_embedded} sentences embedded")
     elif args.index_cmd == "list":
         for d in a.documents():
-            print(f"{d.doc_id}\t{d.n_sentences} sentences\t{d.n_chars} chars\t{d.source}")
+            print(f"{d.doc_id}\t{d.n_sentences} units\t{_skipped(d.skipped)}\t{d.n_chars} chars\t{d.source}")
     elif args.index_cmd == "remove":
         a.remove(args.doc)
         print(f"removed {args.doc}")
     return 0
+
+
+def _skipped(skipped: dict[str, int] | None) -> str:
+    """"12 skipped (toc 7, dot_leaders 5)": the rows left out of the index, "skipped ?" when not counted."""
+    if skipped is None:
+        return "skipped ?"
+    total = sum(skipped.values())
+    return f"{total} skipped" + (f" ({', '.join(f'{k} {n}' for k, n in sorted(skipped.items()))})" if total else "")
 
 
 def cmd_serve(args) -> int:

@@ -54,11 +54,15 @@ class Answer:
 @dataclass(frozen=True, slots=True)
 class DocumentInfo:
     doc_id: str
-    n_sentences: int
+    n_sentences: int  # indexed units: sentences, headings, table rows
     n_chars: int
     source: str
     metadata: dict[str, str]
+    # rows left out of the index by reason (contents, index pages, dot leaders, page numbers, ...);
+    # None for documents indexed before they were counted
+    skipped: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"doc_id": self.doc_id, "n_sentences": self.n_sentences, "n_chars": self.n_chars,
-                "source": self.source, "metadata": dict(self.metadata)}
+                "source": self.source, "metadata": dict(self.metadata),
+                "skipped": None if self.skipped is None else dict(self.skipped)}

@@ -218,7 +218,8 @@ def _segments(start: int, end: int, spans: list[tuple[int, int, int]], active: i
 def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict], stale: bool = False,
                 page: str = "") -> str:
     """The cited document with every span this answer cites in it highlighted, [n] emphasised;
-    ``page`` is the PDF page view of the clicked citation (ui/page_view.py), shown above the text."""
+    ``page`` is the PDF page view of the clicked citation (ui/page_view.py), shown above the text,
+    and the section path of the clicked citation ("2 Usage > 2.1 Options") above that text."""
     active = citations[n - 1]
     spans = [(c["start"], c["end"], k) for k, c in enumerate(citations, 1) if c["doc_id"] == doc_id]
     lo, hi = 0, len(text)
@@ -252,6 +253,9 @@ def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict]
         f'tabindex="0" title="{esc(_cite_title(c))}"><b>{k}</b> {esc(c["doc_id"])}</span>'
         for k, c in enumerate(citations, 1))
     same_doc = len(spans)
+    section = (active.get("location") or {}).get("section")
+    section_html = (f'<div class="cq-src-section" title="section of the cited passage">{esc(section)}</div>'
+                    if section else "")
     stale_note = ('<div class="cq-warn">This document changed after the answer was written; '
                   "the highlighted offsets may no longer match.</div>") if stale else ""
     return (
@@ -261,7 +265,7 @@ def source_html(doc_id: str, text: str, turn: int, n: int, citations: list[dict]
         f'<div class="cq-src-sub">Citation <b class="cq-src-n">[{n}]</b> · characters '
         f'<span class="cq-off-start">{active["start"]}</span>–<span class="cq-off-end">{active["end"]}</span>'
         f' of {len(text):,} · {same_doc} cited passage{"s" if same_doc != 1 else ""} highlighted in this document</div>'
-        f'<div class="cq-src-chips">{chips}</div>{stale_note}</div>{page}'
+        f'<div class="cq-src-chips">{chips}</div>{stale_note}</div>{page}{section_html}'
         f'<div class="cq-src-body">{clipped_note_before}<div class="cq-doc-text">{"".join(parts)}</div>{clipped_note_after}</div>'
         "</div>"
     )
