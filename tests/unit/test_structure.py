@@ -1,0 +1,147 @@
+"""Document structure at ingestion (index/structure.py): blocks of Markdown, HTML and DOCX, records
+with block kind and section path, junk rows left out, citation units (introduces / unit_of).
+No models: records and corpus views are built directly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import SEED
+from eval.doc_fixtures import check_structure, manual_docx, manual_html, manual_markdown
+from index.corpus import CorpusView
+from index.document import SentenceRecord, parse_document
+from index.loaders import load_bytes
+from index.locations import Location, location_of
+from index.records import RecordTable
+from index.structure import SKIPPED, cells, junk_reason
+
+
+def _view(doc) -> CorpusView:
+    table = RecordTable.from_records(doc.sentences)
+    return CorpusView({doc.doc_id: doc.entry()}, table, np.zeros((len(table), 1), np.float32), 0)
+
+
+def _parsed(name: str, data: bytes):
+    loaded = load_bytes(data, name, "." + name.rsplit(".", 1)[1])
+    return parse_document(name, loaded.text, "", loaded.format, loaded.locations)
+
+
+@pytest.mark.parametrize("name,make", [("manual.md", lambda: manual_markdown().encode()),
+                                       ("manual.html", lambda: manual_html().encode()),
+                                       ("manual.docx", manual_docx)])
+def test_manuals_in_markup_formats_have_their_units_and_no_junk(tmp_path, name, make):
+    path = tmp_path / name
+    path.write_bytes(make())
+    figures = check_structure(path)
+    assert figures["junk_records"] == 0, figures["junk_examples"]
+    assert figures["units_right"] == figures["units_checked"] >= 14, figures["wrong"]
+    assert figures["skipped"]["toc"] >= 6 and figures["skipped"]["page_number"] == 1
+    if name != "manual.docx":  # the markup formats have an index section
+        assert figures["skipped"]["index"] >= 10
+
+
+def test_a_table_row_is_one_record_cited_by_its_text_and_embedded_with_its_header():
+    doc = _parsed("manual.md", manual_markdown().encode())
+    rows = [r for r in doc.sentences if r.block == "table_row"]
+    assert [cells(doc.text[r.start : r.end])[0] for r in rows][:2] == ["-b, --benchmark", "-c, --stdout"]
+    first = rows[0]
+    assert doc.text[first.start : first.end] == "-b, --benchmark | perform a benchmark on decoding"
+    assert first.index_text == "Option: -b, --benchmark | Description: perform a benchmark on decoding"
+    assert first.section == "2 Invoking lztool > 2.1 Options" and first.block_start == first.start
+    html = _parsed("manual.html", manual_html().encode())
+    row = next(r for r in html.sentences if r.block == "table_row")
+    assert html.text[row.start : row.end] == "-b, --benchmark\tperform a benchmark on decoding"
+    assert row.index_text == first.index_text
+
+
+def test_headings_list_heads_and_lead_ins_introduce_what_follows():
+    doc = _parsed("manual.md", manual_markdown().encode())
+    view = _view(doc)
+    text_of = {view.record_text(i): i for i in range(len(view))}
+    head = text_of["Thread-safety."]
+    assert view.introduces(head)
+    assert doc.text[slice(*view.unit_of(head))] == ("Thread-safety. No global variables are used; every function "
+                                                     "keeps its state in the lz_stream structure given to it.")
+    body = head + 1
+    assert not view.introduces(body) and view.unit_of(body) == (doc.sentences[body].start, doc.sentences[body].end)
+    lead = text_of["The library has the following properties:"]
+    unit = doc.text[slice(*view.unit_of(lead))]
+    assert unit.startswith("The library has the following properties:") and unit.endswith("Level 9: slow and smallest")
+    nested_head = text_of["Compression levels:"]
+    assert doc.text[slice(*view.unit_of(nested_head))].endswith("slow and smallest")
+    heading = text_of["1.1 Thread safety"]
+    assert doc.text[slice(*view.unit_of(heading))] == "1.1 Thread safety\n\nThe library has the following properties:"
+    options = text_of["The options are:"]
+    rows = view.unit_rows(options)
+    assert [doc.sentences[i].block for i in rows][1:] == ["table_header"] + ["table_row"] * 5
+    # A chapter heading over a sub-heading introduces both and the first paragraph under them.
+    chapter = text_of["2 Invoking lztool"]
+    assert doc.text[slice(*view.unit_of(chapter))] == "2 Invoking lztool\n\nUsage: lztool [option] [file]"
+    assert view.unit_rows(heading, max_chars=5) == range(heading, heading + 2)  # always one row after
+
+
+def test_without_structure_a_sentence_ending_in_a_colon_introduces_the_next():
+    text = "Pack these items:\nA lamp.\nA rope.\n\nThe trip starts at dawn."
+    doc = parse_document("plain.txt", text)
+    assert all(r.block is None and r.section is None and r.block_start == -1 for r in doc.sentences)
+    view = _view(doc)
+    assert view.introduces(0) and text[slice(*view.unit_of(0))] == "Pack these items:\nA lamp."
+    assert not view.introduces(1) and not view.introduces(3)
+    # Rows as an index saved before the structure columns stores them: the same fallback.
+    old = RecordTable.from_records([[r.doc_id, r.start, r.end, r.kind, r.index_text] for r in doc.sentences])
+    old_view = CorpusView(view.documents, old, view.vectors, 0)
+    assert old_view.unit_of(0) == view.unit_of(0) and old_view.records.block_of(0) is None
+
+
+def test_junk_rows_stay_in_the_text_with_exact_offsets_but_are_not_indexed():
+    text = ("Contents\n1 Introduction . . . . . . . . . . 3\n2 Usage ........................ 7\n\n"
+            "The tool reads a file. It writes a copy.\n\n* * *\n\n12\n\n- iv -\n\nThe copy is checked twice.")
+    doc = parse_document("manual.txt", text)
+    spans = [text[r.start : r.end] for r in doc.sentences]
+    assert spans == ["Contents", "The tool reads a file.", "It writes a copy.", "The copy is checked twice."]
+    assert doc.skipped == {"toc": 2, "symbols": 1, "page_number": 2}
+    assert doc.text == text
+    assert junk_reason(".") == "symbols" and junk_reason("Wait...") is None and junk_reason("2018 was dry.") is None
+
+
+def test_seed_article_records_are_unchanged_and_have_no_structure():
+    text = SEED.read_text(encoding="utf-8")
+    doc = parse_document(SEED.name, text)
+    assert len(doc.sentences) == 34 and doc.skipped == {}
+    assert {r.kind for r in doc.sentences} >= {"byline", "headline", "body"}
+    assert all(r.block is None for r in doc.sentences)
+    # records.json rows of plain text keep the five fields of indexes saved before structure
+    assert all(len(row) == 5 for row in RecordTable.from_records(doc.sentences).rows())
+
+
+def test_record_rows_round_trip_with_structure_columns():
+    doc = _parsed("manual.html", manual_html().encode())
+    table = RecordTable.from_records(doc.sentences)
+    rows = table.rows()
+    assert any(len(row) == 9 for row in rows)
+    assert RecordTable.from_records(rows) == doc.sentences
+    assert table.concat(table).filtered(np.arange(2 * len(table)) >= len(table)) == doc.sentences
+    rec = SentenceRecord("a", 0, 1)
+    assert (rec.block, rec.section, rec.level, rec.block_start) == (None, None, 0, -1)
+
+
+def test_locations_carry_the_section_path_and_the_source_panel_shows_it_escaped():
+    from ui.render import location_record, source_html
+
+    doc = _parsed("manual.html", manual_html().encode())
+    row = next(r for r in doc.sentences if r.block == "table_row")
+    loc = location_of(doc, row.start, row.end)
+    assert loc == Location(section="2 Invoking lztool > 2.1 Options") and loc.describe() == "“2 Invoking lztool > 2.1 Options”"
+    cite = {"doc_id": "manual.html", "start": row.start, "end": row.end, "text": "", "score": 1.0,
+            "location": location_record(Location(section="Usage > <b>Options</b>"))}
+    html = source_html("manual.html", doc.text, 1, 1, [cite])
+    assert '<div class="cq-src-section" title="section of the cited passage">Usage &gt; &lt;b&gt;Options&lt;/b&gt;</div>' in html
+    assert "cq-src-section" not in source_html("manual.html", doc.text, 1, 1, [{**cite, "location": None}])
+
+
+def test_skipped_blocks_are_never_indexed():
+    for name, data in (("manual.md", manual_markdown().encode()), ("manual.html", manual_html().encode())):
+        doc = _parsed(name, data)
+        skipped = [b for b in doc.locations["blocks"] if b[2] in SKIPPED]
+        assert skipped and not any(b[0] <= r.start < b[1] for r in doc.sentences for b in skipped)
