@@ -5,7 +5,9 @@ text is a heading (its level is the rank of its size; a size used once, on the f
 document's title, level 0); a heading "Contents" opens a table of contents and a heading "...
 Index" an index, both not indexed until the next heading of the same rank; a line with dot leaders
 and a page number is a contents or index entry; a line starting with a bullet or "1." is a list
-item, and paragraphs indented under its text belong to it; a line of several cells is a table row,
+item, and paragraphs indented under its text belong to it, as do the paragraphs indented under a
+line starting with an option ("-b, --benchmark", a manual page's tagged paragraph); a short line
+in capitals at body size is a heading (a manual page's "OPTIONS"); a line of several cells is a table row,
 the first row of a table its header when it looks like one; small print at the page foot is a note.
 """
 
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from index.pdf_layout import Unit
 
 _BULLET = re.compile(r"^(?:[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7*\u2013\u2014-]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
+_OPTION = re.compile(r"^--?[A-Za-z0-9?]")  # "-b, --benchmark": a command-line option that a description follows
+_CAPS_HEADING = re.compile(r"^[A-Z][A-Z0-9 &/-]{2,38}$")  # "SEE ALSO": a manual page's section heading
 _INDENT_TOLERANCE = 2.0  # points
 
 
@@ -91,6 +95,13 @@ class BlockTagger:
                 return structure.TABLE_HEADER, 0
             return structure.TABLE_ROW, 0
         x = unit.cells[0].x0
+        if _CAPS_HEADING.match(text) and len(text.split()) <= 4:
+            self._end_list()
+            return structure.HEADING, max(self.levels.values(), default=0) + 1
+        if _OPTION.match(text) and (self.item_text_x is None or x < self.item_text_x - _INDENT_TOLERANCE):
+            self.bullets[:] = [x]
+            self.item_text_x = x + unit.cells[0].size
+            return structure.LIST_ITEM, 1
         if is_bullet_line(text):
             while self.bullets and self.bullets[-1] > x + _INDENT_TOLERANCE:
                 self.bullets.pop()

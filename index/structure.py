@@ -37,7 +37,8 @@ _PAGE_NUMBER = re.compile(r"(?:page\s*)?[-\u2013\u2014(\[]?\s*(?:\d{1,4}|[ivx]{1
 # "thread safety, 12, 15-17": an index entry (a term and page numbers)
 _INDEX_ENTRY = re.compile(r"[^\n]{1,80}?,\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?(?:\s*,\s*\d{1,4}(?:\s*[-\u2013]\s*\d{1,4})?)*")
 _CONTENTS_TITLE = re.compile(r"(?:table of )?contents|short contents", re.IGNORECASE)
-_INDEX_TITLE = re.compile(r"(?:[\w ]{0,30} )?index(?:es)?", re.IGNORECASE)
+_INDEX_TITLE = re.compile(r"(?:(?:concept|function|variable|subject|general|program|command|option|keystroke|"
+                          r"type|data type|name|author)s?\s+)?index(?:es)?(?:\s+of\s+\w+(?:\s+\w+)?)?", re.IGNORECASE)
 _NUMBERED_HEADING = re.compile(r"(?P<number>(?:\d{1,2}|[A-Z])(?:\.\d{1,2}){0,4})\s+(?=[A-Z])[^\n]{1,90}")
 
 

@@ -11,6 +11,11 @@
    PDF, extractive mode: citation precision/recall of both (gold evidence mapped onto the PDF
    text by its words) and the share of PDF citations whose page is right.
 4. ``--pdf FILE ...``: real PDFs without ground truth: speed, pages, characters, exact spans.
+5. Structure (``eval/doc_fixtures.py``): a texinfo-style manual as PDF, Markdown, HTML and DOCX, with
+   a contents page (dot leaders), numbered headings, a lead-in list, an option table, a function
+   signature, an index and page numbers: units right (table rows whole with their header, section
+   paths, list heads and lead-ins introducing their blocks, heading levels) and junk rows indexed
+   (should be 0), with the rows skipped per reason and the manual PDF's pages per second.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from eval import metrics
 from eval.metrics import Span
 from eval.suites.base import SuiteResult, headline, make_row, progress, sample, warm_up
 
-DESCRIPTION = "PDF/DOCX ingestion: speed, reading order, debris, exact spans, pages of seed-gold citations"
+DESCRIPTION = ("PDF/DOCX ingestion: speed, reading order, debris, exact spans, pages of seed-gold citations; "
+               "structure (units right, junk rows) of a manual in PDF/Markdown/HTML/DOCX")
 EVAL_DIR = Path(__file__).resolve().parent.parent
 SEED = EVAL_DIR.parent / "seeds" / "national_post_us_north_korea_stalemate.txt"
 GOLD = EVAL_DIR / "gold_seed.jsonl"
@@ -36,7 +42,8 @@ FOOTNOTES = {1: "1 Officials spoke on condition of anonymity.", 2: "2 The letter
 HEADLINE = ("generated_pages", "pages_per_s", "chars_per_s", "sentences_cut_or_glued", "debris_lines_left",
             "sentence_pages_right", "spans_exact", "docx_chars_per_s", "docx_spans_exact",
             "seed_txt.citation_precision_micro", "seed_txt.citation_recall_micro",
-            "seed_pdf.citation_precision_micro", "seed_pdf.citation_recall_micro", "seed_pdf.citation_pages_right")
+            "seed_pdf.citation_precision_micro", "seed_pdf.citation_recall_micro", "seed_pdf.citation_pages_right",
+            "structure_units_right", "structure_junk_rows", "manual_pdf_pages_per_s")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -168,6 +175,22 @@ def check_docx(path: Path, source: str) -> dict[str, Any]:
             "sections": loc_map["sections"]}
 
 
+def check_manuals(folder: Path) -> dict[str, Any]:
+    """Units right and junk rows of the generated manual in every format, and the PDF's pages/s."""
+    from eval.doc_fixtures import check_structure, write_manuals
+    from index.loaders import load_file
+
+    paths = write_manuals(folder)
+    per_format = {fmt: check_structure(p) for fmt, p in paths.items()}
+    t0 = time.perf_counter()
+    pages = len(load_file(paths["pdf"]).locations["page_sizes"])
+    seconds = time.perf_counter() - t0
+    return {"formats": per_format,
+            "units_right": sum(f["units_right"] for f in per_format.values()) / sum(f["units_checked"] for f in per_format.values()),
+            "junk_rows": sum(f["junk_records"] for f in per_format.values()),
+            "pdf_pages_per_s": round(pages / seconds, 1)}
+
+
 def seed_questions(pdf: Path, drawn, args) -> tuple[dict, dict, list[dict]]:
     """(metrics of the .txt, metrics of the PDF, PDF rows): the seed gold set on both."""
     from eval.suites.seed import load_gold
@@ -237,6 +260,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
         m["docx"] = check_docx(tmp / "seed.docx", source)
         sources = list(args.pdf_source) + [None] * (len(args.pdf) - len(args.pdf_source))
         m["real_pdfs"] = [check_real_pdf(p, s) for p, s in zip(args.pdf, sources)]
+        m["structure"] = check_manuals(tmp / "manuals")
         txt_m, pdf_m, rows = seed_questions(tmp / "one_column.pdf", drawn_one, args)
     pdfs = m["pdfs"]
     m.update({
@@ -249,6 +273,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
         "spans_exact": min(p["spans_exact"] for p in pdfs),
         "docx_chars_per_s": m["docx"]["chars_per_s"], "docx_spans_exact": m["docx"]["spans_exact"],
         "seed_txt": txt_m, "seed_pdf": pdf_m,
+        "structure_units_right": m["structure"]["units_right"], "structure_junk_rows": m["structure"]["junk_rows"],
+        "manual_pdf_pages_per_s": m["structure"]["pdf_pages_per_s"],
     })
     config = {"seed_article": str(SEED), "gold": str(GOLD), "fifty_pages": args.fifty_pages, "limit": args.limit,
               "seed": args.seed, "real_pdfs": [str(p) for p in args.pdf]}

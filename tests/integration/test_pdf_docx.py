@@ -175,6 +175,7 @@ def test_eval_ingest_suite_runs_and_reports_its_figures(tmp_path, capsys):
     assert head["seed_pdf_citation_precision_micro"] == head["seed_txt_citation_precision_micro"]
     assert head["seed_pdf_citation_recall_micro"] == head["seed_txt_citation_recall_micro"]
     assert head["pages_per_s"] > 0 and head["chars_per_s"] > 0
+    assert head["structure_units_right"] == 1.0 and head["structure_junk_rows"] == 0 and head["manual_pdf_pages_per_s"] > 0
 
 
 def test_cli_adds_a_pdf_and_prints_the_page_of_each_citation(tmp_path, two_column):

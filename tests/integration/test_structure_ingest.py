@@ -81,3 +81,43 @@ def test_an_index_saved_before_structure_columns_loads_and_falls_back(tmp_path):
     assert view.introduces(0) and a.document_text("plan.txt")[slice(*view.unit_of(0))] == "Pack these items:\nA lamp."
     listed = run_cli("index", "list", "--index-dir", str(idx))
     assert listed.returncode == 0 and "\t4 units\tskipped ?\t" in listed.stdout, listed.stdout + listed.stderr
+
+
+def _man_page_pdf(tmp_path, name: str = "gzip"):
+    """A real manual page typeset by groff (Debian's groff; skipped where gropdf or the page is missing)."""
+    import gzip
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    page = Path(f"/usr/share/man/man1/{name}.1.gz")
+    if not page.is_file() or shutil.which("groff") is None:
+        pytest.skip("needs groff and the gzip manual page")
+    out = subprocess.run(["groff", "-man", "-Tpdf"], input=gzip.decompress(page.read_bytes()), capture_output=True)
+    if out.returncode != 0 or not out.stdout.startswith(b"%PDF"):
+        pytest.skip("groff cannot write PDF here (apt-get install groff)")
+    pdf = tmp_path / f"{name}.pdf"
+    pdf.write_bytes(out.stdout)
+    return pdf
+
+
+def test_a_real_manual_page_has_sections_and_options_that_introduce_their_descriptions(tmp_path):
+    import numpy as np
+
+    from index.corpus import CorpusView
+    from index.document import parse_document
+    from index.records import RecordTable
+    from index.structure import is_toc_line, junk_reason
+
+    pdf = _man_page_pdf(tmp_path)
+    loaded = load_file(pdf)
+    doc = parse_document(pdf.name, loaded.text, str(pdf), loaded.format, loaded.locations)
+    table = RecordTable.from_records(doc.sentences)
+    view = CorpusView({doc.doc_id: doc.entry()}, table, np.zeros((len(table), 1), np.float32), 0)
+    texts = [view.record_text(i) for i in range(len(table))]
+    headings = [t for t, r in zip(texts, table) if r.block == "heading"]
+    assert {"NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS"} <= set(headings)
+    assert not [t for t in texts if junk_reason(t) or is_toc_line(t)]
+    row = texts.index("-c --stdout --to-stdout")
+    assert table[row].block == "list_item" and table[row].section == "OPTIONS" and view.introduces(row)
+    assert loaded.text[slice(*view.unit_of(row))].startswith("-c --stdout --to-stdout\n\nWrite output on standard output")
