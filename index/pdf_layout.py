@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from index.pdf_structure import BlockTagger, heading_levels, is_bullet_line
+from index.pdf_structure import BlockTagger, heading_levels, is_bullet_line, listing_pages
 
 _SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
 _CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
@@ -346,7 +346,8 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
     vocabulary = {_bare(w.text) for p in pages for s in p.segments for w in s.words[:-1]}
     out = _Writer()
     laid_out = [_page_units(p, body_size) for p in pages]
-    tagger = BlockTagger(heading_levels([u for units, _ in laid_out for u in units]))
+    listings = listing_pages([units for units, _ in laid_out if units])
+    tagger = BlockTagger(heading_levels([u for units, _ in laid_out for u in units]), listings)
     prev: Unit | None = None
     # Footnotes and tables that interrupt a paragraph are floats: written after that paragraph ends.
     floats: list[Unit] = []
@@ -376,7 +377,7 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
                 continue
             if prev is None:
                 out.start_block(tagger.kind_of(unit))
-            elif _ends_paragraph(prev, unit):
+            elif _ends_paragraph(prev, unit) or unit.page in listings or prev.page in listings:  # a listing: a line each
                 write_floats()
                 out.put("\n" if prev.kind == unit.kind == "table" else "\n\n")
                 out.start_block(tagger.kind_of(unit))

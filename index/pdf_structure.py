@@ -42,6 +42,19 @@ def heading_levels(units: list["Unit"]) -> dict[float, int]:
     return levels
 
 
+def listing_pages(pages: list[list["Unit"]]) -> dict[int, str]:
+    """Pages that are mostly contents or index entries (dot leaders and page numbers, "term, 12, 15"),
+    with or without a heading saying so: page number -> TOC or INDEX."""
+    out: dict[int, str] = {}
+    for units in pages:
+        texts = [" ".join(c.text for c in u.cells) for u in units if u.kind != "heading"]
+        toc = sum(structure.is_toc_line(t) for t in texts)
+        index = sum(structure.is_index_entry(t) and not structure.is_toc_line(t) for t in texts)
+        if len(texts) >= 5 and toc + index >= 0.6 * len(texts):
+            out[units[0].page] = structure.TOC if toc >= index else structure.INDEX
+    return out
+
+
 def _size(u: "Unit") -> float:
     return round(max(c.size for c in u.cells) * 2) / 2
 
@@ -53,8 +66,9 @@ def is_bullet_line(text: str) -> bool:
 class BlockTagger:
     """Call ``kind_of(unit)`` for the first line of every paragraph, in reading order."""
 
-    def __init__(self, levels: dict[float, int]) -> None:
+    def __init__(self, levels: dict[float, int], listings: dict[int, str] | None = None) -> None:
         self.levels = levels
+        self.listings = listings or {}  # listing_pages
         self.skip: tuple[str, int] | None = None  # (TOC or INDEX, the rank of the heading that opened it)
         self.bullets: list[float] = []  # x of the bullets of the open list, outermost first
         self.item_text_x: float | None = None  # where the text of the open list item starts
@@ -83,6 +97,8 @@ class BlockTagger:
             return structure.HEADING, level
         if self.skip:
             return self.skip[0], 0
+        if unit.page in self.listings and unit.kind != "footnote":
+            return self.listings[unit.page], 0
         if structure.is_toc_line(text):
             return structure.TOC, 0
         if unit.kind == "footnote":

@@ -121,3 +121,23 @@ def test_a_real_manual_page_has_sections_and_options_that_introduce_their_descri
     row = texts.index("-c --stdout --to-stdout")
     assert table[row].block == "list_item" and table[row].section == "OPTIONS" and view.introduces(row)
     assert loaded.text[slice(*view.unit_of(row))].startswith("-c --stdout --to-stdout\n\nWrite output on standard output")
+
+
+def test_a_latex_style_index_page_without_a_heading_is_not_indexed(tmp_path):
+    from eval.pdf_fixtures import MARGIN, new_pdf
+    from index.document import parse_document
+
+    pdf = new_pdf()
+    pdf.add_page()
+    pdf.text(MARGIN, 80, "The cable is rated for outdoor use. It is sold by the metre.")
+    pdf.add_page()
+    terms = ["anchor, 3", "bracket, 4, 9", "cable, 2-3", "clamp, 7", "drill bit, 5, 11", "fuse, 12", "grommet, 8",
+             "hinge, 6", "insulation, 2, 10", "junction box, 9"]
+    for k, term in enumerate(terms):  # makeindex style: term, pages; lowercase lines that would run on as text
+        pdf.text(MARGIN, 80 + 14 * k, term)
+    pdf.output(str(tmp_path / "catalogue.pdf"))
+    loaded = load_file(tmp_path / "catalogue.pdf")
+    doc = parse_document("catalogue.pdf", loaded.text, "", loaded.format, loaded.locations)
+    assert [loaded.text[r.start : r.end] for r in doc.sentences] == ["The cable is rated for outdoor use.",
+                                                                    "It is sold by the metre."]
+    assert doc.skipped == {"index": len(terms)} and all(t in loaded.text.splitlines() for t in terms)
