@@ -193,7 +193,7 @@ class _Rows:
         """The stretch split around lines of a table of contents (dot leaders and a page number),
         which are counted as skipped."""
         chunk = self.text[start:end]
-        if not structure._DOT_LEADERS.search(chunk):
+        if not structure.has_dot_leaders(chunk):
             return [(start, end)]
         out, pos = [], start
         for m in re.finditer(r"[^\n]+", chunk):

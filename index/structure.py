@@ -42,21 +42,26 @@ _INDEX_TITLE = re.compile(r"(?:(?:concept|function|variable|subject|general|prog
 _NUMBERED_HEADING = re.compile(r"(?P<number>(?:\d{1,2}|[A-Z])(?:\.\d{1,2}){0,4})\s+(?=[A-Z])[^\n]{1,90}")
 
 
+def has_dot_leaders(text: str) -> bool:
+    # substring tests first: the regular expression is slow on every sentence of a corpus
+    return (".." in text or ". ." in text or "\u2026\u2026" in text or "\u00b7" in text) and bool(_DOT_LEADERS.search(text))
+
+
 def junk_reason(row: str) -> str | None:
     """Why a row is not worth indexing ("dot_leaders", "page_number", "symbols"), None when it is."""
     s = row.strip()
     if not any(c.isalnum() for c in s):
         return "symbols"
-    if _DOT_LEADERS.search(s):
+    if has_dot_leaders(s):
         return "dot_leaders"
-    if _PAGE_NUMBER.fullmatch(s):
+    if len(s) <= 16 and _PAGE_NUMBER.fullmatch(s):
         return "page_number"
     return None
 
 
 def is_toc_line(line: str) -> bool:
     """A table-of-contents (or index) line: a title, dot leaders and a page number."""
-    return bool(_DOT_LEADERS.search(line)) and bool(re.search(r"(?:\d{1,4}|[ivx]{1,5})\s*$", line.strip()))
+    return has_dot_leaders(line) and bool(re.search(r"(?:\d{1,4}|[ivx]{1,5})\s*$", line.strip()))
 
 
 def is_index_entry(line: str) -> bool:
