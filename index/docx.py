@@ -26,6 +26,7 @@ MAX_DOCX_UNPACKED_BYTES = 200 * 1024 * 1024  # all members together, as declared
 MAX_DOCX_RATIO = 200  # a member that inflates more than this (and past 10 MB) is a bomb, not a document
 MAX_DOCX_MEMBERS = 10_000
 MAX_DOCX_CHARS = 5_000_000  # the same text limit as PDFs
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # Office's encrypted container (and the old binary .doc format)
 
 
@@ -69,7 +70,8 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
                 for i, row in enumerate(Table(el, document).rows):
                     cells = list({id(c._tc): c for c in row.cells}.values())  # merged cells repeat
                     texts = [" ".join(c.text.split()) for c in cells]
-                    header = i == 0 and len(row.table.rows) > 1 and structure.looks_like_header(texts)
+                    marked = row._tr.find(f".//{_W}tblHeader") is not None  # "repeat as header row"
+                    header = marked or (i == 0 and len(row.table.rows) > 1 and structure.looks_like_header(texts))
                     blocks.append(("\t".join(texts), False, structure.TABLE_HEADER if header else structure.TABLE_ROW, 0))
     except IngestError:
         raise
@@ -134,11 +136,11 @@ def _block_kind(para) -> tuple[str, int]:
         return structure.INDEX, 0
     if re.search(r"(?i)code|preformatted|macro text", style):
         return structure.CODE, 0
-    ilvl = para._p.find(".//{http://schemas.openxmlformats.org/wordprocessingml/2006/main}ilvl")
+    ilvl = para._p.find(f".//{_W}ilvl")
     if ilvl is not None or style.startswith("List"):
         if ilvl is not None:
             try:
-                n = int(ilvl.get("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}val", "0")) + 1
+                n = int(ilvl.get(f"{_W}val", "0")) + 1
             except ValueError:
                 n = 1
         return structure.LIST_ITEM, max(1, min(n, 9))

@@ -145,3 +145,24 @@ def test_skipped_blocks_are_never_indexed():
         doc = _parsed(name, data)
         skipped = [b for b in doc.locations["blocks"] if b[2] in SKIPPED]
         assert skipped and not any(b[0] <= r.start < b[1] for r in doc.sentences for b in skipped)
+
+
+def test_docx_header_row_marked_repeat_as_header_is_the_header_whatever_its_cells():
+    import io
+
+    import docx
+    from docx.oxml import OxmlElement
+
+    d = docx.Document()
+    t = d.add_table(rows=3, cols=2)
+    for i, row in enumerate([["flag", "meaning"], ["-v", "verbose output"], ["-q", "quiet"]]):
+        for j, value in enumerate(row):
+            t.cell(i, j).text = value
+    t.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:tblHeader"))
+    buf = io.BytesIO()
+    d.save(buf)
+    doc = _parsed("flags.docx", buf.getvalue())
+    assert [(doc.text[r.start : r.end], r.block, r.index_text) for r in doc.sentences] == [
+        ("flag\tmeaning", "table_header", "flag | meaning"),
+        ("-v\tverbose output", "table_row", "flag: -v | meaning: verbose output"),
+        ("-q\tquiet", "table_row", "flag: -q | meaning: quiet")]
