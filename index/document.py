@@ -89,14 +89,21 @@ def parse_document(doc_id: str, text: str, source: str = "", format: str = "text
     rows = _Rows(doc_id, text, (locations or {}).get("blocks") or [])
     records: list[SentenceRecord] = []
     for region in lay.regions:
-        if region.kind == layout.BODY:
-            records.extend(rows.body(region.start, region.end))
+        span = (region.start, region.end) if region.kind == layout.BODY else rows.not_metadata(region)
+        if span is not None:
+            records.extend(rows.body(*span))
+            if region.kind == "byline":
+                for key in ("author", "agency"):
+                    lay.metadata.pop(key, None)
         elif region.kind in layout.META_KINDS:
             span_text = text[region.start : region.end]
             records.append(rows.record(region.start, region.end, region.kind,
                                        layout.index_text_for(region.kind, span_text, lay.metadata)))
     return ParsedDocument(doc_id, text, text_sha256(text), source, format, lay.metadata, locations=locations,
                           skipped=dict(rows.skipped), sentences=records)
+
+
+_NOT_TITLES = frozenset({structure.TABLE_HEADER, structure.TABLE_ROW, structure.CODE}) | structure.SKIPPED
 
 
 class _Rows:
@@ -120,6 +127,16 @@ class _Rows:
     def _block_at(self, offset: int) -> int:
         """The number of the block containing (or last starting before) ``offset``, -1 before any."""
         return bisect.bisect_right(self.starts, offset) - 1
+
+    def not_metadata(self, region: layout.Region) -> tuple[int, int] | None:
+        """The span to read as body text when a line the newspaper layout takes for a title or a
+        byline is a table row, code or a skipped block (the structure knows better): the whole
+        block, as the byline's span leaves out its dash. None for real metadata."""
+        i = self._block_at(region.start)
+        if (region.kind in ("publication", "headline", "deck", "byline") and i >= 0
+                and region.start < self.blocks[i][1] and self.blocks[i][2] in _NOT_TITLES):
+            return min(self.blocks[i][0], region.start), max(self.blocks[i][1], region.end)
+        return None
 
     def record(self, start: int, end: int, kind: str = layout.BODY, index_text: str | None = None) -> SentenceRecord:
         i = self._block_at(start)
