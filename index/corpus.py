@@ -87,7 +87,8 @@ class CorpusView:
             return j < n and recs._doc[j] == doc
 
         def same_block(a: int, b: int) -> bool:
-            return recs._block_start[a] >= 0 and recs._block_start[a] == recs._block_start[b] and recs.block_of(a) == recs.block_of(b)
+            starts = recs._block_start
+            return starts[a] >= 0 and starts[a] == starts[b] and recs.block_of(a) == recs.block_of(b)
 
         def block_last(j: int) -> int:
             while ok(j + 1) and same_block(j, j + 1):

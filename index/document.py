@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field, fields
-
 import bisect
+import hashlib
 import re
 from collections import Counter
+from dataclasses import dataclass, field, fields
 
 from index import layout, structure
 from index.sentences import split_sentences
