@@ -66,9 +66,9 @@ class CorpusView:
         last = self._introduced_last(row)
         if last is None:
             return range(row, row + 1)
-        start, end = int(self.records._start[row]), self.records._end
+        start = self.records.span_of(row)[0]
         stop = row + 1
-        while stop <= last and (stop == row + 1 or int(end[stop]) - start <= max_chars):
+        while stop <= last and (stop == row + 1 or self.records.span_of(stop)[1] - start <= max_chars):
             stop += 1
         return range(row, stop)
 
@@ -76,28 +76,23 @@ class CorpusView:
         """(start, end) in the row's document of its citation unit (``unit_rows``): cite
         ``document.text[start:end]`` to cite a heading or lead-in with what it introduces."""
         rows = self.unit_rows(row, max_chars)
-        return int(self.records._start[rows.start]), int(self.records._end[rows.stop - 1])
+        return self.records.span_of(rows.start)[0], self.records.span_of(rows.stop - 1)[1]
 
     def _introduced_last(self, row: int) -> int | None:
         """The last row of what ``row`` introduces, None when it introduces nothing."""
         recs, n = self.records, len(self.records)
-        doc = recs._doc[row]
 
         def ok(j: int) -> bool:
-            return j < n and recs._doc[j] == doc
-
-        def same_block(a: int, b: int) -> bool:
-            starts = recs._block_start
-            return starts[a] >= 0 and starts[a] == starts[b] and recs.block_of(a) == recs.block_of(b)
+            return j < n and recs.same_document(row, j)
 
         def block_last(j: int) -> int:
-            while ok(j + 1) and same_block(j, j + 1):
+            while ok(j + 1) and recs.same_block(j, j + 1):
                 j += 1
             return j
 
         def run_last(j: int, kinds: tuple[str, ...], min_level: int) -> int:
             """The last row of the run of blocks of these kinds (and levels) starting at row j."""
-            while ok(j + 1) and recs.block_of(j + 1) in kinds and recs._level[j + 1] >= min_level:
+            while ok(j + 1) and recs.block_of(j + 1) in kinds and recs.level_of(j + 1) >= min_level:
                 j += 1
             return j
 
@@ -108,26 +103,26 @@ class CorpusView:
         if block is None:
             return row + 1 if lead_in else None
         if block == structure.HEADING:
-            j, level = row + 1, recs._level[row]
+            j, level = row + 1, recs.level_of(row)
             if level == 0:  # the document's title introduces the whole document, not a unit
                 return None
             while ok(j) and recs.block_of(j) == structure.HEADING:  # sub-headings come along, not a sibling
-                if recs._level[j] <= level:
+                if recs.level_of(j) <= level:
                     return None if j == row + 1 else j - 1
                 j += 1
             return block_last(j) if ok(j) else j - 1
-        if block == structure.LIST_ITEM and not (row > 0 and recs._doc[row - 1] == doc and same_block(row - 1, row)):
+        if block == structure.LIST_ITEM and not (row > 0 and recs.same_block(row - 1, row)):
             last = block_last(row)
-            last = run_last(last, (structure.LIST_ITEM,), int(recs._level[row]) + 1)  # its sub-items
+            last = run_last(last, (structure.LIST_ITEM,), recs.level_of(row) + 1)  # its sub-items
             if last > row:
                 return last
         if not lead_in:
             return None
-        if same_block(row, row + 1):
+        if recs.same_block(row, row + 1):
             return block_last(row + 1)
         nxt = recs.block_of(row + 1)
         if nxt == structure.LIST_ITEM:
-            return run_last(row + 1, (structure.LIST_ITEM,), int(recs._level[row + 1]))
+            return run_last(row + 1, (structure.LIST_ITEM,), recs.level_of(row + 1))
         if nxt in (structure.TABLE_HEADER, structure.TABLE_ROW):
             return run_last(row + 1, (structure.TABLE_HEADER, structure.TABLE_ROW), 0)
         return block_last(row + 1)

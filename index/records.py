@@ -113,6 +113,21 @@ class RecordTable(Sequence):
         """The kind of block (index/structure.py) the row is in, None when the structure is unknown."""
         return self._blocks[self._block[row]]
 
+    def span_of(self, row: int) -> tuple[int, int]:
+        return int(self._start[row]), int(self._end[row])
+
+    def level_of(self, row: int) -> int:
+        """The heading level or list depth of the row's block (0 when none)."""
+        return int(self._level[row])
+
+    def same_document(self, a: int, b: int) -> bool:
+        return bool(self._doc[a] == self._doc[b])
+
+    def same_block(self, a: int, b: int) -> bool:
+        """Rows of one block (of one document): False when the structure is unknown."""
+        return bool(self._block_start[a] >= 0 and self._block_start[a] == self._block_start[b]
+                    and self._block[a] == self._block[b] and self._doc[a] == self._doc[b])
+
     def span_chars(self) -> int:
         """Characters the rows' spans cover, summed."""
         return int((self._end - self._start).sum())
