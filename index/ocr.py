@@ -39,8 +39,7 @@ MAX_OCR_PIXELS = 60_000_000  # per page: an A3 page at 600 dpi; each costs a byt
 MIN_SKEW, MAX_SKEW = 0.05, 15.0  # degrees: less is level; more is no scan of a page but a photo or a drawing
 MIN_CONFIDENCE = 10.0  # words Tesseract is less sure of than this are specks and smudges, not text
 DEFAULT_IMAGE_DPI = 300  # an image without a resolution is taken to be a 300 dpi scan (for its page size)
-_LINE_EM = 1.2  # a text line's box (ascender to descender) is about this many font sizes
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2
 _API_LOCK = threading.Lock()  # one Tesseract instance per process: not thread-safe, costly to load
 _api = None
 
@@ -87,7 +86,8 @@ def engine_version() -> str:
 
 def recognize(image, dpi: float) -> dict:
     """One page: {"width", "height" (points), "skew" (degrees the page was turned to level it), "words":
-    [[text, x0, top, x1, bottom, confidence, line], ...]} with boxes in points on the levelled page."""
+    [[text, x0, top, x1, bottom, confidence, line, size], ...]} with boxes in points on the levelled page,
+    ``line`` the number of Tesseract's text line and ``size`` its font size (baseline to ascender)."""
     from PIL import Image
     from tesserocr import RIL, iterate_level
 
@@ -108,18 +108,27 @@ def recognize(image, dpi: float) -> dict:
             api.SetImage(image.rotate(skew, resample=Image.BICUBIC, fillcolor=255))
             api.SetSourceResolution(max(1, round(dpi)))
         api.Recognize()
-        line = -1
+        line, base, row = -1, None, None
         for it in iterate_level(api.GetIterator(), RIL.WORD):
             if it.IsAtBeginningOf(RIL.TEXTLINE):
                 line += 1
+                base, row = it.Baseline(RIL.TEXTLINE), it.RowAttributes()
             text = (it.GetUTF8Text(RIL.WORD) or "").strip()
             conf = it.Confidence(RIL.WORD)
             box = it.BoundingBox(RIL.WORD)
             if not text or box is None or conf < MIN_CONFIDENCE:
                 continue
             x0, top, x1, bottom = box
+            size = bottom - top
+            if base and row and row.get("row_height", 0) > 0:
+                # Like a PDF's character boxes, every word of a line spans ascender to descender, so the
+                # space between lines does not depend on which letters a line happens to have.
+                (bx0, by0), (bx1, by1) = base
+                y = by0 + (by1 - by0) * ((x0 + x1) / 2 - bx0) / (bx1 - bx0) if bx1 != bx0 else by0
+                size = row["row_height"]
+                top, bottom = y - size, y - min(row.get("descenders", 0), 0)
             words.append([text, round(x0 * scale, 2), round(top * scale, 2), round(x1 * scale, 2),
-                          round(bottom * scale, 2), round(conf, 1), max(line, 0)])
+                          round(bottom * scale, 2), round(conf, 1), max(line, 0), round(size * scale, 2)])
         api.Clear()
     return {"width": round(image.width * scale, 2), "height": round(image.height * scale, 2),
             "skew": round(skew, 3), "words": words}
@@ -137,19 +146,12 @@ def _grey(image):
 
 
 def page_words(record: dict, number: int) -> PageWords:
-    """One OCR'd page as ``PageWords`` (boxes on the levelled page): one segment per Tesseract text
-    line, each word's size taken from the height of its line."""
-    level = [(w[0], tuple(w[1:5]), w[6]) for w in record["words"]]
-    heights: dict[int, tuple[float, float]] = {}
-    for _, (x0, top, x1, bottom), line in level:
-        lo, hi = heights.get(line, (top, bottom))
-        heights[line] = (min(lo, top), max(hi, bottom))
+    """One OCR'd page as ``PageWords`` (boxes on the levelled page), one segment per Tesseract text line:
+    its layout analysis has already parted the columns, and a gap where it dropped a smudge or a bullet
+    must not cut a line into table cells."""
     lines: dict[int, list[Word]] = {}
-    for text, (x0, top, x1, bottom), line in level:
-        size = (heights[line][1] - heights[line][0]) / _LINE_EM
+    for text, x0, top, x1, bottom, _conf, line, size in record["words"]:
         lines.setdefault(line, []).append(Word(text, number, x0, top, x1, bottom, size))
-    # Tesseract's own text lines are the segments: its layout analysis has already parted the columns,
-    # and a gap where it dropped a smudge or a bullet must not cut a line into table cells.
     segs = [Segment(sorted(words, key=lambda w: w.x0)) for words in lines.values()]
     return PageWords(number, record["width"], record["height"], segs)
 

@@ -90,7 +90,7 @@ def test_png_rotated_two_degrees(tmp_path):
         (_, x0, top, x1, bottom), = location_of(entry, start, start + len(word)).boxes
         crop = scan.pages[0].crop((int(x0 * px) - 4, int(top * px) - 4, int(x1 * px) + 4, int(bottom * px) + 4))
         read = tesserocr.image_to_text(crop, path=str(ocr.tessdata_dir()) + "/", psm=tesserocr.PSM.SINGLE_WORD)
-        assert read.strip() == word
+        assert read.strip().rstrip(".,") == word.rstrip(".,")  # a lone word's last dot is read either way
 
 
 def test_two_column_scan_keeps_reading_order(tmp_path):
@@ -104,6 +104,7 @@ def test_two_column_scan_keeps_reading_order(tmp_path):
     doc = parse_document("columns.png", loaded.text)
     assert doc.metadata.get("author") == "Josh Rogin"
     assert doc.metadata.get("headline", "").startswith("U.S., North Korea in a stalemate")
+    assert doc.metadata.get("dateline") == "WASHINGTON"  # whether OCR read its bullet as "•", "«°" or nothing
 
 
 def test_mixed_pdf_reads_text_page_and_ocrs_scanned_page(tmp_path):
