@@ -253,3 +253,18 @@ def test_image_page_view_shows_the_image_with_boxes(tmp_path):
     start = text.index("Kim Yong Chol")
     html = page_html(entry, start, start + len("Kim Yong Chol"))
     assert "data:image/jpeg;base64," in html and html.count("cq-page-box") == 1
+
+
+def test_eval_ingest_ocr_figures(tmp_path):
+    """`citeqa eval ingest`'s OCR part on a sample of the gold questions: CER, speed, cached re-read, questions."""
+    import argparse
+
+    from eval.suites.ingest import OCR_HEADLINE, ocr_figures
+
+    m, rows = ocr_figures(tmp_path / "scans", argparse.Namespace(limit=6, seed=0))
+    assert m["cer"] < CER_BOUND and m["cer_max"] < CER_BOUND
+    assert m["pages_per_s"] > 0 and m["cached_s_max"] < min(f["seconds"] for f in m["files"]) / 3
+    for key in ("seed_scan_pdf", "seed_scan_png"):
+        assert m[key]["questions_on_scan"] > 0 and m[key]["citations_located"] == 1.0
+    assert rows and all(r["suite_part"] in ("seed_scan_pdf", "seed_scan_png") for r in rows)
+    assert all(k.split(".", 1)[1].split(".")[0] in m for k in OCR_HEADLINE)
