@@ -242,7 +242,10 @@ def ocr_pages(name: str, numbers: list[int], render: Callable[[int], tuple[objec
             record = cache.get(n)
             if record is None:
                 image, dpi = render(n)
-                record = recognize(image, dpi)
+                try:
+                    record = recognize(image, dpi)
+                except RuntimeError as exc:  # tesserocr's report of an image Tesseract cannot take
+                    raise IngestError(f"{name}: OCR failed on page {n} ({exc})") from None
                 cache.put(n, record)
                 bar.update(1)
             records[n] = record
@@ -262,7 +265,7 @@ def _check_pixels(name: str, size: tuple[int, int], page: int | None = None) -> 
 
 def open_image(data: bytes, name: str):
     """The image file opened (not yet decoded), or IngestError: not an image, or a decompression bomb."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -271,10 +274,21 @@ def open_image(data: bytes, name: str):
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise IngestError(f"{name}: the image is too large to read (over {MAX_OCR_PIXELS / 1e6:.0f} megapixels "
                               f"per page, or a decompression bomb); scale it down") from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        except Exception:  # Pillow's decoders raise many kinds (OSError, SyntaxError, KeyError...) on bad bytes
             raise IngestError(f"{name}: not a readable image (damaged, empty, or not a PNG, JPEG or TIFF file)") from None
     _check_pixels(name, image.size)
     return image
+
+
+def page_count(image, name: str) -> int:
+    """Pages of an opened image (TIFF frames), within MAX_OCR_PAGES."""
+    try:
+        count = int(getattr(image, "n_frames", 1))
+    except Exception:  # a TIFF whose later page directories are damaged
+        raise IngestError(f"{name}: the image is damaged (its list of pages cannot be read)") from None
+    if count > MAX_OCR_PAGES:
+        raise IngestError(f"{name}: {count:,} pages is over the OCR limit of {MAX_OCR_PAGES:,} pages per document; split it")
+    return count
 
 
 def image_frames(data: bytes, name: str) -> Iterator[tuple[int, object, float]]:
@@ -282,9 +296,7 @@ def image_frames(data: bytes, name: str) -> Iterator[tuple[int, object, float]]:
     from PIL import Image, ImageOps
 
     image = open_image(data, name)
-    count = getattr(image, "n_frames", 1)
-    if count > MAX_OCR_PAGES:
-        raise IngestError(f"{name}: {count:,} pages is over the OCR limit of {MAX_OCR_PAGES:,} pages per document; split it")
+    count = page_count(image, name)
     for i in range(count):
         try:
             image.seek(i)
@@ -295,7 +307,9 @@ def image_frames(data: bytes, name: str) -> Iterator[tuple[int, object, float]]:
                 frame.load()
         except IngestError:
             raise
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise IngestError(f"{name}: the image is too large to read (a decompression bomb)") from None
+        except Exception:  # as in open_image: any decoder error of damaged bytes
             where = f"page {i + 1} of the image" if count > 1 else "the image"
             raise IngestError(f"{name}: {where} is damaged and cannot be decoded") from None
         yield i + 1, frame, _dpi(image)
@@ -323,8 +337,8 @@ def extract_image(data: bytes, name: str) -> tuple[str, dict]:
     from index.pdf_layout import assemble
 
     cache = OcrCache(data, 0)
+    numbers = list(range(1, page_count(open_image(data, name), name) + 1))
     frames = image_frames(data, name)
-    numbers = list(range(1, getattr(open_image(data, name), "n_frames", 1) + 1))
 
     def render(n: int):
         for m, frame, dpi in frames:  # pages are asked for in order; cached ones are skipped over

@@ -131,6 +131,23 @@ def test_multipage_tiff_is_pages(tmp_path):
     _check_spans_and_boxes(loaded, {1, 2})
 
 
+def test_jpeg_photo_stored_sideways_is_read_upright(tmp_path):
+    """A phone photo is often stored turned, with an EXIF orientation saying how to show it."""
+    from PIL import Image
+
+    scan = scan_pages(BODY, dpi=200, rotate=0.5, blur=0.6, max_pages=1)
+    stored = scan.pages[0].rotate(90, expand=True)  # orientation 6: turn 90 degrees clockwise to show
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "photo.jpg"
+    stored.convert("RGB").save(path, quality=90, exif=exif, dpi=(200, 200))
+    loaded = load_file(path)
+    assert char_error_rate(scan.texts[0], loaded.text) < CER_BOUND
+    width, height = loaded.locations["page_sizes"][0]
+    assert height > width  # the page as shown: portrait
+    _check_spans_and_boxes(loaded, {1})
+
+
 def test_cache_by_file_hash_skips_tesseract(tmp_path, monkeypatch):
     scan = scan_pages(BODY, dpi=200, max_pages=1)
     path = tmp_path / "scan.pdf"
@@ -268,3 +285,46 @@ def test_eval_ingest_ocr_figures(tmp_path):
         assert m[key]["questions_on_scan"] > 0 and m[key]["citations_located"] == 1.0
     assert rows and all(r["suite_part"] in ("seed_scan_pdf", "seed_scan_png") for r in rows)
     assert all(k.split(".", 1)[1].split(".")[0] in m for k in OCR_HEADLINE)
+
+
+def _small_scans() -> dict[str, bytes]:
+    import io
+
+    scan = scan_pages(BODY, dpi=60, size_pt=20, rotate=1.0, blur=0, max_pages=2)
+    out = {}
+    for fmt, suffix in (("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif")):
+        buf = io.BytesIO()
+        extra = {"save_all": True, "append_images": scan.pages[1:]} if fmt == "TIFF" else {}
+        scan.pages[0].save(buf, format=fmt, **extra)
+        out[suffix] = buf.getvalue()
+    return out
+
+
+SMALL_SCANS = _small_scans()
+
+
+def test_damaged_images_index_or_raise_an_ingest_error():
+    """Real PNG, JPEG and TIFF files with bytes overwritten or cut off: read, or one clear IngestError."""
+    import random
+
+    rng = random.Random(29)
+    for n in range(36):
+        suffix = (".png", ".jpg", ".tif")[n % 3]
+        data = bytearray(SMALL_SCANS[suffix])
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(data))
+            if rng.random() < 0.2:
+                del data[i:]
+                if not data:
+                    break
+            else:
+                data[i : i + 4] = rng.randbytes(4)
+        try:
+            loaded = load_bytes(bytes(data), f"damaged{suffix}", suffix)
+        except IngestError as exc:
+            assert f"damaged{suffix}" in str(exc) and "\n" not in str(exc)
+            continue
+        entry = _entry(loaded)
+        for r in parse_document("d", loaded.text).sentences:
+            loc = location_of(entry, r.start, r.end)
+            assert loc is not None and all(p >= 1 for p in loc.pages)
