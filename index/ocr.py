@@ -326,10 +326,19 @@ def _dpi(image) -> float:
 
 def image_page(data: bytes, name: str, number: int):
     """Page ``number`` of an image file as shown to the reader (upright, RGB), for the page view."""
-    for n, frame, _ in image_frames(data, name):
-        if n == number:
-            return frame.convert("RGB")
-    raise IngestError(f"{name}: has no page {number}")
+    from PIL import ImageOps
+
+    image = open_image(data, name)
+    if not 1 <= number <= page_count(image, name):
+        raise IngestError(f"{name}: has no page {number}")
+    try:
+        image.seek(number - 1)
+        _check_pixels(name, image.size, number)
+        return ImageOps.exif_transpose(image).convert("RGB")
+    except IngestError:
+        raise
+    except Exception:  # as in image_frames
+        raise IngestError(f"{name}: page {number} of the image is damaged and cannot be decoded") from None
 
 
 def extract_image(data: bytes, name: str) -> tuple[str, dict]:

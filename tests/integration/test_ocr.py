@@ -129,6 +129,22 @@ def test_multipage_tiff_is_pages(tmp_path):
     assert len(loaded.locations["page_sizes"]) == 2
     assert char_error_rate("\n\n".join(scan.texts), loaded.text) < CER_BOUND
     _check_spans_and_boxes(loaded, {1, 2})
+    # The page view shows the second TIFF page itself for a citation on page 2.
+    import base64
+    import io
+
+    from PIL import Image, ImageChops
+
+    from ui.page_view import _page_image
+
+    st = path.stat()
+    entry = type("Entry", (), {"locations": loaded.locations, "text": loaded.text, "format": "image", "source": str(path),
+                               "source_size": st.st_size, "source_mtime_ns": st.st_mtime_ns})()
+    shown = Image.open(io.BytesIO(base64.b64decode(_page_image(entry, 2)))).convert("L")
+    def differing(page: Image.Image) -> int:  # pixels differing by more than JPEG noise
+        return sum(ImageChops.difference(shown, page.resize(shown.size)).histogram()[40:])
+
+    assert differing(scan.pages[1]) < 0.01 * shown.width * shown.height < differing(scan.pages[0])
 
 
 def test_jpeg_photo_stored_sideways_is_read_upright(tmp_path):
