@@ -235,6 +235,11 @@ def ocr_pages(name: str, numbers: list[int], render: Callable[[int], tuple[objec
                           f"per document; split it")
     records: dict[int, dict] = {}
     todo = [n for n in numbers if cache.get(n) is None]
+    if todo:
+        try:
+            tessdata_dir()
+        except IngestError as exc:
+            raise IngestError(f"{name}: {exc}") from None
     bar = tqdm(total=len(todo), desc=f"OCR {name}", unit="page", file=sys.stderr, dynamic_ncols=True,
                mininterval=1.0, disable=len(todo) < 2)
     try:

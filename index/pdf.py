@@ -3,8 +3,9 @@
 Library: pypdfium2 (PDFium, Apache-2.0/BSD-3; a binary wheel, no system packages). It gives each
 character with its box and font size, fast (see eval/README.md "PDF and DOCX ingestion" for the
 measurement against pypdf, pdfminer.six and pdfplumber), and renders pages for the chat's page view.
-This module reads the words and their boxes (pages that are only an image go to ``index/ocr.py``); PDFium lists them in content-stream order, which is
+This module reads the words and their boxes; PDFium lists them in content-stream order, which is
 not reading order, so ``index/pdf_layout.py`` rebuilds the reading order from their geometry.
+Pages without text but with an image (scans) are read by OCR (``index/ocr.py``).
 
 PDFium is not thread-safe, so every call into it holds ``PDFIUM_LOCK``.
 """

@@ -1,9 +1,10 @@
 """The page a PDF or scanned-image citation is on: an image of the page with the cited span boxed.
 
 The image is rendered here on the server (PDFium, under ``index.pdf.PDFIUM_LOCK``; a PNG, JPEG or
-TIFF scan is the image itself, scaled down) from the document's own source file and sent inline as a ``data:`` JPEG, so nothing is fetched from
-anywhere else. The boxes come from the stored word map (``index.locations``) and are placed
-in percent of the page, so they stay on the words at any panel width.
+TIFF scan is the image itself, scaled down) from the document's own source file and sent inline as
+a ``data:`` JPEG, so nothing is fetched from anywhere else. The boxes come from the stored word map
+(``index.locations``) and are placed in percent of the page, so they stay on the words at any panel
+width.
 
 When the source file is gone or changed since it was indexed, the page cannot be drawn from the
 stored text alone: the panel then says which page it is and shows the page's text with the span
@@ -71,9 +72,9 @@ def _page_image(entry, page: int) -> str | None:
             image = image_page(data, path.name, page)
         except IngestError:
             return None
-        width_pt = entry.locations["page_sizes"][page - 1][0]
-        if image.width > RENDER_SCALE * width_pt:
-            image = image.resize((round(RENDER_SCALE * width_pt), round(image.height * RENDER_SCALE * width_pt / image.width)))
+        width = round(RENDER_SCALE * entry.locations["page_sizes"][page - 1][0])  # as a PDF page would be
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)))
     else:
         with PDFIUM_LOCK:
             try:
