@@ -54,6 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="for each --pdf, the text it was typeset from (eval/groff_pdf.py), to count whole sentences")
     p.add_argument("--fifty-pages", type=int, default=50, help="pages of the long generated PDF")
     p.add_argument("--no-ocr", action="store_true", help="skip the OCR figures (scans, ~1-3 s per page on 2 cores)")
+    p.add_argument("--ocr-gold", type=Path, default=GOLD,
+                   help="seed gold questions asked of the scans (e.g. ../shared/eval/seed_dev.jsonl, held out)")
 
 
 class Normalised:
@@ -263,7 +265,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
         "docx_chars_per_s": m["docx"]["chars_per_s"], "docx_spans_exact": m["docx"]["spans_exact"],
         "seed_txt": txt_m, "seed_pdf": pdf_m,
     })
-    config = {"seed_article": str(SEED), "gold": str(GOLD), "fifty_pages": args.fifty_pages, "limit": args.limit,
+    config = {"seed_article": str(SEED), "gold": str(GOLD), "ocr_gold": str(args.ocr_gold), "fifty_pages": args.fifty_pages,
+              "limit": args.limit,
               "seed": args.seed, "real_pdfs": [str(p) for p in args.pdf]}
     notes = ["Generated PDFs: fpdf2 with DejaVu Sans, running header, 'Page N' footer, hyphenated line ends; "
              "the gold evidence of the .txt is mapped onto the PDF text by its words."]
@@ -340,7 +343,7 @@ def ocr_seed_questions(path: Path, index_dir: Path, args: argparse.Namespace) ->
     from qa import Assistant
 
     source = SEED.read_text(encoding="utf-8")
-    gold = sample(load_gold(GOLD), args.limit, args.seed)
+    gold = sample(load_gold(getattr(args, "ocr_gold", GOLD)), args.limit, args.seed)
     a = Assistant.open(paths=[path], index_dir=index_dir)
     warm_up(a, "extractive")
     text = a.document_text(path.name)
