@@ -20,7 +20,10 @@ META_KINDS = ("publication", "headline", "deck", "byline", "dateline", "photo_cr
 
 _CAPTION_MARKER = re.compile(r"\?\?\s*[^?\n]{1,120}?\s*\?\?")
 _BYLINE = re.compile(r"^(?:[-\u2013\u2014]\s*|By\s+)(?P<rest>\S.*)$")
-_DATELINE = re.compile(r"^(?P<place>[A-Z][A-Z .,'\u2019-]{1,40}?)\s*(?:\u2022|\u2014|\u2013|--|-|:)\s+\S")
+# The place, then a bullet, dash or colon; in OCR text the bullet may be read as other symbols ("«°")
+# or dropped, so an all-capitals place followed by a capitalised word also counts.
+_DATELINE = re.compile(r"^(?:(?P<place>[A-Z][A-Z .,'\u2019-]{1,40}?)\s*(?:\u2022|\u2014|\u2013|--|-|:|[^\w\s.,'\u2019-]{1,3})\s+\S"
+                       r"|(?P<bare>[A-Z]{2,}(?:[ -][A-Z]{2,}){0,3})(?=\s+[A-Z][a-z]))")
 _FOOTERS = re.compile(
     r"^(?:Newspapers (?:in|from) \w+|PressReader|Printed and distributed by .*|Copyright .*|\u00a9.*|All rights reserved\.?)$",
     re.IGNORECASE,
@@ -113,9 +116,10 @@ def analyze(text: str) -> Layout:
         s, e = lines[body_lines[0]]
         m = _DATELINE.match(text[s:e])
         if m and byline_at is not None:
-            metadata["dateline"] = m.group("place").strip()
+            group = "place" if m.group("place") else "bare"
+            metadata["dateline"] = m.group(group).strip()
             # Its own record (overlapping the first sentence) so "where was it filed?" can cite it.
-            extra.append(Region(s + m.start("place"), s + m.start("place") + len(metadata["dateline"]), "dateline"))
+            extra.append(Region(s + m.start(group), s + m.start(group) + len(metadata["dateline"]), "dateline"))
 
     # Captions: the marker is debris; the caption text itself is a photo caption, not article text.
     caption_texts: list[str] = []

@@ -9,6 +9,8 @@
   Every loader but plain text returns the blocks in its location map (``"blocks"``).
 - .pdf (text layer, ``index/pdf.py``) and .docx (``index/docx.py``): the extracted text, plus a
   location map (pages and word boxes, or headings and paragraphs; see ``index/locations.py``).
+- .png/.jpg/.jpeg/.tif/.tiff and the scanned pages of a PDF: the OCR text (``index/ocr.py``) with
+  the same page and word-box map as a PDF.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pathlib import Path
 from index import structure
 from index.errors import IngestError
 
-SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
-PACKED_SUFFIXES = (".pdf", ".docx")  # files whose text is a small part of their bytes (fonts, images)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")  # scans, read by OCR (index/ocr.py)
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx") + IMAGE_SUFFIXES
+PACKED_SUFFIXES = (".pdf", ".docx") + IMAGE_SUFFIXES  # files whose text is a small part of their bytes (fonts, images)
 MAX_DOCUMENT_BYTES = 10 * 1024 * 1024  # ~100k sentences; embedding more on 2 cores takes many minutes
 # PDF/DOCX carry images and fonts besides text; their text is limited after extraction instead
 # (index.pdf.MAX_PDF_CHARS, index.docx.MAX_DOCX_CHARS).
@@ -33,8 +36,8 @@ MAX_PACKED_DOCUMENT_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True, slots=True)
 class LoadedText:
     text: str
-    format: str  # "text", "markdown", "html", "pdf" or "docx"
-    locations: dict | None = None  # index.locations map (pages/boxes, paragraphs) for PDF and DOCX
+    format: str  # "text", "markdown", "html", "pdf", "docx" or "image"
+    locations: dict | None = None  # index.locations map (pages/boxes, paragraphs) for PDF, DOCX and images
 
 
 def max_bytes_for(suffix: str) -> int:
@@ -63,6 +66,11 @@ def load_bytes(data: bytes, name: str, suffix: str) -> LoadedText:
 
         text, locations = extract_pdf(data, name)
         return LoadedText(text, "pdf", locations)
+    if suffix in IMAGE_SUFFIXES:
+        from index.ocr import extract_image
+
+        text, locations = extract_image(data, name)
+        return LoadedText(text, "image", locations)
     if suffix == ".docx":
         from index.docx import extract_docx
 

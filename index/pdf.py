@@ -5,6 +5,7 @@ character with its box and font size, fast (see eval/README.md "PDF and DOCX ing
 measurement against pypdf, pdfminer.six and pdfplumber), and renders pages for the chat's page view.
 This module reads the words and their boxes; PDFium lists them in content-stream order, which is
 not reading order, so ``index/pdf_layout.py`` rebuilds the reading order from their geometry.
+Pages without text but with an image (scans) are read by OCR (``index/ocr.py``).
 
 PDFium is not thread-safe, so every call into it holds ``PDFIUM_LOCK``.
 """
@@ -44,11 +45,14 @@ def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
             if n_pages > MAX_PDF_PAGES:
                 raise IngestError(f"{name}: {n_pages:,} pages is over the limit of {MAX_PDF_PAGES:,} pages per PDF; split it")
             chars = 0
+            scanned: list[int] = []  # pages that are images without text: read by OCR
             for i in range(n_pages):
                 try:
                     page = pdf[i]
                     width, height = page.get_size()
                     words = _page_words(page, i + 1, height)
+                    if not words and _has_image(page):
+                        scanned.append(i + 1)
                     page.close()
                 except pdfium.PdfiumError:
                     raise IngestError(f"{name}: page {i + 1} of the PDF is damaged and cannot be read") from None
@@ -58,10 +62,19 @@ def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
                 pages.append(PageWords(i + 1, width, height, segments(words)))
         finally:
             pdf.close()
+    if scanned:
+        from index.ocr import read_scanned_pdf  # only scans load Tesseract
+
+        return read_scanned_pdf(data, name, pages, scanned)
     if not any(p.segments for p in pages):
-        raise IngestError(f"{name}: the PDF has no text layer (a scanned document?); citeqa reads only PDFs with "
-                          f"selectable text and has no OCR engine, so run OCR on it first (e.g. ocrmypdf) and add the result")
+        raise IngestError(f"{name}: the PDF has no text layer and no scanned page images, so it holds no text to read")
     return assemble(pages)
+
+
+def _has_image(page) -> bool:
+    import pypdfium2.raw as raw
+
+    return any(True for _ in page.get_objects(filter=(raw.FPDF_PAGEOBJ_IMAGE,), max_depth=3))
 
 
 def _page_words(page, number: int, height: float) -> list[Word]:

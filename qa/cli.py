@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(doc_id, start, end, text, score, page, boxes, ...)")
     ix = sub.add_parser("index", help="manage the documents of the index")
     ixs = ix.add_subparsers(dest="index_cmd", required=True)
-    add = ixs.add_parser("add", help="index files or folders (.txt .md .html .pdf .docx)", parents=[common])
+    add = ixs.add_parser("add", help="index files or folders (.txt .md .html .pdf .docx; .png .jpg .tif scans by OCR)", parents=[common])
     add.add_argument("paths", nargs="+")
     ixs.add_parser("list", help="list indexed documents", parents=[common])
     rm = ixs.add_parser("remove", help="remove a document", parents=[common])

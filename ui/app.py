@@ -55,7 +55,7 @@ MODE_CHOICES = [("Fast · quotes", "extractive"), ("LLM · written answer", "gen
 SHARED_NOTE = (
     "**Shared documents.** Everyone using this server asks about the same documents: files you "
     "add or remove here are added or removed for all users. Your chats are yours: kept on this server "
-    "for your browser (or your sign-in). Accepted: .txt, .md, .html up to 10 MB each; .pdf (with a text layer) and .docx up to 50 MB."
+    "for your browser (or your sign-in). Accepted: .txt, .md, .html up to 10 MB each; .pdf, .docx and scans (.png, .jpg, .tif; read by OCR) up to 50 MB."
 )
 MODE_HELP = (
     "**Fast** quotes the best supporting sentences (instant). **LLM** shows the same quotes at once, then a "

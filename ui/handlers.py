@@ -394,7 +394,7 @@ class ChatHandlers:
         choices = sorted(d.doc_id for d in docs)
         return render.documents_html(docs, str(self.upload_dir.resolve())), gr.update(choices=choices, value=None)
 
-    def upload(self, files, progress=gr.Progress()):
+    def upload(self, files, progress=gr.Progress(track_tqdm=True)):  # shows the OCR bar per page (index/ocr.py)
         paths = [f if isinstance(f, str) else getattr(f, "name", None) for f in (files or [])]
         paths = [p for p in paths if p]
         if not paths:

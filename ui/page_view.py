@@ -1,9 +1,10 @@
-"""The page a PDF citation is on: a rendered image of the page with the cited span boxed.
+"""The page a PDF or scanned-image citation is on: an image of the page with the cited span boxed.
 
-The image is rendered here on the server (PDFium, under ``index.pdf.PDFIUM_LOCK``) from the
-document's own source file and sent inline as a ``data:`` JPEG, so nothing is fetched from
-anywhere else. The boxes come from the stored word map (``index.locations``) and are placed
-in percent of the page, so they stay on the words at any panel width.
+The image is rendered here on the server (PDFium, under ``index.pdf.PDFIUM_LOCK``; a PNG, JPEG or
+TIFF scan is the image itself, scaled down) from the document's own source file and sent inline as
+a ``data:`` JPEG, so nothing is fetched from anywhere else. The boxes come from the stored word map
+(``index.locations``) and are placed in percent of the page, so they stay on the words at any panel
+width.
 
 When the source file is gone or changed since it was indexed, the page cannot be drawn from the
 stored text alone: the panel then says which page it is and shows the page's text with the span
@@ -50,7 +51,7 @@ def page_html(entry, start: int, end: int, stale: bool = False) -> str:
 
 
 def _page_image(entry, page: int) -> str | None:
-    """Base64 JPEG of one page of the entry's source file, None when the file is not the one indexed."""
+    """Base64 JPEG of one page of the entry's source file (PDF or image), None when the file is not the one indexed."""
     import pypdfium2 as pdfium
 
     from index.pdf import PDFIUM_LOCK
@@ -63,15 +64,27 @@ def _page_image(entry, page: int) -> str | None:
         data = path.read_bytes()
     except OSError:
         return None
-    with PDFIUM_LOCK:
+    if getattr(entry, "format", None) == "image":  # a scan: the image itself, the boxes are on its pixels
+        from index.errors import IngestError
+        from index.ocr import image_page
+
         try:
-            pdf = pdfium.PdfDocument(data)
-            try:
-                image = pdf[page - 1].render(scale=RENDER_SCALE).to_pil().convert("RGB")
-            finally:
-                pdf.close()
-        except (pdfium.PdfiumError, IndexError):
+            image = image_page(data, path.name, page)
+        except IngestError:
             return None
+        width = round(RENDER_SCALE * entry.locations["page_sizes"][page - 1][0])  # as a PDF page would be
+        if image.width > width:
+            image = image.resize((width, round(image.height * width / image.width)))
+    else:
+        with PDFIUM_LOCK:
+            try:
+                pdf = pdfium.PdfDocument(data)
+                try:
+                    image = pdf[page - 1].render(scale=RENDER_SCALE).to_pil().convert("RGB")
+                finally:
+                    pdf.close()
+            except (pdfium.PdfiumError, IndexError):
+                return None
     buf = io.BytesIO()
     image.save(buf, format="JPEG", quality=JPEG_QUALITY)
     return base64.b64encode(buf.getvalue()).decode("ascii")

@@ -16,11 +16,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.loaders import MAX_PACKED_DOCUMENT_BYTES, max_bytes_for
+from index.loaders import MAX_PACKED_DOCUMENT_BYTES, SUPPORTED_SUFFIXES, max_bytes_for
 from qa import CiteqaError, IngestError
 
-ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
-MAX_UPLOAD_BYTES = MAX_PACKED_DOCUMENT_BYTES  # the largest file the indexer takes (PDF/DOCX); the server refuses more
+ALLOWED_SUFFIXES = SUPPORTED_SUFFIXES  # text, HTML, PDF, DOCX and scanned images (PNG, JPEG, TIFF)
+MAX_UPLOAD_BYTES = MAX_PACKED_DOCUMENT_BYTES  # the largest file the indexer takes (PDF/DOCX/images); the server refuses more
 MAX_NAME_CHARS = 120
 _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 

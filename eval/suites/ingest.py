@@ -16,6 +16,11 @@
    signature, an index and page numbers: units right (table rows whole with their header, section
    paths, list heads and lead-ins introducing their blocks, heading levels) and junk rows indexed
    (should be 0), with the rows skipped per reason and the manual PDF's pages per second.
+6. OCR (``index/ocr.py``) of scans generated from the seed article (``eval/scan_fixtures.py``: rotated,
+   blurred, 200 dpi): character error rate against the drawn text, pages per second (no cache) and the
+   time of a cached re-read; then the seed gold questions on a two-column image-only PDF and on a PNG of
+   its first page (gold evidence found in the OCR text by fuzzy alignment): citation precision/recall,
+   and the share of citations that carry a page and boxes.
 """
 
 from __future__ import annotations
@@ -39,6 +44,10 @@ GOLD = EVAL_DIR / "gold_seed.jsonl"
 TABLE = [["Meeting", "Place", "Outcome"], ["June 12 summit", "Singapore", "joint statement"],
          ["Fourth Pompeo trip", "Pyongyang", "cancelled"]]
 FOOTNOTES = {1: "1 Officials spoke on condition of anonymity.", 2: "2 The letter itself has not been published."}
+OCR_HEADLINE = ("ocr.cer", "ocr.cer_max", "ocr.pages_per_s", "ocr.cached_s_max",
+                "ocr.seed_scan_pdf.citation_precision_micro", "ocr.seed_scan_pdf.citation_recall_micro",
+                "ocr.seed_scan_pdf.citations_located", "ocr.seed_scan_png.citation_precision_micro",
+                "ocr.seed_scan_png.citation_recall_micro")
 HEADLINE = ("generated_pages", "pages_per_s", "chars_per_s", "sentences_cut_or_glued", "debris_lines_left",
             "sentence_pages_right", "spans_exact", "docx_chars_per_s", "docx_spans_exact",
             "seed_txt.citation_precision_micro", "seed_txt.citation_recall_micro",
@@ -51,6 +60,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pdf-source", type=Path, nargs="*", default=[],
                    help="for each --pdf, the text it was typeset from (eval/groff_pdf.py), to count whole sentences")
     p.add_argument("--fifty-pages", type=int, default=50, help="pages of the long generated PDF")
+    p.add_argument("--no-ocr", action="store_true", help="skip the OCR figures (scans, ~1-3 s per page on 2 cores)")
+    p.add_argument("--ocr-gold", type=Path, default=GOLD,
+                   help="seed gold questions asked of the scans (e.g. ../shared/eval/seed_dev.jsonl, held out)")
 
 
 class Normalised:
@@ -262,6 +274,9 @@ def run(args: argparse.Namespace) -> SuiteResult:
         m["real_pdfs"] = [check_real_pdf(p, s) for p, s in zip(args.pdf, sources)]
         m["structure"] = check_manuals(tmp / "manuals")
         txt_m, pdf_m, rows = seed_questions(tmp / "one_column.pdf", drawn_one, args)
+        if not args.no_ocr:
+            m["ocr"], ocr_rows = ocr_figures(tmp / "scans", args)
+            rows += ocr_rows
     pdfs = m["pdfs"]
     m.update({
         "generated_pages": sum(p["pages"] for p in pdfs),
@@ -276,8 +291,107 @@ def run(args: argparse.Namespace) -> SuiteResult:
         "structure_units_right": m["structure"]["units_right"], "structure_junk_rows": m["structure"]["junk_rows"],
         "manual_pdf_pages_per_s": m["structure"]["pdf_pages_per_s"],
     })
-    config = {"seed_article": str(SEED), "gold": str(GOLD), "fifty_pages": args.fifty_pages, "limit": args.limit,
+    config = {"seed_article": str(SEED), "gold": str(GOLD), "ocr_gold": str(args.ocr_gold), "fifty_pages": args.fifty_pages,
+              "limit": args.limit,
               "seed": args.seed, "real_pdfs": [str(p) for p in args.pdf]}
     notes = ["Generated PDFs: fpdf2 with DejaVu Sans, running header, 'Page N' footer, hyphenated line ends; "
              "the gold evidence of the .txt is mapped onto the PDF text by its words."]
-    return SuiteResult(config, m, headline(m, HEADLINE), rows, notes)
+    if "ocr" in m:
+        notes.append("Scans: eval/scan_fixtures.py draws the seed article with Pillow (DejaVu Serif 10 pt), turns it "
+                     "1.5-2 degrees, blurs it (Gaussian, radius 0.8-1.0 px) at 200 dpi; CER = Levenshtein distance / "
+                     "reference length, whitespace runs as one space.")
+    return SuiteResult(config, m, headline(m, HEADLINE + (OCR_HEADLINE if "ocr" in m else ())), rows, notes)
+
+
+def ocr_figures(tmp: Path, args: argparse.Namespace) -> tuple[dict[str, Any], list[dict]]:
+    """OCR error rate and speed on generated scans, and the seed gold questions on two of them."""
+    import os
+
+    from eval.scan_fixtures import char_error_rate, image_pdf, scan_pages
+    from index.loaders import load_file
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    paras = SEED.read_text(encoding="utf-8").split("\n\n")
+    article = "\n\n".join(paras[2:])  # below the publication and headline lines
+    scans = {
+        "scan_one_column.pdf": scan_pages(article, rotate=1.5, blur=0.8),
+        "scan_two_columns.pdf": scan_pages(article, columns=2, rotate=1.5, blur=1.0, headline=paras[1]),
+        "scan_page_minus2deg.png": scan_pages(article, rotate=-2.0, blur=0.8, max_pages=1),
+    }
+    scans["scan_two_columns_page1.png"] = scans["scan_two_columns.pdf"]
+    files = []
+    for name, scan in scans.items():
+        path = tmp / name
+        if name.endswith(".pdf"):
+            image_pdf(scan.pages, path, scan.dpi)
+            files.append((path, scan.texts))
+        else:
+            scan.pages[0].save(path, dpi=(scan.dpi, scan.dpi))
+            files.append((path, scan.texts[:1]))
+    out: dict[str, Any] = {"files": []}
+    previous = os.environ.get("CITEQA_CACHE")
+    os.environ["CITEQA_CACHE"] = str(tmp / "cache")  # an empty OCR cache: the first read runs Tesseract
+    try:
+        for path, texts in progress(files, total=len(files), desc="OCR scans"):
+            t0 = time.perf_counter()
+            loaded = load_file(path)
+            seconds = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            load_file(path)
+            cached = time.perf_counter() - t0
+            reference = "\n\n".join(texts)
+            out["files"].append({"file": path.name, "pages": len(texts), "seconds": round(seconds, 2),
+                                 "pages_per_s": round(len(texts) / seconds, 3), "cached_s": round(cached, 4),
+                                 "chars": len(reference), "cer": round(char_error_rate(reference, loaded.text), 5)})
+    finally:
+        if previous is None:
+            os.environ.pop("CITEQA_CACHE", None)
+        else:
+            os.environ["CITEQA_CACHE"] = previous
+    f = out["files"]
+    out["cer"] = sum(x["cer"] * x["chars"] for x in f) / sum(x["chars"] for x in f)
+    out["cer_max"] = max(x["cer"] for x in f)
+    out["pages_per_s"] = round(sum(x["pages"] for x in f) / sum(x["seconds"] for x in f), 3)
+    out["cached_s_max"] = max(x["cached_s"] for x in f)
+    rows: list[dict] = []
+    for key, name in (("seed_scan_pdf", "scan_two_columns.pdf"), ("seed_scan_png", "scan_two_columns_page1.png")):
+        out[key], key_rows = ocr_seed_questions(tmp / name, tmp / f"index-{key}", args)
+        rows += [dict(r, suite_part=key) for r in key_rows]
+    return out, rows
+
+
+def ocr_seed_questions(path: Path, index_dir: Path, args: argparse.Namespace) -> tuple[dict, list[dict]]:
+    """The seed gold questions whose evidence is on the scan, asked of it; the gold evidence is found in
+    the OCR text by fuzzy alignment (OCR errors allowed)."""
+    from rapidfuzz import fuzz
+
+    from eval.suites.seed import load_gold
+    from qa import Assistant
+
+    source = SEED.read_text(encoding="utf-8")
+    gold = sample(load_gold(getattr(args, "ocr_gold", GOLD)), args.limit, args.seed)
+    a = Assistant.open(paths=[path], index_dir=index_dir)
+    warm_up(a, "extractive")
+    text = a.document_text(path.name)
+    rows, located, cited = [], 0, 0
+    for g in progress(gold, total=len(gold), desc=f"seed {path.name}"):
+        evidence, missing = [], False
+        for ev in g["evidence"]:
+            needle = source[ev["start"] : ev["end"]]
+            hit = fuzz.partial_ratio_alignment(needle, text, score_cutoff=90)
+            if hit is None:
+                missing = True  # evidence not on this scan (a page left out)
+            else:
+                evidence.append(Span(path.name, hit.dest_start, hit.dest_end))
+        if missing:
+            continue
+        answer = a.ask(g["question"], history=_history(g), mode="extractive")
+        rows.append(make_row(a, qid=g["id"], kind=g["kind"], question=g["question"], answers=g["answers"],
+                             answerable=bool(g["answerable"]), evidence=evidence, answer=answer,
+                             latency_ms=0.0, first_token_ms=None))
+        cited += len(answer.citations)
+        located += sum(1 for c in answer.citations if c.location and c.location.pages and c.location.boxes)
+    figures = metrics.aggregate(rows)
+    figures["citations_located"] = located / max(1, cited)
+    figures["questions_on_scan"] = len(rows)
+    return figures, rows

@@ -367,6 +367,49 @@ def test_pdf_citation_shows_its_page_with_the_span_boxed(server, browser, tmp_pa
 
 
 @pytest.mark.slow
+def test_scanned_image_citation_shows_the_image_with_the_span_boxed(server, browser, tmp_path):
+    """A PNG scan is uploaded (OCR), and a citation of it shows the image itself with the cited words boxed."""
+    from eval.scan_fixtures import scan_pages
+
+    text = ("Greyport harbour notes.\n\nThe harbour office opens at nine in the morning. The ferry to Saltmere "
+            "leaves at noon.\n\nThe pelican keeper of Greyport is Oswald Brightwater, who has kept the pelicans "
+            "for thirty years.")
+    scan = scan_pages(text, dpi=150, rotate=1.0, blur=0.6, size_pt=16, max_pages=1)
+    png = tmp_path / "greyport-scan.png"
+    scan.pages[0].save(png, dpi=(150, 150))
+    ctx, page = _open(browser, server)
+    try:
+        page.get_by_role("tab", name="Documents").click()
+        page.set_input_files("#cq-upload input[type=file]", [str(png)])
+        page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=180_000)
+        assert "greyport-scan.png" in page.inner_text("#cq-upload-status")
+
+        _ask(page, "Who is the pelican keeper of Greyport?")
+        assert "Oswald" in page.locator(ANSWERED).last.inner_text()
+        page.locator("#cq-chat .cq-chip", has_text="greyport-scan.png").last.click()
+        page.wait_for_selector("#cq-source .cq-page-img", timeout=30_000)
+        view = page.evaluate("""() => {
+            const img = document.querySelector('#cq-source .cq-page-img');
+            const r = img.getBoundingClientRect();
+            return {loaded: img.complete && img.naturalWidth > 0, ratio: r.height / r.width,
+                    boxes: [...document.querySelectorAll('#cq-source .cq-page-box')].map(b => {
+                        const q = b.getBoundingClientRect();
+                        return {x: (q.left - r.left) / r.width, y: (q.top - r.top) / r.height, w: q.width / r.width};
+                    })};
+        }""")
+        assert view["loaded"] and abs(view["ratio"] - scan.pages[0].height / scan.pages[0].width) < 0.02
+        # The cited sentence is the third paragraph, in the upper third of the page, from the left margin.
+        assert view["boxes"] and all(0.05 < b["x"] < 0.15 and 0.05 < b["y"] < 0.35 and b["w"] > 0.2 for b in view["boxes"])
+        shot = tmp_path / "ui_scan_page_view.png"
+        page.locator("#cq-source").screenshot(path=str(shot))
+        out = ROOT / "test-output"
+        out.mkdir(exist_ok=True)
+        shutil.copy(shot, out / shot.name)
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
 def test_bad_input_gives_clear_messages_not_tracebacks(server, browser, tmp_path):
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"hello\x00\x01\x02 not text")
