@@ -8,8 +8,8 @@ the next write of that document deletes them). Removing deletes every version in
 Writes touch only the documents they change, so two processes adding documents never lose each
 other's (the FAISS backend gets the same guarantee from its write lock and reload).
 
-What this process keeps: the record columns (doc, start, end, kind: about 29 bytes a sentence,
-``index/records.py``), which map the engine's hits to rows, neighbours and spans; each document's
+What this process keeps: the record columns (doc, start, end, kind, structure: about 39 bytes a
+sentence, ``index/records.py``), which map the engine's hits to rows, neighbours and spans; each document's
 entry without its text (``index/milvus/entries.py``: texts are read from the engine when an answer
 needs them, and the recent ones cached); and the stem document frequencies of the support scoring,
 kept up to date on every change instead of re-read from every text (``index.lexical.SentenceStems``).

@@ -1,9 +1,10 @@
 """Document entries whose text and locations stay in Milvus until an answer reads them.
 
 Why: a server that kept every document's text would hold the whole corpus (more with PDF word
-locations) although an answer reads the few documents its candidates come from. A ``StoredEntry`` keeps what listing and syncing need (doc id, checksum, source,
-metadata, length); its ``text`` and ``locations`` are read from the engine on first use and kept in an
-``EntryCache`` bounded in characters (least recently used out first).
+locations) although an answer reads the few documents its candidates come from. A ``StoredEntry``
+keeps what listing and syncing need (doc id, checksum, source, metadata, length, skipped rows); its
+``text`` and ``locations`` are read from the engine on first use and kept in an ``EntryCache``
+bounded in characters (least recently used out first).
 
 An entry names one version of its document (``index/milvus/index.py``). If another process replaced
 or removed that version since this process loaded it, the newest version serves only when its text
@@ -68,6 +69,7 @@ class StoredEntry(DocumentEntry):
         self._cache, self.key, self.seq = cache, key, seq
         self.doc_id, self.sha256, self.source, self.format = entry.doc_id, entry.sha256, entry.source, entry.format
         self.metadata, self.source_size, self.source_mtime_ns = entry.metadata, entry.source_size, entry.source_mtime_ns
+        self.skipped = entry.skipped
         self._n_chars = len(entry.text) if n_chars is None else n_chars  # given when ``entry`` comes without its text
 
     def _full(self) -> DocumentEntry:

@@ -7,10 +7,10 @@ fields, versioned writes deleted by expression, ordered bulk reads and our own B
 Each document version is stored twice over in the documents collection: its full entry (text,
 locations) as JSON "text parts" (``part >= 0``), read only when an answer cites it, and a "head"
 (``part < 0``, written last, so a version is visible once its head is complete): the entry without its
-text, the sentence record columns and the stem counts of its sentences. Opening reads the heads alone,
-one row or a few per document, instead of every sentence row and every text. Writers never share a
-head, so two processes adding documents need no merge rule: the statistics are summed over each
-document's newest visible version.
+text, the sentence record columns (the structure columns too when a record has structure) and the stem
+counts of its sentences. Opening reads the heads alone, one row or a few per document, instead of every
+sentence row and every text. Writers never share a head, so two processes adding documents need no
+merge rule: the statistics are summed over each document's newest visible version.
 
 Checked at open, like the FAISS manifest: format version, embedder name and dimension; each head
 against its record count and the SHA-256 of its records; the sentence rows against the number the
@@ -27,6 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +51,42 @@ LOAD_ATTEMPTS = 3
 GET_IDS = 1000  # primary keys per get call
 DOC_FIELDS = ["doc_key", "seq", "part", "n_parts", "data"]
 TEXT_PARTS, HEAD_PARTS = "part >= 0", "part < 0"  # head part i is stored as part -1 - i
+# Record columns (index/document.py SentenceRecord) that heads written before them lack: those load as
+# "structure unknown", as the FAISS backend's records.json rows do (decision 0230).
+STRUCTURE_COLUMNS = ("block", "section", "level", "block_start")
+STRUCTURE_DEFAULTS = tuple(f.default for f in fields(SentenceRecord) if f.name in STRUCTURE_COLUMNS)
 
 
 def doc_key(doc_id: str) -> str:
     return hashlib.sha256(doc_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _structure(r: SentenceRecord) -> list:
+    return [r.block, r.section, r.level, r.block_start]
+
+
 def records_sha256(records: list[SentenceRecord]) -> str:
+    # Structure values equal to their defaults at the end are left out, so a head written before the
+    # structure columns (all default) keeps its checksum.
     h = hashlib.sha256()
     for r in records:
-        h.update(json.dumps([r.start, r.end, r.kind, r.index_text], ensure_ascii=False).encode("utf-8"))
+        row = [r.start, r.end, r.kind, r.index_text, *_structure(r)]
+        n = len(row)
+        while n > 4 and row[n - 1] == STRUCTURE_DEFAULTS[n - 5]:
+            n -= 1
+        h.update(json.dumps(row[:n], ensure_ascii=False).encode("utf-8"))
     return h.hexdigest()
+
+
+def _head_records(records: list[SentenceRecord]) -> dict[str, list]:
+    """The record columns of a head; the structure columns only when a record has structure (plain
+    text has none: its heads stay as small as before)."""
+    cols = {"start": [r.start for r in records], "end": [r.end for r in records],
+            "kind": [r.kind for r in records], "index_text": [r.index_text for r in records]}
+    if any(_structure(r) != list(STRUCTURE_DEFAULTS) for r in records):
+        for name, values in zip(STRUCTURE_COLUMNS, zip(*(_structure(r) for r in records), strict=True), strict=True):
+            cols[name] = list(values)
+    return cols
 
 
 def _part_pk(key: str, seq: int, p: int, head: bool) -> str:
@@ -270,8 +296,10 @@ class MilvusIndex:
             entry = self._entry(head, text="")  # the text stays in the engine (index/milvus/entries.py)
             try:
                 cols = head["records"]
-                mine = [SentenceRecord(entry.doc_id, a, b, k, t)
-                        for a, b, k, t in zip(cols["start"], cols["end"], cols["kind"], cols["index_text"], strict=True)]
+                n = len(cols["start"])
+                structure = [cols.get(c) or [d] * n for c, d in zip(STRUCTURE_COLUMNS, STRUCTURE_DEFAULTS, strict=True)]
+                mine = [SentenceRecord(entry.doc_id, *row) for row in zip(
+                    cols["start"], cols["end"], cols["kind"], cols["index_text"], *structure, strict=True)]
                 n_chars, df = int(head["n_chars"]), head["stems"]
                 if not isinstance(df, dict) or not all(isinstance(c, int) for c in df.values()):
                     raise TypeError("stem counts")
@@ -345,9 +373,7 @@ class MilvusIndex:
                               ensure_ascii=False)
             head = json.dumps({"entry": {k: v for k, v in vars(entry).items() if k not in ("text", "locations")},
                                "n_chars": len(entry.text), "n_sentences": len(d.sentences), "records_sha256": checksum,
-                               "records": {"start": [r.start for r in d.sentences], "end": [r.end for r in d.sentences],
-                                           "kind": [r.kind for r in d.sentences],
-                                           "index_text": [r.index_text for r in d.sentences]},
+                               "records": _head_records(d.sentences),
                                "stems": SentenceStems.counts(mine)}, ensure_ascii=False)
             doc_rows += _parts(key, seq, data, head=False)
             head_rows += _parts(key, seq, head, head=True)

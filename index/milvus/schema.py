@@ -2,7 +2,8 @@
 
 - sentences: one row per sentence record of one document version: offsets, kind, index text, the
   embedding, and the BM25 terms (our own analysis, index/milvus/lexical.py) with Milvus's built-in
-  BM25 function turning them into a sparse vector the engine searches.
+  BM25 function turning them into a sparse vector the engine searches. The record structure columns
+  are in the document heads only (docs/decisions/0230-milvus-structure-columns.md).
 - documents: each document version as JSON (text, source, metadata, locations, record checksum), cut
   into parts because a VARCHAR holds at most 65,535 bytes and documents may be 10 MB.
 - manifest: one row: format version and embedder (name, dim), plus a generation token that every

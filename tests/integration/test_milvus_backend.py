@@ -2,6 +2,7 @@
 several processes) with the real embedder: FAISS's answers, the manifest checks, clear errors, and
 two writer processes that lose nothing. (The shared API tests of test_core_api.py run on both backends.)"""
 
+import hashlib
 import json
 import socket
 import subprocess
@@ -143,6 +144,86 @@ def test_mismatch_and_corruption_are_one_line_errors_and_rebuild_repairs(tmp_pat
                                                      milvus={"uri": str(tmp_path / "m.db")}))
     assert (n_docs, n_sent, missing) == (1, 2, [])
     assert open_milvus(tmp_path).ask("What colour are lemons?", mode="extractive").citations[0].text == "Lemons are yellow."
+
+
+def write_structured(folder: Path) -> Path:
+    """The generated manual as Markdown and HTML (headings, nested lists, a table, contents and index
+    pages: eval/doc_fixtures.py) and a plain text whose lead-in ends in ":" (no structure)."""
+    from eval.doc_fixtures import manual_html, manual_markdown
+
+    folder.mkdir()
+    (folder / "manual.md").write_text(manual_markdown(), encoding="utf-8")
+    (folder / "manual.html").write_text(manual_html(), encoding="utf-8")
+    (folder / "plan.txt").write_text("Pack these items:\nA lamp.\nA rope.\n\nThe trip starts at dawn.", encoding="utf-8")
+    return folder
+
+
+def test_structure_and_skipped_rows_are_stored_and_reloaded_as_with_faiss(tmp_path):
+    docs = write_structured(tmp_path / "docs")
+    opts = ("--backend", "milvus", "--uri", str(tmp_path / "m.db"), "--index-dir", str(tmp_path / "idx"))
+    added = run_cli(*opts, "index", "add", str(docs), cwd=tmp_path)
+    assert added.returncode == 0, added.stderr
+    listed = run_cli(*opts, "index", "list", cwd=tmp_path)
+    assert listed.returncode == 0 and "skipped ?" not in listed.stdout, listed.stdout + listed.stderr
+    f = Assistant.open(paths=[docs], index_dir=tmp_path / "faiss")
+    m = open_milvus(tmp_path)  # another process wrote it: everything below was read back from the engine
+    assert not m.last_sync.added
+    fv, mv = f.corpus.view(), m.corpus.view()
+    names = {p.name for p in docs.iterdir()}
+    frows, mrows = ([i for i in range(len(v.records)) if v.records.doc_id_of(i) in names] for v in (fv, mv))
+    assert [mv.records[i] for i in mrows] == [fv.records[i] for i in frows]
+    assert any(mv.records[i].block == "table_row" for i in mrows)
+    assert any(" > " in (mv.records[i].section or "") and mv.records[i].level for i in mrows)
+    assert [mv.unit_of(i) for i in mrows] == [fv.unit_of(i) for i in frows]
+    assert [mv.introduces(i) for i in mrows] == [fv.introduces(i) for i in frows]
+    infos = {d.doc_id: d.skipped for d in f.documents()}
+    assert {d.doc_id: d.skipped for d in m.documents() if d.doc_id in names} == infos
+    assert infos["manual.md"]["index"] >= 10
+    for d in f.documents():
+        total = sum(d.skipped.values())
+        assert f"{d.doc_id}\t{d.n_sentences} units\t{total} skipped{' (' if total else chr(9)}" in listed.stdout
+    ans = m.ask("Which option performs a benchmark?", mode="extractive")
+    assert ans.citations[0].location.section == "2 Invoking lztool > 2.1 Options"
+
+
+def old_head(data: dict) -> dict:
+    """A document head as citeqa wrote it before the structure columns and skipped-row counts."""
+    cols = data["records"]
+    checksum = hashlib.sha256()
+    for row in zip(cols["start"], cols["end"], cols["kind"], cols["index_text"]):
+        checksum.update(json.dumps(list(row), ensure_ascii=False).encode("utf-8"))
+    return {**data, "entry": {k: v for k, v in data["entry"].items() if k != "skipped"},
+            "records": {k: cols[k] for k in ("start", "end", "kind", "index_text")},
+            "records_sha256": checksum.hexdigest()}
+
+
+def test_an_index_written_before_the_structure_columns_loads_with_unknown_structure(tmp_path):
+    docs = write_structured(tmp_path / "docs")
+    a = open_milvus(tmp_path, paths=[docs])
+    ix, engine = a.index_dir, a.index_dir.engine
+    records = list(a.corpus.records)
+    heads = engine.call("read", "query", ix.names.documents, filter="part < 0", output_fields=["*"])
+    assert all(h["n_parts"] == 1 for h in heads)
+    engine.call("write", "upsert", ix.names.documents,
+                [{**h, "data": json.dumps(old_head(json.loads(h["data"])))} for h in heads])
+    old = open_milvus(tmp_path)
+    assert [(r.doc_id, r.start, r.end, r.kind, r.index_text) for r in old.corpus.records] == \
+        [(r.doc_id, r.start, r.end, r.kind, r.index_text) for r in records]
+    assert all(r.block is None and r.section is None and r.level == 0 and r.block_start == -1 for r in old.corpus.records)
+    assert all(d.skipped is None for d in old.documents())
+    view = old.corpus.view()
+    lead = next(i for i, r in enumerate(records) if view.record_text(i) == "Pack these items:")
+    assert view.unit_of(lead) == (records[lead].start, records[lead + 1].end)  # the ":" rule, as before structure
+    # New documents written into it carry their structure; the old ones keep theirs unknown.
+    (docs / "more.md").write_text("# Care of the box\n\nThe box needs little care. Two things matter.\n\n"
+                                  "## Steps\n\n- Oil the hinge.\n- Dust the lid.\n", encoding="utf-8")
+    old.add_paths([docs / "more.md"])
+    again = open_milvus(tmp_path)
+    more = [r for r in again.corpus.records if r.doc_id == "more.md"]
+    assert [(r.block, r.section, r.level) for r in more[-3:]] == [("heading", "Steps", 2), ("list_item", "Steps", 1),
+                                                                   ("list_item", "Steps", 1)]
+    assert all(r.block is None for r in again.corpus.records if r.doc_id != "more.md")
+    assert {d.doc_id: d.skipped for d in again.documents()}["more.md"] == {}
 
 
 def fail_on(monkeypatch, what: str, after: int = 0):
