@@ -102,7 +102,8 @@ def parse_document(doc_id: str, text: str, source: str = "", format: str = "text
                           skipped=dict(rows.skipped), sentences=records)
 
 
-_NOT_TITLES = frozenset({structure.TABLE_HEADER, structure.TABLE_ROW, structure.CODE}) | structure.SKIPPED
+# A list item is never a byline (a Markdown "- Oil the hinge." looks like a dash byline to the newspaper layout).
+_NOT_TITLES = frozenset({structure.TABLE_HEADER, structure.TABLE_ROW, structure.CODE, structure.LIST_ITEM}) | structure.SKIPPED
 
 
 class _Rows:
@@ -129,7 +130,7 @@ class _Rows:
 
     def not_metadata(self, region: layout.Region) -> tuple[int, int] | None:
         """The span to read as body text when a line the newspaper layout takes for a title or a
-        byline is a table row, code or a skipped block (the structure knows better): the whole
+        byline is a table row, a list item, code or a skipped block (the structure knows better): the whole
         block, as the byline's span leaves out its dash. None for real metadata."""
         i = self._block_at(region.start)
         if (region.kind in ("publication", "headline", "deck", "byline") and i >= 0

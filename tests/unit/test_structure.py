@@ -166,3 +166,11 @@ def test_docx_header_row_marked_repeat_as_header_is_the_header_whatever_its_cell
         ("flag\tmeaning", "table_header", "flag | meaning"),
         ("-v\tverbose output", "table_row", "flag: -v | meaning: verbose output"),
         ("-q\tquiet", "table_row", "flag: -q | meaning: quiet")]
+
+
+def test_a_markdown_list_item_is_never_taken_for_a_byline():
+    """A short Markdown file whose first body line is "- Oil the hinge." looked like a dash byline."""
+    doc = _parsed("care.md", b"# Extra\n\n## Care\n\n- Oil the hinge.\n")
+    assert "author" not in doc.metadata
+    assert "byline" not in {r.kind for r in doc.sentences}
+    assert any(doc.text[r.start:r.end] == "Oil the hinge." for r in doc.sentences)
