@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from index.errors import IngestError
-from index.pdf_layout import PageWords, Segment, Word
+from index.pdf_words import PageWords, Segment, Word
 
 OCR_DPI = 300  # scanned PDF pages whose image resolution is unknown are rendered at this resolution ...
 MIN_OCR_DPI, MAX_OCR_DPI = 150, 400  # ... the others at their image's own, within these bounds
@@ -379,7 +379,7 @@ def assemble_ocr(name: str, records: list[tuple[int, dict]], assemble) -> tuple[
 def read_scanned_pdf(data: bytes, name: str, pages: list[PageWords], scanned: list[int]) -> tuple[str, dict]:
     """(text, location map) of a PDF whose pages ``scanned`` (1-based) are images without text: those are
     rendered at ``OCR_DPI`` and OCR'd, the others keep the words of their text layer."""
-    from index.pdf import PDFIUM_LOCK, open_pdf
+    from index.pdfium import PDFIUM_LOCK, open_pdf
     from index.pdf_layout import assemble
 
     cache = OcrCache(data, OCR_DPI)

@@ -7,30 +7,18 @@ This module reads the words and their boxes; PDFium lists them in content-stream
 not reading order, so ``index/pdf_layout.py`` rebuilds the reading order from their geometry.
 Pages without text but with an image (scans) are read by OCR (``index/ocr.py``).
 
-PDFium is not thread-safe, so every call into it holds ``PDFIUM_LOCK``.
+PDFium is not thread-safe, so every call into it holds ``index.pdfium.PDFIUM_LOCK``.
 """
 
 from __future__ import annotations
 
-import threading
-
 from index.errors import IngestError
-from index.pdf_layout import PageWords, Word, assemble, segments
+from index.pdf_layout import assemble, segments
+from index.pdf_words import PageWords, Word
+from index.pdfium import PDFIUM_LOCK, open_pdf
 
 MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
 MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
-PDFIUM_LOCK = threading.Lock()
-
-
-def open_pdf(data: bytes, name: str):
-    import pypdfium2 as pdfium
-
-    try:
-        return pdfium.PdfDocument(data)
-    except pdfium.PdfiumError as exc:
-        if exc.err_code in (pdfium.raw.FPDF_ERR_PASSWORD, pdfium.raw.FPDF_ERR_SECURITY):
-            raise IngestError(f"{name}: the PDF is encrypted (password protected); save an unprotected copy and add that") from None
-        raise IngestError(f"{name}: not a readable PDF (damaged or not a PDF file)") from None
 
 
 def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from index.pdf_structure import BlockTagger, heading_levels, is_bullet_line, listing_pages
+from index.pdf_words import PageWords, Segment, Unit, Word
 
 _SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
 _CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
@@ -37,59 +37,6 @@ _PAGE_NUMBER = re.compile(r"^(?:page\s*)?[-\u2013\u2014(\[]?\s*(?:\d{1,4}|[ivxlc
                           r"(?:\s*(?:of|/)\s*\d{1,4})?$", re.IGNORECASE)
 _SENTENCE_END = ('.', '!', '?', ':', '"', '\u201d', '\u2019', ')')
 _HYPHENS = ("-", "\u00ad", "\u2010")
-
-
-@dataclass
-class Word:
-    text: str
-    page: int
-    x0: float
-    top: float
-    x1: float
-    bottom: float
-    size: float
-
-
-@dataclass
-class Segment:
-    """Words on one line with no wide gap between them."""
-
-    words: list[Word]
-    kind: str = "body"  # body | footnote
-    # Computed once: the layout steps read them many times.
-    x0: float = field(init=False)
-    x1: float = field(init=False)
-    top: float = field(init=False)
-    bottom: float = field(init=False)
-    size: float = field(init=False)
-    text: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.x0, self.x1 = self.words[0].x0, self.words[-1].x1
-        self.top, self.bottom = min(w.top for w in self.words), max(w.bottom for w in self.words)
-        self.size = max(w.size for w in self.words)
-        self.text = " ".join(w.text for w in self.words)
-
-
-@dataclass
-class Unit:
-    """What is placed in the text as one line: a text line, or a table row of several cells."""
-
-    cells: list[Segment]
-    page: int
-    column: int
-    column_right: float
-    column_width: float
-    line_gap: float | None = None  # the usual space between two lines of this column and page
-    kind: str = "body"  # body | table | heading | footnote
-
-
-@dataclass
-class PageWords:
-    number: int
-    width: float
-    height: float
-    segments: list[Segment] = field(default_factory=list)
 
 
 def segments(words: list[Word]) -> list[Segment]:

@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import TYPE_CHECKING
-
 from index import structure
-
-if TYPE_CHECKING:
-    from index.pdf_layout import Unit
+from index.pdf_words import Unit
 
 _BULLET = re.compile(r"^(?:[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7*\u2013\u2014-]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 _OPTION = re.compile(r"^--?[A-Za-z0-9?]")  # "-b, --benchmark": a command-line option that a description follows

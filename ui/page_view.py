@@ -1,6 +1,6 @@
 """The page a PDF or scanned-image citation is on: an image of the page with the cited span boxed.
 
-The image is rendered here on the server (PDFium, under ``index.pdf.PDFIUM_LOCK``; a PNG, JPEG or
+The image is rendered here on the server (PDFium, under ``index.pdfium.PDFIUM_LOCK``; a PNG, JPEG or
 TIFF scan is the image itself, scaled down) from the document's own source file and sent inline as
 a ``data:`` JPEG, so nothing is fetched from anywhere else. The boxes come from the stored word map
 (``index.locations``) and are placed in percent of the page, so they stay on the words at any panel
@@ -54,7 +54,7 @@ def _page_image(entry, page: int) -> str | None:
     """Base64 JPEG of one page of the entry's source file (PDF or image), None when the file is not the one indexed."""
     import pypdfium2 as pdfium
 
-    from index.pdf import PDFIUM_LOCK
+    from index.pdfium import PDFIUM_LOCK
 
     path = Path(entry.source or "")
     try:
