@@ -140,6 +140,14 @@ class LLMSettings(_Group):
     chat_template: str | None = Field(None, min_length=1, description="a Jinja chat template to use instead of the "
                                                                       "model file's own")
     threads: int = Field(2, ge=1, le=256, description="llama.cpp threads (1 can be faster on a busy machine)")
+    flash_attn: bool = Field(False, description="llama.cpp flash attention")
+    kv_type: Literal["f16", "q8_0"] = Field("f16", description="llama.cpp KV cache type of K and V (q8_0 needs "
+                                                               "flash_attn)")
+    n_batch: int = Field(512, ge=8, le=8192, description="llama.cpp logical batch: prompt tokens per decode call")
+    n_ubatch: int = Field(512, ge=8, le=8192, description="llama.cpp physical batch (at most n_batch)")
+    lookup_ngram: int = Field(0, ge=0, le=8, description="prompt-lookup speculative decoding: the n-gram size it "
+                                                         "matches in the prompt; 0 = off")
+    lookup_tokens: int = Field(10, ge=1, le=64, description="prompt-lookup decoding: draft tokens per step")
     max_tokens: int = Field(256, ge=1, le=32_768, description="tokens per LLM call unless the call says otherwise")
     context_window: int = Field(4096, ge=512, le=131_072, description="the model's context, in tokens")
     max_prefix_states: int = Field(4, ge=1, le=64, description="prompt-prefix KV snapshots kept in memory "
