@@ -31,6 +31,7 @@ CONFIGS: dict[str, tuple[dict[str, Any], tuple[int, int] | None]] = {
     "flash_attn_kv_q8": ({"flash_attn": True, "type_k": 8, "type_v": 8}, None),  # 8 = GGML_TYPE_Q8_0
     "batch_128": ({"n_batch": 128, "n_ubatch": 128}, None),
     "threads_1": ({"n_threads": 1, "n_threads_batch": 1}, None),
+    "write_threads_1": ({"n_threads": 1}, None),  # reads the prompt with --threads, writes with one
     "lookup_2_10": ({}, (2, 10)),
     "lookup_3_5": ({}, (3, 5)),
     "flash_attn_lookup_2_10": ({"flash_attn": True}, (2, 10)),
@@ -52,7 +53,8 @@ def build(name: str, threads: int) -> Any:
 
     kwargs, lookup = CONFIGS[name]
     settings = Settings.from_env()
-    llm = {"threads": kwargs.get("n_threads", threads), "flash_attn": kwargs.get("flash_attn", False),
+    llm = {"threads": kwargs.get("n_threads_batch", threads), "write_threads": kwargs.get("n_threads"),
+           "flash_attn": kwargs.get("flash_attn", False),
            "kv_type": {8: "q8_0"}.get(kwargs.get("type_k"), "f16"), "n_batch": kwargs.get("n_batch", 512),
            "n_ubatch": kwargs.get("n_ubatch", 512), "lookup_ngram": lookup[0] if lookup else 0,
            "lookup_tokens": lookup[1] if lookup else 10}
@@ -91,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sentences", type=int, default=8, help="seed sentences in the prompt")
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--questions", type=int, default=len(QUESTIONS), help=f"of the {len(QUESTIONS)} questions")
     p.add_argument("--out", type=Path, default=None)
     a = p.parse_args(argv)
     names = [n.strip() for n in a.configs.split(",") if n.strip()]
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
 
     models = {n: build(n, a.threads) for n in names}
     chat = runtime.template_of(models["base"])
-    prompts = [chat.render(_prompt_messages(a.sentences, q)) for q in QUESTIONS]
+    prompts = [chat.render(_prompt_messages(a.sentences, q)) for q in QUESTIONS[: a.questions]]
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     load = [os.getloadavg()[0]]
     for r in range(a.repeats):

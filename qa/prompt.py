@@ -6,7 +6,7 @@ Speed: the prompt's long fixed part comes first and the question last, so llama.
 prefix's KV cache and reads only the rest (qa/llm/runtime.py). When the whole corpus fits
 (``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
 question. Larger corpora keep only the instructions as the cached prefix; the user message holds the evidence
-the answer needs: the chosen sentences, then the best-scored others up to ``Settings.llm.retrieved_sentences``,
+the answer needs: the chosen sentences, then the best-scored others up to ``Settings.llm.evidence_sentences``,
 under one short header per document, and the neighbours of the best ``Settings.llm.neighbours_for``
 (docs/decisions/0221-evidence-only-prompt.md).
 """
@@ -77,7 +77,7 @@ def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int
         return Context(rows, SYSTEM + "\n".join(_lines(view, rows)), True)
     picked: set[int] = set()
     best = [r for r in dict.fromkeys(retrieved_rows) if not looks_like_instruction(view.record_text(r))]
-    for rank, row in enumerate(best[: settings.llm.retrieved_sentences]):
+    for rank, row in enumerate(best[: settings.llm.evidence_sentences]):
         around = view.neighbours(row) if rank < settings.llm.neighbours_for else ()
         picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))

@@ -96,7 +96,7 @@ def _before_messages(a: Any, question: str) -> list[dict[str, str]]:
     from qa.prompt import SYSTEM, _lines, build_context, user_turn
 
     ev = a.evidence(question)
-    old = a.settings.with_(llm={"retrieved_sentences": 6, "neighbours_for": 2, "full_corpus_max_chars": 0})
+    old = a.settings.with_(llm={"evidence_sentences": 6, "neighbours_for": 2, "full_corpus_max_chars": 0})
     ctx = build_context(ev.corpus, old, [s.hit.row for s in ev.scored])
     number_of = ctx.number_of()
     hint = [number_of[x.hit.row] for x in ev.scored[:3] if x.hit.row in number_of]

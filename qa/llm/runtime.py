@@ -96,13 +96,19 @@ def configure(settings: Settings) -> None:
     """Which model, threads and token limit the process-wide LLM uses; call before it loads."""
     global _settings
     with _load_lock:
-        if _llm is not None and (settings.llm.path, settings.cache_dir, settings.llm.threads) != (
-                _settings.llm.path, _settings.cache_dir, _settings.llm.threads):
+        if _llm is not None and _llm_key(settings) != _llm_key(_settings):
             raise RuntimeError("the process-wide LLM is already loaded with other settings")
         _settings = settings
 
 
 _KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
+
+
+def _llm_key(settings: Settings) -> tuple:
+    """What the loaded model was built with: another value needs another Llama."""
+    s = settings.llm
+    return (s.path, settings.cache_dir, s.threads, s.write_threads, s.flash_attn, s.kv_type, s.n_batch, s.n_ubatch,
+            s.lookup_ngram, s.lookup_tokens)
 
 
 def build_llm(settings: Settings) -> Llama:
@@ -116,7 +122,8 @@ def build_llm(settings: Settings) -> Llama:
     # logits_all only sizes the logits buffer the draft checks need; prompts are read without it (read_prompt).
     draft = LlamaPromptLookupDecoding(s.lookup_ngram, s.lookup_tokens) if s.lookup_ngram else None
     try:
-        llama = Llama(model_path=str(gguf), n_ctx=s.context_window, n_threads=s.threads, n_threads_batch=s.threads,
+        llama = Llama(model_path=str(gguf), n_ctx=s.context_window, n_threads=s.write_threads or s.threads,
+                      n_threads_batch=s.threads,
                       n_batch=s.n_batch, n_ubatch=min(s.n_ubatch, s.n_batch), flash_attn=s.flash_attn,
                       type_k=_KV_TYPES[s.kv_type], type_v=_KV_TYPES[s.kv_type], draft_model=draft,
                       logits_all=draft is not None, verbose=False)

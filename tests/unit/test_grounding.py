@@ -188,7 +188,8 @@ def test_cli_prints_the_checked_answer_when_the_draft_was_changed(tmp_path, monk
 
 def test_a_large_corpus_prompt_shows_the_neighbours_of_the_best_retrieved_sentences_only(seed_assistant) -> None:
     view = seed_assistant.corpus.view()
-    settings = seed_assistant.settings.with_(llm={"full_corpus_max_chars": 0, "neighbours_for": 2})  # as if the corpus were large
+    settings = seed_assistant.settings.with_(llm={"full_corpus_max_chars": 0, "neighbours_for": 2,
+                                                 "evidence_sentences": 6})  # as if the corpus were large
     picks = list(range(len(view.records)))[6:40:7]  # 5 sentences far apart, best first
     ctx = build_context(view, settings, picks)
     around = {n for r in picks[:2] for n in view.neighbours(r) if n is not None}
