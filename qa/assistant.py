@@ -222,16 +222,26 @@ class Assistant:
         return answer
 
     def stream(self, question: str, history: list[dict[str, str]] | None = None,
-               mode: str | None = None) -> Iterator[str | Answer]:
+               mode: str | None = None, chat: str | None = None) -> Iterator[str | Answer]:
         """Yield text deltas as they are produced, then the complete Answer (always last).
         ``mode="combined"`` first yields the quoted (extractive) Answer, then the LLM's deltas, then the
-        final Answer."""
+        final Answer. ``chat``: who asks; the LLM serves questions in arrival order, and a newer question
+        of the same chat cancels this one's written answer (qa/llm/queue.py; ``Cancelled`` is raised)."""
         q, turns = clean_question(question), clean_history(history)  # bad input is reported before anything else
         mode = mode or self.default_mode
         if mode not in MODES:
             raise QuestionError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
         answer_mode = self._mode(mode)  # an unavailable LLM is reported before any work
-        yield from answer_mode.stream(self._evidence(q, turns))
+        ev = self._evidence(q, turns)
+        yield from (answer_mode.stream(ev, chat=chat) if chat is not None and mode != "extractive"
+                    else answer_mode.stream(ev))
+
+    def cancel(self, chat: str, reason: str = "the chat was closed") -> int:
+        """Stop ``chat``'s written answer: dropped from the LLM's queue, or stopped at its next token."""
+        if self._llm is not None and not isinstance(self._llm, LocalLLM):
+            cancel = getattr(self._llm, "cancel", None)
+            return cancel(chat, reason) if cancel else 0
+        return LocalLLM.cancel(chat, reason)
 
     def _mode(self, name: str) -> AnswerMode:
         with self._modes_lock:

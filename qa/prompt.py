@@ -1,12 +1,14 @@
-"""The LLM mode's prompt as chat messages: a system message of fixed instructions + numbered sentences
-(the cacheable prefix), then a user message with the question. The LLM renders them with its own chat
+"""The LLM mode's prompt as chat messages: a system message of fixed instructions (+ the numbered sentences
+when the whole corpus fits), then a user message with the question. The LLM renders them with its own chat
 template (qa/llm/chat_template.py).
 
 Speed: the prompt's long fixed part comes first and the question last, so llama.cpp reuses the
-prefix's KV cache and reads only the question's tokens (qa/llm/runtime.py). When the whole corpus
-fits (``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
-question; larger corpora fall back to the retrieved sentences, the best ones with their neighbours
-(``Settings.llm.neighbours_for``), which costs a full prompt read per question.
+prefix's KV cache and reads only the rest (qa/llm/runtime.py). When the whole corpus fits
+(``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
+question. Larger corpora keep only the instructions as the cached prefix; the user message holds the evidence
+the answer needs: the chosen sentences, then the best-scored others up to ``Settings.llm.evidence_sentences``,
+under one short header per document, and the neighbours of the best ``Settings.llm.neighbours_for``
+(docs/decisions/0221-evidence-only-prompt.md).
 """
 
 from __future__ import annotations
@@ -41,15 +43,18 @@ MODEL_REFUSES = re.compile(
 @dataclass(frozen=True)
 class Context:
     rows: list[int]  # rows[n-1] is the corpus row of sentence [n]
-    prefix: str  # the system message (instructions + numbered sentences): the cacheable part of the prompt
-    whole_corpus: bool  # the same prefix serves every question (worth warming)
+    prefix: str  # the system message: the cacheable part of the prompt, the same for every question
+    whole_corpus: bool  # the prefix holds every sentence (else they are in ``evidence``)
+    evidence: str = ""  # the numbered sentences of this question, at the start of the user message
 
     def number_of(self) -> dict[int, int]:
         return {row: n for n, row in enumerate(self.rows, 1)}
 
     def messages(self, user: str) -> list[dict[str, str]]:
-        """The chat messages of one question: this context's system message, then ``user`` (see user_turn)."""
-        return [{"role": "system", "content": self.prefix}, {"role": "user", "content": user}]
+        """The chat messages of one question: this context's system message, then ``user`` (see user_turn)
+        after this question's numbered sentences, if any."""
+        content = f"{self.evidence}\n\n{user}" if self.evidence else user
+        return [{"role": "system", "content": self.prefix}, {"role": "user", "content": content}]
 
 
 def fits_whole(view: CorpusView, settings: Settings) -> bool:
@@ -59,27 +64,46 @@ def fits_whole(view: CorpusView, settings: Settings) -> bool:
     return len(view.records) <= budget and view.records.span_chars() <= budget
 
 
+def instructions() -> str:
+    """The system message of a corpus too large for the prompt: the instructions alone (read once, kept)."""
+    return SYSTEM.removesuffix("Sentences:\n").rstrip("\n")
+
+
 def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int]) -> Context:
-    """The whole corpus when it fits, else the retrieved sentences and the neighbours of the best. Sentences that
-    read like instructions to the assistant are never shown to the model (qa/injection.py)."""
+    """The whole corpus when it fits, else the best ``retrieved_rows`` (best first) and the neighbours of the
+    best. Sentences that read like instructions to the assistant are never shown to the model (qa/injection.py)."""
     if fits_whole(view, settings):
         rows = [r for r in range(len(view.records)) if not looks_like_instruction(view.record_text(r))]
-        return _render(view, rows, whole_corpus=True)
+        return Context(rows, SYSTEM + "\n".join(_lines(view, rows)), True)
     picked: set[int] = set()
-    for rank, row in enumerate(retrieved_rows[: settings.llm.retrieved_sentences]):
+    best = [r for r in dict.fromkeys(retrieved_rows) if not looks_like_instruction(view.record_text(r))]
+    for rank, row in enumerate(best[: settings.llm.evidence_sentences]):
         around = view.neighbours(row) if rank < settings.llm.neighbours_for else ()
         picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))
-    return _render(view, rows, whole_corpus=False)
+    lines, doc = ["Sentences:"], None
+    for line, row in zip(_lines(view, rows), rows):
+        if view.records[row].doc_id != doc:
+            doc = view.records[row].doc_id
+            lines.append(f"From {_title(view, doc)}:")
+        lines.append(line)
+    return Context(rows, instructions(), False, "\n".join(lines))
 
 
-def _render(view: CorpusView, rows: list[int], whole_corpus: bool) -> Context:
+def _title(view: CorpusView, doc_id: str) -> str:
+    """A document's compact header: its title when it has one, else its id (at most 80 characters)."""
+    meta = getattr(view.documents.get(doc_id), "metadata", None) or {}
+    title = " ".join(str(meta.get("title") or doc_id).split())
+    return title if len(title) <= 80 else title[:79] + "\u2026"
+
+
+def _lines(view: CorpusView, rows: list[int]) -> list[str]:
     lines = []
     for n, row in enumerate(rows, 1):
         label = META_LABELS.get(view.records[row].kind)
         text = " ".join(view.record_text(row).split())  # one line per sentence
         lines.append(f"[{n}] {label + ': ' if label else ''}{text}")
-    return Context(rows, SYSTEM + "\n".join(lines), whole_corpus)
+    return lines
 
 
 def user_turn(question: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history_turns: int,

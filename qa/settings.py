@@ -139,15 +139,29 @@ class LLMSettings(_Group):
                                                              "the prompts); unset = the pinned Qwen2.5-Coder-1.5B")
     chat_template: str | None = Field(None, min_length=1, description="a Jinja chat template to use instead of the "
                                                                       "model file's own")
-    threads: int = Field(2, ge=1, le=256, description="llama.cpp threads (1 can be faster on a busy machine)")
+    threads: int = Field(1, ge=1, le=256, description="llama.cpp threads reading a prompt (2 read faster on 2 idle "
+                                                      "cores; on shared cores 1 wins: docs/decisions/0220)")
+    write_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads writing the answer, one "
+                                                                      "token at a time; unset = threads")
+    flash_attn: bool = Field(False, description="llama.cpp flash attention")
+    kv_type: Literal["f16", "q8_0"] = Field("f16", description="llama.cpp KV cache type of K and V (q8_0 needs "
+                                                               "flash_attn)")
+    n_batch: int = Field(512, ge=8, le=8192, description="llama.cpp logical batch: prompt tokens per decode call")
+    n_ubatch: int = Field(512, ge=8, le=8192, description="llama.cpp physical batch (at most n_batch)")
+    lookup_ngram: int = Field(0, ge=0, le=8, description="prompt-lookup speculative decoding: the n-gram size it "
+                                                         "matches in the prompt; 0 = off")
+    lookup_tokens: int = Field(10, ge=1, le=64, description="prompt-lookup decoding: draft tokens per step")
     max_tokens: int = Field(256, ge=1, le=32_768, description="tokens per LLM call unless the call says otherwise")
     context_window: int = Field(4096, ge=512, le=131_072, description="the model's context, in tokens")
     max_prefix_states: int = Field(4, ge=1, le=64, description="prompt-prefix KV snapshots kept in memory "
                                                                "(each a few tens of MB)")
     full_corpus_max_chars: int = Field(9000, ge=0, le=1_000_000,
                                        description="a corpus up to this size is the prompt itself (cached once)")
-    retrieved_sentences: int = Field(6, ge=1, le=100, description="larger corpora: these retrieved sentences ...")
-    neighbours_for: int = Field(2, ge=0, le=100,
+    retrieved_sentences: int = Field(6, ge=1, le=100, description="best retrieved sentences a draft sentence its "
+                                                                  "marker does not support may be backed by instead")
+    evidence_sentences: int = Field(3, ge=1, le=100, description="larger corpora: the prompt holds at most this many "
+                                                                 "sentences, the chosen ones first, then the best scored")
+    neighbours_for: int = Field(0, ge=0, le=100,
                                 description="... and the sentences around the best this many of them")
     answer_max_tokens: int = Field(80, ge=1, le=4096, description="tokens of a written answer at most")
     history_turns: int = Field(4, ge=0, le=50, description="earlier turns of the chat the prompt includes")

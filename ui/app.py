@@ -18,7 +18,8 @@ Design (see also ui/README.md):
 - Answers: the quoted answer comes at once (fast event, default concurrency); in LLM mode the
   written answer follows in a separate event with ``concurrency_limit=1`` and
   ``concurrency_id="llm"`` (one local model, one answer at a time), shown under the quotes while it
-  streams and replacing them once checked. "Stop writing" cancels it and keeps the quotes.
+  streams and replacing them once checked. "Stop writing", a newer question, a new chat or closing the tab
+  cancels it and keeps the quotes (the model's queue policy: qa/llm/queue.py).
 - Start-up: the fast mode answers as soon as the page is up; the LLM loads and reads the corpus in a
   background thread.
 - Safety: every bit of text shown is escaped by ``ui/render.py``; the Chatbot renders neither
@@ -166,16 +167,18 @@ def build_app(assistant, upload_dir: str | os.PathLike | None = None, concurrenc
         # ------------------------------------------------------------------ events
         quiet = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
         start_outputs = [question, chatbot, state, fast_trigger]
-        question.submit(h.start, [question, mode, state, owner], start_outputs, api_name="ask", concurrency_limit=None,
-                        show_progress="hidden")
-        chatbot.example_select(h.start_example, [mode, state, owner], start_outputs, **quiet)
         fast_evt = fast_trigger.change(h.answer_fast, [state], [chatbot, state, source, tabs, llm_trigger],
                                        api_name="answer", show_progress="full", show_progress_on=[chatbot])
-        # One local model: written answers one at a time; the others wait in this event's queue, with
-        # the quoted answer already on their screen.
+        # One local model: written answers one at a time, in arrival order; the others wait in this event's
+        # queue, with the quoted answer already on their screen. A newer question of the tab, a new chat or a
+        # closed tab cancels its written answer (the model stops at its next token: qa/llm/queue.py).
         llm_evt = llm_trigger.change(h.answer_llm, [state], [chatbot, state, source, tabs], api_name="answer_llm",
                                      concurrency_limit=1, concurrency_id="llm", show_progress="minimal",
                                      show_progress_on=[chatbot])
+        question.submit(h.start, [question, mode, state, owner], start_outputs, api_name="ask", concurrency_limit=None,
+                        show_progress="hidden", cancels=[llm_evt])
+        chatbot.example_select(h.start_example, [mode, state, owner], start_outputs, **quiet, cancels=[llm_evt])
+        demo.unload(h.closed)
         stop_evt = stop_btn.click(h.stop_writing, [state], [chatbot, state], cancels=[llm_evt], api_name="stop_writing",
                                   concurrency_limit=None, show_progress="hidden")
         reset = {"fn": h.new_chat, "inputs": [state], "outputs": [chatbot, state, source, question],

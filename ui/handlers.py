@@ -30,6 +30,7 @@ log = logging.getLogger("citeqa.ui")
 
 STALE_PENDING_S = 600.0
 CANCELLED_NOTE = "Written answer cancelled; the quoted sentences stand."
+REPLACED_NOTE = "Written answer cancelled by a newer question; the quoted sentences stand."
 DRAFT_REFRESH_S = 0.05  # at most ~20 chat updates a second while the draft streams
 
 
@@ -40,6 +41,11 @@ def sentence(message: str) -> str:
         return message
     message = message[:1].upper() + message[1:]
     return message if message.endswith((".", "!", "?")) else message + "."
+
+
+def _chat_of(request: gr.Request | None) -> str | None:
+    """The chat a request comes from, for the model's queue: its browser session (one tab)."""
+    return getattr(request, "session_hash", None) or None
 
 
 class ChatHandlers:
@@ -56,13 +62,19 @@ class ChatHandlers:
         self._writing_lock = threading.Lock()
 
     # ------------------------------------------------------------------ asking
-    def start(self, question: str, mode: str, state: Session | None, owner: str = ""):
+    def start(self, question: str, mode: str, state: Session | None, owner: str = "",
+              request: gr.Request | None = None):
         """Validate the question and show it; the trigger output starts the answer event. ``owner``
-        (from the page load) is whose saved chats these are; the answer events save under it."""
+        (from the page load) is whose saved chats these are; the answer events save under it. A written
+        answer still queued or being written is cancelled: the newer question replaces it (qa/llm/queue.py)."""
         state = state or Session()
         if owner and not state.owner:
             state = replace(state, owner=owner)
         p = state.pending
+        if p and p.turn is not None:  # Gradio has cancelled its event already (``cancels`` in ui/app.py)
+            self._cancel_writing(request, p.token, "a newer question from the same chat replaced it")
+            state = self._settle(state, {**state.turns[p.turn]["answer"], "note": REPLACED_NOTE})
+            p = None
         if p and time.time() - p.since < STALE_PENDING_S:
             gr.Warning("Please wait for the current answer to finish (or start a new chat).")
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -81,9 +93,10 @@ class ChatHandlers:
         chat = render.chat_messages(state.turns, q, render.pending_html("Searching the documents…"))
         return "", chat, state, pending.token
 
-    def start_example(self, mode: str, state: Session | None, owner: str, evt: gr.SelectData):
+    def start_example(self, mode: str, state: Session | None, owner: str, evt: gr.SelectData,
+                      request: gr.Request | None = None):
         value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-        return self.start(value.get("text", ""), mode, state, owner)
+        return self.start(value.get("text", ""), mode, state, owner, request)
 
     def answer_fast(self, state: Session | None):
         """The quoted answer: final in fast mode; in LLM mode shown at once, the written one queued.
@@ -108,8 +121,9 @@ class ChatHandlers:
         yield (render.chat_messages(state.turns, written=written), state,
                self._source_for(state, state.pending.turn, 1), gr.Tabs(selected="source"), p.token)
 
-    def answer_llm(self, state: Session | None):
-        """Stream the written answer under the quoted one; then replace it (or keep the quotes)."""
+    def answer_llm(self, state: Session | None, request: gr.Request | None = None):
+        """Stream the written answer under the quoted one; then replace it (or keep the quotes). The tab
+        (its session) is the chat of the model's queue: a newer question or a closed tab cancels this answer."""
         state = state or Session()
         p = state.pending
         if not p or p.mode != "generative":
@@ -127,7 +141,8 @@ class ChatHandlers:
                     else "The language model is writing…")
             yield render.chat_messages(state.turns, written=render.written_wait_html(note)), state, gr.skip(), gr.skip()
             final, draft, shown = None, "", 0.0
-            stream = self.assistant.stream(p.question, history=state.history(turn), mode="combined")
+            stream = self.assistant.stream(p.question, history=state.history(turn), mode="combined",
+                                           chat=_chat_of(request))
             for item in stream:
                 if isinstance(item, Answer):
                     final = item  # the first is the quoted answer, already on screen
@@ -155,13 +170,14 @@ class ChatHandlers:
         new_state = self._settle(state, render.answer_record(final, elapsed))
         yield render.chat_messages(new_state.turns), new_state, self._source_for(new_state, turn, 1), gr.skip()
 
-    def stop_writing(self, state: Session | None):
-        """Cancel the written answer (the event itself is cancelled by Gradio); keep the quotes."""
+    def stop_writing(self, state: Session | None, request: gr.Request | None = None):
+        """Cancel the written answer (the event itself is cancelled by Gradio, the model stops at its next
+        token); keep the quotes."""
         state = state or Session()
         p = state.pending
         if not p or p.turn is None:
             return gr.skip(), gr.skip()
-        self._done_writing(p.token)
+        self._cancel_writing(request, p.token, "stopped by the user")
         new_state = self._settle(state, {**state.turns[p.turn]["answer"], "note": CANCELLED_NOTE})
         return render.chat_messages(new_state.turns), new_state
 
@@ -200,6 +216,19 @@ class ChatHandlers:
     def _done_writing(self, token: str) -> None:
         with self._writing_lock:
             self._writing.pop(token, None)
+
+    def _cancel_writing(self, request: gr.Request | None, token: str, reason: str) -> None:
+        """Drop this tab's written answer from the model's queue, or stop it at its next token."""
+        self._done_writing(token)
+        chat = _chat_of(request)
+        if chat is not None:
+            self.assistant.cancel(chat, reason)
+
+    def closed(self, request: gr.Request | None = None) -> None:
+        """The tab was closed (Gradio's unload): its written answer leaves the model's queue."""
+        chat = _chat_of(request)
+        if chat is not None and self.assistant.cancel(chat, "the tab was closed"):
+            log.info("a closed tab's written answer was cancelled")
 
     def _settle(self, state: Session, record: dict) -> Session:
         """The provisional turn becomes final with ``record``; nothing is pending any more; saved."""
@@ -270,9 +299,9 @@ class ChatHandlers:
             return gr.skip(), gr.skip()
         return self._source_for(state or Session(), turn, n), gr.Tabs(selected="source")
 
-    def new_chat(self, state: Session | None):
+    def new_chat(self, state: Session | None, request: gr.Request | None = None):
         if state and state.pending:
-            self._done_writing(state.pending.token)
+            self._cancel_writing(request, state.pending.token, "a new chat was started")
         return [], Session(), render.SOURCE_PLACEHOLDER, ""
 
     # ------------------------------------------------------------------ saved chats and exports
@@ -339,7 +368,7 @@ class ChatHandlers:
         md, js = self.exports.write(state.chat_id, title, state.turns, only)
         return gr.update(value=str(md), interactive=True), gr.update(value=str(js), interactive=True)
 
-    def open_chat(self, chat_id, state: Session | None, owner: str):
+    def open_chat(self, chat_id, state: Session | None, owner: str, request: gr.Request | None = None):
         """Show a saved chat (chosen in the side panel). Outputs: chat, state, source, question."""
         state = state or Session()
         if not (self.chat_store and owner) or not chat_id or chat_id == state.chat_id:
@@ -350,7 +379,7 @@ class ChatHandlers:
             gr.Warning(sentence(str(exc)))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         if state.pending:
-            self._done_writing(state.pending.token)
+            self._cancel_writing(request, state.pending.token, "another chat was opened")
         new_state = self._session_of(owner, chat)
         return render.chat_messages(new_state.turns), new_state, render.SOURCE_PLACEHOLDER, ""
 

@@ -54,7 +54,8 @@ EVAL_DIR = Path(__file__).resolve().parent.parent
 REPO = EVAL_DIR.parent
 DEFAULT_GOLD = EVAL_DIR / "gold_seed.jsonl"
 DEFAULT_DOCS = REPO / "seeds"
-PARTS = ("cold", "latency", "build")
+PARTS = ("cold", "latency", "build", "written", "users")
+DEFAULT_PARTS = ("cold", "latency", "build")
 CHILD_TAG = "PERF-CHILD "
 
 # The cold-start process. Its own clock starts after the interpreter is up; the parent times the whole process.
@@ -119,7 +120,8 @@ print("PERF-CHILD " + json.dumps(out), flush=True)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--parts", default=",".join(PARTS), help=f"which parts to run (subset of {','.join(PARTS)})")
+    p.add_argument("--parts", default=",".join(DEFAULT_PARTS),
+                   help=f"which parts to run (subset of {','.join(PARTS)}; written and users time the LLM)")
     p.add_argument("--modes", default="extractive", help="answer modes for latency and cold start: extractive[,generative]")
     p.add_argument("--llm-limit", type=int, default=10,
                    help="generative mode answers only a sample of this many of the questions (tens of seconds each)")
@@ -133,6 +135,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="build on the paragraphs of this SQuAD JSON instead (up to --build-sentences sentences)")
     p.add_argument("--build-repeats", type=int, default=3, help="baseline/pipeline rounds of the build benchmark")
     p.add_argument("--cold-repeats", type=int, default=2, help="rounds of the cold-start processes")
+    p.add_argument("--corpus-squad", type=Path, nargs="+", default=None,
+                   help="written: SQuAD JSON files whose articles (paragraphs joined) make the multi-document corpus")
+    p.add_argument("--corpus-min-chars", type=int, default=100_000,
+                   help="written: whole articles are taken until the corpus holds this many characters")
+    p.add_argument("--users-rounds", type=int, default=2, help="users: rounds of 1 and of 4 users asking at once")
 
 
 # ---------------------------------------------------------------- helpers
@@ -456,8 +463,13 @@ def run(args: argparse.Namespace) -> SuiteResult:
         raise ValueError(f"--parts must be a subset of {','.join(PARTS)}")
     if not modes or any(m not in ("extractive", "generative") for m in modes):
         raise ValueError("--modes must be a subset of extractive,generative")
-    if min(args.build_sentences, args.build_repeats, args.cold_repeats, args.llm_limit) < 1:
-        raise ValueError("--build-sentences, --build-repeats, --cold-repeats and --llm-limit must be at least 1")
+    if min(args.build_sentences, args.build_repeats, args.cold_repeats, args.llm_limit, args.users_rounds) < 1:
+        raise ValueError("--build-sentences, --build-repeats, --cold-repeats, --llm-limit and --users-rounds must be "
+                         "at least 1")
+    if "written" in parts and not args.corpus_squad:
+        from eval.suites.perf_llm import NEEDS_CORPUS
+
+        raise ValueError(NEEDS_CORPUS)
     if not args.docs.exists():
         raise ValueError(f"--docs {args.docs}: no such file or folder")
 
@@ -521,6 +533,38 @@ def run(args: argparse.Namespace) -> SuiteResult:
         first = rows and [r for r in rows if r["mode"] == modes[0]]
         if first:  # the report's run table reads these top-level figures: the first mode's
             m.update({k: v for k, v in metrics.aggregate(first).items() if k in ("n", "success", "latency_ms")})
+    if "written" in parts or "users" in parts:
+        from eval.suites import perf_llm
+
+        gold = [json.loads(line) for line in args.gold.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if "written" in parts:
+            m["written"], written_rows = perf_llm.run_written(args, gold)
+            rows += [{**r, "mode": "written"} for r in written_rows]
+            for c in ("seed", "multi"):
+                keys += [f"written_{c}_p50_ms=written.{c}.latency_ms.p50",
+                         f"written_{c}_bare_p50_ms=written.{c}.baseline_ms.p50",
+                         f"written_{c}_p50_vs_bare=written.{c}.latency_p50_vs_bare",
+                         f"written_{c}_first_token_p50_ms=written.{c}.first_token_ms.p50",
+                         f"written_{c}_bare_first_token_p50_ms=written.{c}.baseline_first_token_ms.p50",
+                         f"written_{c}_first_token_p50_vs_bare=written.{c}.first_token_p50_vs_bare",
+                         f"written_{c}_read_tokens_p50=written.{c}.read_tokens.p50"]
+            keys += ["written_multi_chars=written.multi.characters",
+                     "written_multi_answer_in_citations=written.multi.answer_in_citations",
+                     "written_multi_before_first_token_p50_ms=written.multi.before_first_token_ms.p50",
+                     "written_multi_before_read_tokens_p50=written.multi.before_read_tokens.p50"]
+            notes.append("Written answers (generative mode) on the seed article and on a multi-document corpus of "
+                         "SQuAD articles; bare = the bare LLM answering the same question alone, in the same run, "
+                         "after the written answers. 'before' = the prompt layout before issue #30 (six retrieved "
+                         "sentences and neighbours in the system message, read per question). Targets: written p50 "
+                         "<= 1.3x bare, first token <= 1.5x bare.")
+        if "users" in parts:
+            m["users"] = perf_llm.run_users(args, gold)
+            keys += [f"users_{k}_first_token_{p}_ms=users.users_{k}.first_token_ms.{p}"
+                     for k in (1, 4) for p in ("p50", "p95")]
+            keys += ["users_1_latency_p50_ms=users.users_1.latency_ms.p50",
+                     "users_4_latency_p50_ms=users.users_4.latency_ms.p50"]
+            notes.append("Users: seed questions asked by 1 and by 4 users at once (each its own chat), one model "
+                         "serving them in arrival order: first token and answer time from each question's own start.")
     if "build" in parts:
         texts, what = build_texts(args)
         m["build"] = {"corpus": what, **bench_build(texts, args.build_repeats), "load_avg_end": load_avg()}
@@ -540,6 +584,8 @@ def run(args: argparse.Namespace) -> SuiteResult:
     config = {"parts": parts, "modes": modes, "gold": str(args.gold), "docs": str(args.docs),
               "build_sentences": args.build_sentences, "build_files": [str(p) for p in args.build_files or []],
               "build_squad": str(args.build_squad) if args.build_squad else None, "build_repeats": args.build_repeats,
+              "corpus_squad": [str(p) for p in args.corpus_squad or []], "corpus_min_chars": args.corpus_min_chars,
+              "users_rounds": args.users_rounds,
               "cold_repeats": args.cold_repeats, "llm_limit": args.llm_limit, "limit": args.limit, "seed": args.seed,
-              "mode": ",".join(modes)}
+              "mode": "written answers" if set(parts) <= {"written", "users"} else ",".join(modes)}
     return SuiteResult(config, m, headline(m, keys), rows, notes)

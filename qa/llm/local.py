@@ -30,6 +30,7 @@ class PromptLLM(Protocol):
 
     def stream(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None,
                persist_prefix: bool = False) -> Iterator[str]: ...
+    # An implementation that serves several chats also takes ``chat=`` (who asks: qa/llm/queue.py).
 
     def warm(self, system: str, persist_prefix: bool = False) -> None: ...
 
@@ -69,10 +70,21 @@ class LocalLLM:
         return runtime
 
     def stream(self, messages: Sequence[Mapping[str, str]], *, max_tokens: int | None = None,
-               persist_prefix: bool = False) -> Iterator[str]:
+               persist_prefix: bool = False, chat: str | None = None) -> Iterator[str]:
+        """``chat``: who asks; a newer request of the same chat (or ``cancel(chat)``) stops this one at its next
+        token with ``qa.llm.queue.Cancelled`` (the queue policy: qa/llm/queue.py)."""
         state_dir = self.state_dir if persist_prefix else None
         yield from self._runtime().stream_chat(messages, max_tokens=max_tokens, state_dir=state_dir,
-                                               template=self.settings.llm.chat_template)
+                                               template=self.settings.llm.chat_template, chat=chat)
+
+    @staticmethod
+    def cancel(chat: str, reason: str = "the chat was closed") -> int:
+        """Cancel ``chat``'s waiting or running request; returns how many there were."""
+        if importlib.util.find_spec("llama_cpp") is None:
+            return 0
+        from qa.llm import runtime
+
+        return runtime.cancel(chat, reason)
 
     def warm(self, system: str, persist_prefix: bool = False) -> None:
         runtime = self._runtime()

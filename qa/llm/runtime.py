@@ -9,9 +9,8 @@ Prompts are rendered with the model file's own chat template (qa/llm/chat_templa
 instruct model works; ``stream_chat`` takes chat messages, ``stream_completion`` an already rendered prompt.
 
 Concurrency: one model per process, loaded on first use under a lock; one generation at a
-time under a plain ``threading.Lock`` (not an RLock: Gradio may advance one streaming generator
-from different worker threads, and only a plain Lock may be released by another thread).
-``llm_busy()`` tells a UI that a request would wait.
+time, in arrival order, through ``qa.llm.queue.ModelQueue`` (its policy: a newer request of the same chat, or
+``cancel(chat)``, stops the older one at its next token). ``llm_busy()`` tells a UI that a request would wait.
 
 Length: the KV snapshot machinery (save, restore, best prefix, disk hand-off) must sit with the
 generation loop that shares its lock and token bookkeeping; splitting it would expose both.
@@ -27,6 +26,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,17 +35,21 @@ from typing import Any
 import llama_cpp
 import numpy as np
 from llama_cpp import Llama
+from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
 from qa.llm import prefix_store
 from qa.llm.chat_template import ChatTemplate, ChatTemplateError, Message
 from qa.llm.model_file import ModelFileError, model_path
+from qa.llm.queue import Cancelled, ModelQueue
 from qa.settings import Settings
 
 _MIN_GAIN = 8  # restoring a snapshot (~35 MB memcpy) only pays when it saves a few tokens
 
 __all__ = [
+    "Cancelled",
     "GenerationStats",
     "build_llm",
+    "cancel",
     "chat",
     "chat_template",
     "clear_prefix_cache",
@@ -55,6 +59,9 @@ __all__ = [
     "last_stats",
     "llm_busy",
     "llm_loaded",
+    "lookup_on",
+    "queue",
+    "read_prompt",
     "stream_chat",
     "stream_completion",
     "warm_prefix",
@@ -78,7 +85,7 @@ class _PrefixState:
 
 
 _load_lock = threading.Lock()
-_gen_lock = threading.Lock()
+_queue = ModelQueue()  # one generation at a time, in arrival order (qa/llm/queue.py)
 _llm: Llama | None = None
 _settings = Settings.from_env({})  # replaced by configure() before the model loads
 _last_stats: GenerationStats | None = None
@@ -89,21 +96,58 @@ def configure(settings: Settings) -> None:
     """Which model, threads and token limit the process-wide LLM uses; call before it loads."""
     global _settings
     with _load_lock:
-        if _llm is not None and (settings.llm.path, settings.cache_dir, settings.llm.threads) != (
-                _settings.llm.path, _settings.cache_dir, _settings.llm.threads):
+        if _llm is not None and _llm_key(settings) != _llm_key(_settings):
             raise RuntimeError("the process-wide LLM is already loaded with other settings")
         _settings = settings
 
 
+_KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
+
+
+def _llm_key(settings: Settings) -> tuple:
+    """What the loaded model was built with: another value needs another Llama."""
+    s = settings.llm
+    return (s.path, settings.cache_dir, s.threads, s.write_threads, s.flash_attn, s.kv_type, s.n_batch, s.n_ubatch,
+            s.lookup_ngram, s.lookup_tokens)
+
+
 def build_llm(settings: Settings) -> Llama:
     """A new llama.cpp model as ``settings`` say. Most code wants get_llm() instead."""
-    gguf = model_path(settings.llm.path, settings.cache_dir)
-    threads = settings.llm.threads
+    s = settings.llm
+    gguf = model_path(s.path, settings.cache_dir)
+    if s.kv_type != "f16" and not s.flash_attn:
+        raise ValueError(f"Settings.llm.kv_type={s.kv_type} needs Settings.llm.flash_attn (llama.cpp quantises "
+                         "the V cache only with flash attention)")
+    # Prompt lookup (speculative decoding) drafts the next tokens from n-grams of the prompt: answers quote it.
+    # logits_all only sizes the logits buffer the draft checks need; prompts are read without it (read_prompt).
+    draft = LlamaPromptLookupDecoding(s.lookup_ngram, s.lookup_tokens) if s.lookup_ngram else None
     try:
-        return Llama(model_path=str(gguf), n_ctx=settings.llm.context_window, n_threads=threads,
-                     n_threads_batch=threads, verbose=False)
+        llama = Llama(model_path=str(gguf), n_ctx=s.context_window, n_threads=s.write_threads or s.threads,
+                      n_threads_batch=s.threads,
+                      n_batch=s.n_batch, n_ubatch=min(s.n_ubatch, s.n_batch), flash_attn=s.flash_attn,
+                      type_k=_KV_TYPES[s.kv_type], type_v=_KV_TYPES[s.kv_type], draft_model=draft,
+                      logits_all=draft is not None, verbose=False)
     except ValueError as exc:  # llama.cpp's "Failed to load model from file"
         raise ModelFileError(f"llama.cpp cannot load the model {gguf}: {exc}") from exc
+    llama._logits_all = False  # on only while a draft is checked (lookup_on)
+    return llama
+
+
+def read_prompt(llama: Llama, tokens: Sequence[int]) -> None:
+    """Evaluate ``tokens`` after the live cache's ``n_tokens`` (no logits kept but the last token's)."""
+    if tokens:
+        llama.eval(tokens)
+
+
+@contextmanager
+def lookup_on(llama: Llama) -> Iterator[None]:
+    """Logits for every token of a decode while generating, so a drafted run of tokens is checked in one
+    decode; without a draft model this changes nothing."""
+    llama._logits_all = llama.draft_model is not None
+    try:
+        yield
+    finally:
+        llama._logits_all = False
 
 
 def get_llm() -> Llama:
@@ -149,7 +193,17 @@ def llm_loaded() -> bool:
 
 def llm_busy() -> bool:
     """True while a generation (or prefix warm-up) holds the model; new requests will wait."""
-    return _gen_lock.locked()
+    return _queue.busy()
+
+
+def cancel(chat: str, reason: str = "the chat was closed") -> int:
+    """Cancel ``chat``'s waiting or running generation (it stops at its next token); returns how many."""
+    return _queue.cancel(chat, reason)
+
+
+def queue() -> ModelQueue:
+    """The process-wide model queue (its policy: qa/llm/queue.py)."""
+    return _queue
 
 
 def last_stats() -> GenerationStats | None:
@@ -285,14 +339,14 @@ def warm_prefix(prefix_text: str, state_dir: Path | None = None) -> int:
     from / saved to a file there, so it survives a restart. Returns the prefix length in tokens.
     """
     llama = _llama()
-    with _gen_lock:
+    with _queue.turn():
         return _warm_locked(llama, prefix_text, state_dir)[0]
 
 
 def clear_prefix_cache() -> None:
     """Forget all snapshots and the live KV cache: the next prompt is read from scratch."""
     llama = _llama()
-    with _gen_lock:
+    with _queue.turn():
         _snapshots(llama).clear()
         llama.reset()
         llama._ctx.kv_cache_seq_rm(-1, 0, -1)
@@ -304,13 +358,15 @@ def stream_chat(
     stop: Iterable[str] | None = None,
     state_dir: Path | None = None,
     template: str | None = None,
+    chat: str | None = None,
 ) -> Iterator[str]:
     """Yield text deltas of the greedy reply to chat messages ({"role", "content"}), rendered with the model's
     chat template (``template``: a Jinja override). A leading system message is the prompt's cacheable
     prefix, as with ``stream_completion(prefix=...)``; the same holds for holding the lock."""
-    chat = chat_template(template)
-    prompt = chat.prompt(messages)
-    return _stream(_llama(), prompt.text, max_tokens, [*chat.stops, *(stop or [])], prompt.prefix, state_dir)
+    template_ = chat_template(template)
+    prompt = template_.prompt(messages)
+    return _stream(_llama(), prompt.text, max_tokens, [*template_.stops, *(stop or [])], prompt.prefix, state_dir,
+                   chat)
 
 
 def chat(messages: Sequence[Message], *args: Any, **kwargs: Any) -> str:
@@ -324,6 +380,7 @@ def stream_completion(
     stop: Iterable[str] | None = None,
     prefix: str | None = None,
     state_dir: Path | None = None,
+    chat: str | None = None,
 ) -> Iterator[str]:
     """Yield text deltas of the greedy completion of a prompt already rendered with the chat template.
 
@@ -335,7 +392,8 @@ def stream_completion(
     """
     if prefix is not None and not prompt_text.startswith(prefix):
         raise ValueError("prefix must be the beginning of prompt_text")
-    return _stream(_llama(), prompt_text, max_tokens, [*chat_template().stops, *(stop or [])], prefix, state_dir)
+    return _stream(_llama(), prompt_text, max_tokens, [*chat_template().stops, *(stop or [])], prefix, state_dir,
+                   chat)
 
 
 def _stream(
@@ -345,10 +403,11 @@ def _stream(
     stop: Iterable[str] | None,
     prefix: str | None = None,
     state_dir: Path | None = None,
+    chat: str | None = None,
 ) -> Iterator[str]:
     global _last_stats
     stops = list(stop or [])
-    with _gen_lock:
+    with _queue.turn(chat) as ticket:
         t0 = time.perf_counter()
         tokens = _tokenize(llama, prompt_text)
         if not tokens:
@@ -360,30 +419,35 @@ def _stream(
         known = _best_source(llama, tokens)[1]  # before warming: what this call did not read
         if prefix and _warm_locked(llama, prefix, state_dir)[1] == 0:  # e.g. read back from disk
             known = max(known, _common_prefix(_live_tokens(llama), tokens))
-        _restore_best(llama, tokens)
+        reused = _restore_best(llama, tokens)
         stats = GenerationStats(len(tokens), min(known, len(tokens)), None, 0.0)
         _last_stats = stats
+        if llama.draft_model is not None and reused < len(tokens) - 1:
+            llama.n_tokens = reused  # the prompt without logits for every token; generate() reads the last one
+            read_prompt(llama, tokens[reused:-1])
         # A token list (not text) goes straight to Llama.generate(), whose longest-common-
         # prefix check then keeps the KV we just restored.
-        chunks = llama.create_completion(
-            tokens,
-            max_tokens=max_tokens or _settings.llm.max_tokens,
-            temperature=0.0,
-            repeat_penalty=1.0,
-            stop=stops or None,
-            stream=True,
-        )
-        try:
-            for chunk in chunks:
-                delta = chunk["choices"][0]["text"]
-                if not delta:
-                    continue
-                if stats.first_token_s is None:
-                    stats.first_token_s = time.perf_counter() - t0
-                yield delta
-        finally:
-            chunks.close()
-            stats.total_s = time.perf_counter() - t0
+        with lookup_on(llama):
+            chunks = llama.create_completion(
+                tokens,
+                max_tokens=max_tokens or _settings.llm.max_tokens,
+                temperature=0.0,
+                repeat_penalty=1.0,
+                stop=stops or None,
+                stream=True,
+            )
+            try:
+                for chunk in chunks:
+                    ticket.check()  # cancelled (a newer question from this chat): stop before the next token
+                    delta = chunk["choices"][0]["text"]
+                    if not delta:
+                        continue
+                    if stats.first_token_s is None:
+                        stats.first_token_s = time.perf_counter() - t0
+                    yield delta
+            finally:
+                chunks.close()
+                stats.total_s = time.perf_counter() - t0
 
 
 def complete(prompt_text: str, *args: Any, **kwargs: Any) -> str:

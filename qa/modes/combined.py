@@ -1,13 +1,16 @@
 """Instant answer first, then the LLM's: the quoted answer (milliseconds) is yielded as an Answer
 before the LLM starts, then the LLM's deltas, then the final Answer.
 
-The final Answer is the LLM's when it passed the checks; when the LLM abstains or its draft is
-unsupported, the quoted answer stays, with a note saying why. Without a usable LLM the quoted answer
-is final, with the reason as its note.
+The final Answer is the LLM's when every sentence of its draft passed the claim check (qa/verify.py). The
+quoted answer stays when the LLM abstains or its draft is unsupported, with a note saying why; and when only
+part of the draft is supported, the draft is less precise than the quotes: the quotes stay the answer and
+the draft is shown in the note, labelled as a summary of them (docs/decisions/0223-combined-keeps-precise-quotes.md).
+Without a usable LLM the quoted answer is final, with the reason as its note.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -17,6 +20,13 @@ from qa.modes.generative import GenerativeMode
 from qa.types import Answer
 
 KEPT_NOTE = "The language model found no supported answer; the quoted sentences stand."
+SUMMARY_LABEL = "Summary by the language model, less precise than the quotes (not every sentence is backed by them):"
+_MARKERS = re.compile(r"\s*\[\d+\]")
+
+
+def summary_note(draft: Answer) -> str:
+    """The note that shows a partly unsupported draft as a summary of the quotes (its markers removed)."""
+    return f"{SUMMARY_LABEL} {_MARKERS.sub('', draft.text).strip()}"
 
 
 class CombinedMode:
@@ -27,7 +37,7 @@ class CombinedMode:
         self.generative = generative
         self.unavailable_reason = unavailable_reason
 
-    def stream(self, ev: Evidence) -> Iterator[str | Answer]:
+    def stream(self, ev: Evidence, chat: str | None = None) -> Iterator[str | Answer]:
         quoted = self.quoted.answer(ev)
         yield quoted
         if ev.abstains:
@@ -37,11 +47,14 @@ class CombinedMode:
             yield replace(quoted, note=f"No written answer: {self.unavailable_reason}.")
             return
         final = None
-        for item in self.generative.stream(ev):
+        for item in self.generative.stream(ev, chat=chat):
             if isinstance(item, Answer):
                 final = item
             else:
                 yield item
+        timings = {**quoted.timings_ms, **(final.timings_ms if final else {})}
         if final is None or final.abstained:
-            final = replace(quoted, note=KEPT_NOTE, timings_ms={**quoted.timings_ms, **(final.timings_ms if final else {})})
+            final = replace(quoted, note=KEPT_NOTE, timings_ms=timings)
+        elif final.mode == "generative" and final.unsupported:
+            final = replace(quoted, note=summary_note(final), timings_ms=timings)
         yield final

@@ -44,16 +44,18 @@ class GenerativeMode:
                 if self._whole is None or self._whole[0] is not view:
                     self._whole = (view, build_context(view, self.settings, []))
                 return self._whole[1]
-        rows = [s.hit.row for s in ev_or_view.scored] if isinstance(ev_or_view, Evidence) else []
+        rows = []
+        if isinstance(ev_or_view, Evidence):  # the chosen sentences first, then the best-scored others
+            rows = [r for r, _ in ev_or_view.chosen] + [s.hit.row for s in ev_or_view.scored]
         return build_context(view, self.settings, rows)
 
     def warm(self, view: CorpusView) -> None:
-        """Read the whole-corpus prefix into the LLM's KV cache now (e.g. at server start)."""
-        ctx = self.context(view)
-        if ctx.whole_corpus:
-            self.llm.warm(ctx.prefix, persist_prefix=True)
+        """Read the prompt's fixed prefix (the whole corpus, or the instructions alone) into the LLM's KV cache
+        now (e.g. at server start); it is kept on disk too."""
+        self.llm.warm(self.context(view).prefix, persist_prefix=True)
 
-    def stream(self, ev: Evidence) -> Iterator[str | Answer]:
+    def stream(self, ev: Evidence, chat: str | None = None) -> Iterator[str | Answer]:
+        """``chat``: who asks (qa/llm/queue.py): a newer question from the same chat cancels this one's turn."""
         if ev.abstains:
             # Nothing relevant was retrieved: say so without spending seconds in the LLM (asking it anyway
             # answered unanswerable questions: docs/decisions/0026-generative-mode-llm-calls.md).
@@ -67,8 +69,9 @@ class GenerativeMode:
         messages = ctx.messages(user_turn(ev.question, ev.history, s.history_turns, hint))
         parts: list[str] = []
         first_token = None
-        # Only the whole-corpus prefix is kept across restarts: per-question prefixes would cost a ~32 MB write each.
-        for delta in self.llm.stream(messages, max_tokens=s.answer_max_tokens, persist_prefix=ctx.whole_corpus):
+        # The prefix (whole corpus or instructions) is the same for every question: kept across restarts.
+        extra = {"chat": chat} if chat is not None else {}
+        for delta in self.llm.stream(messages, max_tokens=s.answer_max_tokens, persist_prefix=True, **extra):
             if first_token is None:
                 first_token = time.perf_counter() - ev.started
             parts.append(delta)

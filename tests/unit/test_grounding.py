@@ -6,7 +6,7 @@ behaviour is covered by tests/integration/test_generative.py.
 from conftest import ScriptedLLM, scripted_assistant as _scripted
 from qa.citations import parse_markers
 from qa.grounding import ABSTAIN_UNSUPPORTED_TEXT, QUOTED_NOTE, drop_verdict, ground, grounded_answer
-from qa.prompt import build_context
+from qa.prompt import build_context, instructions
 from qa.verify import SupportChecker, quotes_value
 
 
@@ -188,11 +188,13 @@ def test_cli_prints_the_checked_answer_when_the_draft_was_changed(tmp_path, monk
 
 def test_a_large_corpus_prompt_shows_the_neighbours_of_the_best_retrieved_sentences_only(seed_assistant) -> None:
     view = seed_assistant.corpus.view()
-    settings = seed_assistant.settings.with_(llm={"full_corpus_max_chars": 0, "neighbours_for": 2})  # as if the corpus were large
+    settings = seed_assistant.settings.with_(llm={"full_corpus_max_chars": 0, "neighbours_for": 2,
+                                                 "evidence_sentences": 6})  # as if the corpus were large
     picks = list(range(len(view.records)))[6:40:7]  # 5 sentences far apart, best first
     ctx = build_context(view, settings, picks)
     around = {n for r in picks[:2] for n in view.neighbours(r) if n is not None}
     assert not ctx.whole_corpus and len(around) == 4
     starts = [view.records[r].start for r in ctx.rows]
     assert set(ctx.rows) == set(picks) | around and starts == sorted(starts)  # one document: in its order
-    assert all(" ".join(view.record_text(r).split()) in ctx.prefix for r in ctx.rows)
+    assert all(" ".join(view.record_text(r).split()) in ctx.evidence for r in ctx.rows)
+    assert ctx.prefix == instructions() and view.record_text(picks[0]) not in ctx.prefix  # the same for every question

@@ -15,15 +15,15 @@ from conftest import ROOT, run_cli
 
 def test_settings_come_from_defaults_then_environment_then_arguments(tmp_path) -> None:
     s = Settings.from_env({})
-    assert s.index.dir == Path.home() / ".cache" / "citeqa" / "index" and s.llm.threads == 2
+    assert s.index.dir == Path.home() / ".cache" / "citeqa" / "index" and s.llm.threads == 1
     assert s.milvus.uri == str(Path.home() / ".cache" / "citeqa" / "milvus.db") and s.retrieval.mode == "hybrid"
-    env = {"CITEQA_HOME": str(tmp_path), "CITEQA_LLM_THREADS": "1", "CITEQA_EMBED_MODEL": "", "OTHER": "x",
+    env = {"CITEQA_HOME": str(tmp_path), "CITEQA_LLM_THREADS": "2", "CITEQA_EMBED_MODEL": "", "OTHER": "x",
            "CITEQA_RETRIEVAL_TOP_K": " "}
     s = Settings.from_env(env)
     assert s.index.dir == tmp_path / "index" and s.milvus.uri == str(tmp_path / "milvus.db")
-    assert s.llm.threads == 1 and s.index.embed_model is None and s.retrieval.top_k == 20  # blank = unset
+    assert s.llm.threads == 2 and s.index.embed_model is None and s.retrieval.top_k == 20  # blank = unset
     s = Settings.from_env(env, index={"dir": tmp_path / "elsewhere"}, retrieval={"top_k": 7})
-    assert s.index.dir == tmp_path / "elsewhere" and s.retrieval.top_k == 7 and s.llm.threads == 1
+    assert s.index.dir == tmp_path / "elsewhere" and s.retrieval.top_k == 7 and s.llm.threads == 2
     with pytest.raises(SettingsError, match="^CITEQA_LLM_THREADS: input should be a valid integer.*got 'two'$"):
         Settings.from_env({"CITEQA_LLM_THREADS": "two"})
     with pytest.raises(ValueError, match="^retrieval.mode: input should be 'hybrid', 'bm25' or 'dense', got 'telepathy'$"):
@@ -102,9 +102,9 @@ def test_settings_are_frozen_and_changed_by_copy() -> None:
     s = Settings.from_env({})
     with pytest.raises(ValidationError, match="frozen"):
         s.llm.threads = 1  # type: ignore[misc]
-    t = s.with_(llm={"threads": 1}, retrieval={"mode": "dense"})
-    assert (t.llm.threads, t.llm.max_tokens, t.retrieval.mode, t.retrieval.top_k) == (1, 256, "dense", 20)
-    assert (s.llm.threads, s.retrieval.mode) == (2, "hybrid")
+    t = s.with_(llm={"threads": 2}, retrieval={"mode": "dense"})
+    assert (t.llm.threads, t.llm.max_tokens, t.retrieval.mode, t.retrieval.top_k) == (2, 256, "dense", 20)
+    assert (s.llm.threads, s.retrieval.mode) == (1, "hybrid")
     with pytest.raises(SettingsError, match="^llm.threads: input should be greater than or equal to 1, got 0$"):
         s.with_(llm={"threads": 0})
     with pytest.raises(SettingsError, match="llm.thread is not a setting"):
