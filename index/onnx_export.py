@@ -70,3 +70,50 @@ def export_sentence_encoder(model_dir: str | Path, out_dir: Path) -> None:
     example = {k: sample[k] for k in INPUTS if k in sample}
     export_graph(Encoder(), example, "sentence_embedding", out_dir)
     write_runtime_files(out_dir, tokenizer_json(tokenizer), st.max_seq_length, "longest_first")
+
+
+def export_cross_encoder(model_dir: str | Path, out_file: Path, int8: bool = True) -> None:
+    """The judge's CrossEncoder (``training.judge.judge_model``) saved in ``model_dir`` as (input_ids, attention_mask,
+    token_type_ids) -> ``logit`` (batch,), written to ``out_file``; with ``int8`` its weights (the embedding
+    Gather included, which holds a third of them) are quantized dynamically to QInt8 by ONNX Runtime."""
+    hub_offline()
+    import tempfile
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sentence_transformers.cross_encoder import CrossEncoder
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    ce = CrossEncoder(str(model_dir), device="cpu", local_files_only=True)
+    if ce.num_labels != 1 or len(ce) != 3:
+        raise ValueError(f"{model_dir}: a judge is encoder, mean pooling, one-logit layer; this model is {ce}")
+    encoder, head = ce[0].model.eval(), ce[2].linear.eval()
+
+    class Logit(torch.nn.Module):
+        """The CrossEncoder's forward, written out so the graph has no library control flow: the encoder's
+        token states, their mean over the attention mask (sentence-transformers' Pooling "mean"), the head."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.encoder, self.head = encoder, head
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            states = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                                  token_type_ids=token_type_ids).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(states.dtype)
+            pooled = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return self.head(pooled)[:, 0]
+
+    sample = ce.tokenizer(["Where is the answer?", "Who?"], ["It is here, in this sentence.", "Ann."], padding=True,
+                          return_tensors="pt")
+    example = {k: sample[k] for k in INPUTS}
+    out_file = Path(out_file)
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        export_graph(Logit(), example, "logit", Path(tmp))
+        if int8:
+            quantize_dynamic(Path(tmp) / GRAPH_FILE, out_file, weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["MatMul", "Gather", "Gemm"])
+        else:
+            (Path(tmp) / GRAPH_FILE).replace(out_file)

@@ -122,11 +122,24 @@ def write_runtime_files(out_dir: Path, tokenizer_json: str, max_length: int, tru
 class OnnxModel:
     """An exported graph and its tokenizer: ``run_texts`` / ``run_pairs`` tokenise, pad and run a batch.
 
-    One intra-op thread: concurrent questions already run on separate threads, and on the shared 2-core
+    One intra-op thread by default: concurrent questions already run on separate threads, and on the shared 2-core
     machine a second spinning thread per call cost more than it gave under load.
     ``InferenceSession.run`` is safe to call from several threads at once."""
 
     def __init__(self, graph_dir: Path) -> None:
+        graph_dir = Path(graph_dir)
+        settings = json.loads((graph_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
+        self._open(graph_dir / GRAPH_FILE, graph_dir / TOKENIZER_FILE, int(settings["max_length"]),
+                   settings["truncation"], 1, "; delete that directory and it is exported again")
+
+    @classmethod
+    def from_files(cls, graph: Path, tokenizer: Path, max_length: int, truncation: str, threads: int = 1) -> "OnnxModel":
+        """A graph and a ``tokenizers`` file given one by one (a committed graph, the packaged model's tokenizer)."""
+        model = cls.__new__(cls)
+        model._open(Path(graph), Path(tokenizer), max_length, truncation, threads, "")
+        return model
+
+    def _open(self, graph: Path, tokenizer: Path, max_length: int, truncation: str, threads: int, hint: str) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
@@ -134,22 +147,20 @@ class OnnxModel:
                                    "(pip install onnxruntime)") from exc
         from tokenizers import Tokenizer
 
-        graph_dir = self.graph_dir = Path(graph_dir)
-        settings = json.loads((graph_dir / RUNTIME_FILE).read_text(encoding="utf-8"))
-        self.max_length = int(settings["max_length"])
-        self.tokenizer = Tokenizer.from_file(str(graph_dir / TOKENIZER_FILE))
+        self.graph_dir = graph.parent
+        self.max_length = max_length
+        self.tokenizer = Tokenizer.from_file(str(tokenizer))
         self.tokenizer.no_padding()
-        self.tokenizer.enable_truncation(self.max_length, strategy=settings["truncation"])
+        self.tokenizer.enable_truncation(self.max_length, strategy=truncation)
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
+        opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3  # notes about unused initialisers are not the user's business
         try:
-            self.session = ort.InferenceSession(str(graph_dir / GRAPH_FILE), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(graph), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
-            raise OnnxRuntimeError(f"ONNX Runtime cannot load {graph_dir / GRAPH_FILE}: {exc}; delete that "
-                                   f"directory and it is exported again") from exc
+            raise OnnxRuntimeError(f"ONNX Runtime cannot load {graph}: {exc}{hint}") from exc
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.output_dim = self.session.get_outputs()[0].shape[-1]
 

@@ -127,6 +127,8 @@ class JudgeSettings(_Group):
     abstain_below: float | None = Field(
         None, ge=0, le=1, description="abstain when the best support probability is below this; unset = the "
                                       "threshold fitted with the support model")
+    threads: int = Field(1, ge=1, le=64, description="ONNX Runtime threads of the judge (qa/judge/); 1 is fastest "
+                                                     "when several questions run at once")
     max_sentences: int = Field(3, ge=1, le=20, description="sentences quoted at most")
     second_sentence_margin: float = Field(
         0.02, ge=0, le=1, description="a further sentence is quoted only when its support is this close to the best's")

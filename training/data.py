@@ -133,3 +133,90 @@ def training_groups(questions: list[Question], paragraphs: dict[str, list[str]],
         groups.append((q.question, cands))
     rng.shuffle(groups)
     return groups
+
+
+# --- the judge (training/judge.py): sentence and sentence+successor units, labelled by gold answer offsets ---
+
+JUDGE_HARD_NEGATIVES = 4  # same-article sentences of other paragraphs per answerable question
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A candidate the judge reads: one sentence, or a sentence with its successor (``pair``), as one span."""
+    doc: str
+    start: int
+    end: int
+    text: str
+    pair: bool
+
+
+@dataclass
+class JudgeQuestion:
+    id: str
+    question: str
+    article: str
+    doc: str
+    answerable: bool
+    starts: list[int]
+
+    def labels(self, units: list[Unit]) -> list[float]:
+        """1.0 for a unit of this question's paragraph holding a gold answer start (every gold answer counts)."""
+        return [float(self.answerable and u.doc == self.doc and any(u.start <= a < u.end for a in self.starts))
+                for u in units]
+
+
+def paragraph_units(doc: str, text: str) -> tuple[list[Unit], list[Unit]]:
+    """(sentence units, sentence+successor units) of one paragraph; a pair is the text from the first sentence's
+    start to the second's end, exactly as the paragraph joins them."""
+    spans = split_sentences(text)
+    sents = [Unit(doc, s.start, s.end, text[s.start:s.end], False) for s in spans]
+    pairs = [Unit(doc, a.start, b.end, text[a.start:b.end], True) for a, b in zip(spans, spans[1:])]
+    return sents, pairs
+
+
+def load_judge_data(paths: list[str | Path]) -> tuple[dict[str, str], list[JudgeQuestion]]:
+    """Paragraph texts and questions of several SQuAD v2.0 files together (their article titles must differ)."""
+    texts: dict[str, str] = {}
+    questions: list[JudgeQuestion] = []
+    for path in paths:
+        if not Path(path).exists():
+            raise SystemExit(f"SQuAD file not found: {path}")
+        t, raw = load_squad(str(path))
+        if set(t) & set(texts):
+            raise SystemExit(f"{path}: articles already read from another file: {sorted(set(t) & set(texts))[:3]}")
+        texts.update(t)
+        questions += [JudgeQuestion(q["id"], q["question"], q["article"], q["doc"], q["answerable"], q["starts"])
+                      for q in raw]
+    return texts, questions
+
+
+def judge_pairs(questions: list[JudgeQuestion], texts: dict[str, str], embedder, pair_fraction: float,
+                seed: int, hard_negatives: int = JUDGE_HARD_NEGATIVES) -> list[tuple[str, str, float]]:
+    """(question, unit text, label) training pairs: every sentence of the question's paragraph, each of its
+    sentence+successor units with probability ``pair_fraction``, and for answerable questions the
+    ``hard_negatives`` most similar sentences (``embedder`` cosine) of other paragraphs of the same article.
+    Every unit of an unanswerable question is a negative (its paragraph was written to look answering; other
+    paragraphs may answer it, so they are not used)."""
+    rng = random.Random(seed)
+    docs = sorted({q.doc for q in questions})
+    units = {d: paragraph_units(d, texts[d]) for d in docs}
+    out: list[tuple[str, str, float]] = []
+    hard: dict[str, list[str]] = {}
+    answerable = [q for q in questions if q.answerable]
+    if hard_negatives and answerable:
+        articles = sorted({q.article for q in answerable})
+        rows = [u for d in sorted(texts) if d.rpartition("#")[0] in set(articles) for u in paragraph_units(d, texts[d])[0]]
+        vecs = embedder.encode([u.text for u in rows])
+        qvecs = embedder.encode([q.question for q in answerable])
+        by_article = {a: np.array([k for k, u in enumerate(rows) if u.doc.rpartition("#")[0] == a]) for a in articles}
+        for q, qv in zip(answerable, qvecs):
+            idx = by_article[q.article]
+            order = idx[np.argsort(-(vecs[idx] @ qv))]
+            hard[q.id] = [rows[k].text for k in order if rows[k].doc != q.doc][:hard_negatives]
+    for q in questions:
+        sents, pairs = units[q.doc]
+        chosen = sents + [u for u in pairs if rng.random() < pair_fraction]
+        out += [(q.question, u.text, lab) for u, lab in zip(chosen, q.labels(chosen))]
+        out += [(q.question, t, 0.0) for t in hard.get(q.id, [])]
+    rng.shuffle(out)
+    return out

@@ -59,3 +59,36 @@ def test_embedder_training_runs_end_to_end_and_resumes(tmp_path):
     from index.tuned_embedder import merged_model  # the written peft adapter merges into the base
 
     assert merged_model(weights_dir=out).encode(["Who?"], normalize_embeddings=True).shape == (1, 384)
+
+
+@pytest.mark.slow
+def test_judge_training_runs_end_to_end_and_resumes(tmp_path):
+    """python -m training.judge trains the CrossEncoder a few steps, writes the int8 ONNX (under the 25 MB cap),
+    config.json and its figures; the int8 graph gives the fp32 torch model's logits; a run resumes from its last
+    checkpoint."""
+    import torch
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    from qa.judge import JudgeScorer
+
+    out = tmp_path / "j"
+    args = ("--limit", "40", "--max-steps", "6", "--batch", "8", "--save-every", "3")
+    metrics = run_training("training.judge", out, *args, timeout=900)
+    for f in ("model.int8.onnx", "config.json", "metrics.json", "MODEL_CARD.md", "model/config.json"):
+        assert (out / f).exists(), f
+    assert metrics["training"]["steps"] == 6 and metrics["training"]["resumed_from"] is None
+    assert metrics["size_bytes"] <= 25 * 1024 * 1024 and 0 <= metrics["test"]["top1"] <= 1
+    assert {c["threshold"] for c in metrics["test"]["curve"]} >= {0.1, 0.5, 0.9}
+    pairs = [("Who designed the bridge?", "The bridge was designed by Ingrid Sato."),
+             ("Who designed the bridge?", "The river freezes over in most winters."),
+             ("When was the lighthouse lit?", "The lighthouse was first lit in 1874, after six years of work.")]
+    fp32 = CrossEncoder(str(out / "model"), local_files_only=True).predict(
+        pairs, activation_fn=torch.nn.Identity(), convert_to_numpy=True)
+    judge = JudgeScorer(out)
+    int8 = [judge.logits(q, [u])[0] for q, u in pairs]
+    # int8 weights move a logit by a few hundredths at most (the delivered model's figure is in decision 0200)
+    np.testing.assert_allclose(int8, fp32, atol=0.1)
+    shutil.rmtree(out / "checkpoints" / "checkpoint-6")
+    resumed = run_training("training.judge", out, *args, "--resume", timeout=900)
+    assert resumed["training"]["resumed_from"].endswith("checkpoint-3") and resumed["training"]["steps"] == 6
+    assert (out / "checkpoints" / "checkpoint-6").exists()
