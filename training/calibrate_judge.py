@@ -136,6 +136,13 @@ def simulate(rows: list[Asked], threshold: float, margin: float) -> dict[str, fl
             "answerable": len(ans), "unanswerable": len(unans)}
 
 
+def reachable(rows: list[Asked]) -> float | None:
+    """Share of answerable questions with a gold answer within some unit the judge read: recall-any's ceiling."""
+    ans = [r for r in rows if r.answerable]
+    hit = sum(any(d == c[1] and c[2] <= a and b <= c[3] for d, a, b in r.gold for c in r.ranked) for r in ans)
+    return round(hit / len(ans), 4) if ans else None
+
+
 def threshold_for(rows: list[Asked], budget: float = FALSE_ABSTENTION_BUDGET) -> float:
     """The highest threshold with false abstention <= ``budget`` (ties at the best probability answer)."""
     best = sorted(r.ranked[0][0] if r.ranked else 0.0 for r in rows if r.answerable)
@@ -184,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the judge did not load (see the warning above); nothing to calibrate")
     rows = collect(assistant, questions)
     threshold, margin, by_margin = fit(rows)
-    figures = {"calib": simulate(rows, threshold, margin), "margins_at_threshold": by_margin,
+    figures = {"calib": simulate(rows, threshold, margin), "reachable": reachable(rows), "margins_at_threshold": by_margin,
                "curve": curve(rows, margin)}
     print(json.dumps({"threshold": threshold, "margin": margin, **figures}, indent=1))
     import datetime

@@ -20,7 +20,7 @@ from eval.suites.base import SuiteResult, headline, make_row, progress, sample
 
 DESCRIPTION = "the judge's held-out SQuAD 2.0 A+B test articles, open corpus: citations, abstention, curve"
 HEADLINE = ("n", "citation_precision_micro", "recall_any", "answer_in_citations", "false_abstention_rate",
-            "abstention_rate_unanswerable", "units_read_mean", "latency_ms.p50", "latency_ms.p95",
+            "abstention_rate_unanswerable", "units_read_mean", "units_hold_answer", "latency_ms.p50", "latency_ms.p95",
             "relevance_ms.p50")
 
 
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
     from qa import Assistant
     from qa.modes.extractive import ExtractiveMode
     from qa.settings import Settings
-    from training.calibrate_judge import asked, curve, load_parts, part_corpus, simulate
+    from training.calibrate_judge import asked, curve, load_parts, part_corpus, reachable, simulate
 
     texts, parts = load_parts(args.squad)
     settings = Settings.from_env()
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> SuiteResult:
     margin = a._finder.judge_margin if relevance == "judge" else settings.judge.second_sentence_margin
     m["operating_point"] = {"threshold": threshold, "margin": margin, **simulate(ranked, threshold, margin)}
     m["curve"] = curve(ranked, margin)
+    m["units_hold_answer"] = reachable(ranked)
     m["index"] = {"documents": len(a.corpus.documents), "sentences": len(a.corpus), "seconds": round(index_seconds, 2)}
     config = {"path": " + ".join(p.name for p in args.squad), "part": args.part, "relevance": relevance,
               "setting": f"{args.part} articles, relevance {relevance}", "mode": "extractive", "limit": args.limit,
