@@ -148,7 +148,10 @@ def measure(settings, make_assistant, items) -> dict[str, dict]:
         raise SystemExit("the judge did not load; nothing to measure")
     _SETTINGS.update(margin=a._finder.judge_margin, max=settings.judge.max_sentences)
     out = run_set(a, items, POST)
+    with_history = any(history for _, _, history in items)
     for name in READ_VARIANTS:
+        if "follow-up" in name and not with_history:
+            continue  # no question has a history: the same figures as the judge's by construction
         with patched(name):
             out[name] = run_set(a, items, {name: as_is})[name]
     for relevance in ("model", "features"):
