@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from index.corpus import Corpus, CorpusView
 from index.locations import location_of
+from qa.fitted import load_judge
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone, relevance_fit, rerank, score_hits
 from qa.types import Citation
+from qa.units import candidate_units, unit_text
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +35,9 @@ class Evidence:
     started: float = field(default_factory=time.perf_counter)  # perf_counter() when the question arrived
     retrieve_ms: float = 0.0
     abstain_below: float = ABSTAIN_BELOW
-    relevance_ms: float | None = None  # time the relevance model took; None when it did not read this question
+    relevance_ms: float | None = None  # time the relevance model or judge took; None when it did not read this question
+    units_read: int = 0  # candidate units the judge read (0 when no judge ran)
+    last_rows: tuple[tuple[int, int], ...] = ()  # (first row, last row) of each chosen unit spanning two sentences
 
     @property
     def abstains(self) -> bool:
@@ -42,33 +46,47 @@ class Evidence:
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1e3
 
+    def cite(self, row: int, score: float) -> Citation:
+        """The Citation of a chosen (row, score): one exact span, through the unit's last sentence."""
+        return citation(self.corpus, row, score, dict(self.last_rows).get(row))
+
     def timings_ms(self) -> dict[str, float]:
         """Retrieval, the relevance model (when it read the question) and the total so far."""
         extra = {} if self.relevance_ms is None else {"relevance": self.relevance_ms}
         return {"retrieve": self.retrieve_ms, **extra, "total": self.elapsed_ms()}
 
 
-def citation(view: CorpusView, row: int, score: float) -> Citation:
-    """The one place a Citation is made: the record's exact span of its document."""
+def citation(view: CorpusView, row: int, score: float, last: int | None = None) -> Citation:
+    """The one place a Citation is made: the record's exact span of its document, or, with ``last``,
+    the one span from the start of ``row`` to the end of ``last`` (a later row of the same document)."""
     rec = view.records[row]
-    return Citation(rec.doc_id, rec.start, rec.end, view.record_text(row), round(score, 4),
-                    location_of(view.documents[rec.doc_id], rec.start, rec.end))
+    end = rec.end if last is None else view.records[last].end
+    doc = view.documents[rec.doc_id]
+    return Citation(rec.doc_id, rec.start, end, doc.text[rec.start:end], round(score, 4),
+                    location_of(doc, rec.start, end))
 
 
 def select(scored: list[Scored] | tuple[Scored, ...], threshold: float, margin: float,
            max_sentences: int) -> list[Scored]:
-    """The sentences to cite: the best one when it clears ``threshold``, plus near ties (within
-    ``margin`` of it), at most ``max_sentences``; empty means abstain."""
+    """The sentences (or units) to cite: the best one when it clears ``threshold``, plus near ties (within
+    ``margin`` of it) that share no sentence with one already chosen, at most ``max_sentences``; empty
+    means abstain."""
     if not scored or scored[0].probability < threshold:
         return []
     top = scored[0].probability
     chosen = [scored[0]]
     for s in scored[1:]:
-        if len(chosen) == max_sentences:
+        if len(chosen) == max_sentences or s.probability < max(threshold, top - margin):
             break
-        if s.probability >= max(threshold, top - margin):
+        if not any(_overlap(s, c) for c in chosen):
             chosen.append(s)
     return chosen
+
+
+def _overlap(a: Scored, b: Scored) -> bool:
+    a_last = a.hit.row if a.last is None else a.last
+    b_last = b.hit.row if b.last is None else b.last
+    return a.hit.row <= b_last and b.hit.row <= a_last
 
 
 # A sentence whose subject is a pronoun ("They both believe that North Korea should go first.")
@@ -108,22 +126,39 @@ def with_antecedents(view: CorpusView, question: str, rows: list[tuple[int, floa
 
 
 class EvidenceFinder:
-    """Retrieval (rebuilt when the corpus changes) + relevance scoring + selection."""
+    """Retrieval (rebuilt when the corpus changes) + relevance judging + selection."""
 
     def __init__(self, settings: Settings, embedder) -> None:
         self.settings = settings
         self.embedder = embedder
-        self.scorer = self._load_scorer(settings) if settings.judge.relevance == "model" else None
+        s = settings.judge
+        self.judge = self._load_judge(settings) if s.relevance == "judge" else None
+        self.judge_threshold = self.judge_margin = 0.0
+        if self.judge is not None:
+            fit = load_judge()
+            self.judge_threshold = fit.threshold if s.abstain_below is None else s.abstain_below
+            self.judge_margin = fit.margin
+        self.scorer = self._load_scorer(settings) if s.relevance == "model" else None
         # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
-        self.threshold = ABSTAIN_BELOW if settings.judge.abstain_below is None else settings.judge.abstain_below
+        self.threshold = ABSTAIN_BELOW if s.abstain_below is None else s.abstain_below
         self.model_weights, model_threshold = relevance_fit(getattr(embedder, "name", ""))
-        self.model_threshold = model_threshold if settings.judge.abstain_below is None else settings.judge.abstain_below
+        self.model_threshold = model_threshold if s.abstain_below is None else s.abstain_below
         self._retriever: HybridRetriever | None = None
 
     @property
     def relevance(self) -> str:
-        """What judges relevance now: "model" or "features" (the latter also when the model failed to load)."""
-        return "model" if self.scorer is not None else "features"
+        """What judges relevance now: "judge", "model" or "features" (the latter also when a model failed to load)."""
+        return "judge" if self.judge is not None else "model" if self.scorer is not None else "features"
+
+    @staticmethod
+    def _load_judge(settings: Settings):
+        from qa.judge.scorer import JudgeError, scorer_for
+
+        try:
+            return scorer_for(settings)
+        except (JudgeError, OSError, KeyError, ValueError) as exc:
+            log.warning("judge unavailable, judging relevance by hand features only: %s", exc)
+            return None
 
     @staticmethod
     def _load_scorer(settings: Settings):
@@ -150,6 +185,8 @@ class EvidenceFinder:
         hits = retriever.search(standalone)
         retrieve_ms = (time.perf_counter() - t0) * 1e3
         view = corpus.view()
+        if self.judge is not None:
+            return self._judged(view, question, standalone, history, hits, t0, retrieve_ms)
         scored = score_hits(question, standalone, hits, retriever.lexical, view.record_text)
         s = self.settings.judge
         threshold, relevance_ms = self.threshold, None
@@ -161,3 +198,20 @@ class EvidenceFinder:
         chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
         return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,
                         threshold, relevance_ms)
+
+    def _judged(self, view: CorpusView, question: str, standalone: str, history: list[dict[str, str]], hits,
+                t0: float, retrieve_ms: float) -> Evidence:
+        """The judge reads the first ``max_units`` candidate units, ranks them and alone decides what is cited."""
+        s = self.settings.judge
+        t1 = time.perf_counter()
+        units = candidate_units(view, hits, s.max_units)
+        probs = self.judge.probabilities(standalone, [unit_text(view, u) for u in units]) if units else []
+        scored = sorted((Scored(replace(u.hit, row=u.first), u.hit.cosine, None, None, float(p),
+                                last=u.last if u.last != u.first else None) for u, p in zip(units, probs)),
+                        key=lambda x: -x.probability)
+        judge_ms = (time.perf_counter() - t1) * 1e3
+        best = select(scored, self.judge_threshold, self.judge_margin, s.max_sentences)
+        chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
+        last_rows = tuple((x.hit.row, x.last) for x in best if x.last is not None)
+        return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,
+                        self.judge_threshold, judge_ms, len(units), last_rows)

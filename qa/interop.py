@@ -41,8 +41,9 @@ class CitedSpanRetriever(BaseRetriever):
         from qa.evidence import citation
 
         ev = self.assistant.evidence(query_bundle.query_str)
-        picked = ev.chosen if self.chosen_only else [(s.hit.row, s.probability) for s in ev.scored[: self.top_k]]
-        return [span_node(citation(ev.corpus, row, score)) for row, score in picked]
+        if self.chosen_only:
+            return [span_node(ev.cite(row, score)) for row, score in ev.chosen]
+        return [span_node(citation(ev.corpus, s.hit.row, s.probability, s.last)) for s in ev.scored[: self.top_k]]
 
 
 class CiteqaQueryEngine(CustomQueryEngine):

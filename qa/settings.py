@@ -115,23 +115,27 @@ class RetrievalSettings(_Group):
 
 
 class JudgeSettings(_Group):
-    """Which candidates support an answer (qa/evidence.py, qa/support.py, qa/relevance/)."""
+    """Which candidates support an answer (qa/evidence.py, qa/units.py, qa/judge/, qa/support.py, qa/relevance/)."""
 
-    relevance: Literal["model", "features"] = Field(
-        "model", description="model = the trained cross-encoder re-scores the best candidates with the hand "
-                             "features; features = hand features only (qa/relevance/weights/MODEL_CARD.md)")
+    relevance: Literal["judge", "model", "features"] = Field(
+        "model", description="judge = the trained judge (qa/judge/) ranks the candidate units and decides "
+                             "abstention alone; model = the older cross-encoder re-scores the best candidates with "
+                             "the hand features; features = hand features only")
+    max_units: int = Field(12, ge=1, le=32, description="judge: candidate units (sentences, or a sentence with what "
+                                                        "it introduces) the judge reads per question")
     rerank_top: int = Field(6, ge=1, le=100, description="candidates the relevance model reads")
     relevance_gate: float = Field(
         0.4, ge=0, le=1.01, description="the model reads a question only when the hand features' best probability "
                                         "is below this (0 = never, 1.01 = every question)")
     abstain_below: float | None = Field(
         None, ge=0, le=1, description="abstain when the best support probability is below this; unset = the "
-                                      "threshold fitted with the support model")
+                                      "threshold fitted for the relevance judge in use (qa/fitted/)")
     threads: int = Field(1, ge=1, le=64, description="ONNX Runtime threads of the judge (qa/judge/); 1 is fastest "
                                                      "when several questions run at once")
     max_sentences: int = Field(3, ge=1, le=20, description="sentences quoted at most")
     second_sentence_margin: float = Field(
-        0.02, ge=0, le=1, description="a further sentence is quoted only when its support is this close to the best's")
+        0.02, ge=0, le=1, description="features and model: a further sentence is quoted only when its support is "
+                                      "this close to the best's (the judge's margin is fitted: qa/fitted/judge.json)")
 
 
 class LLMSettings(_Group):

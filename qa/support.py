@@ -122,12 +122,13 @@ def names_someone(sentence: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Scored:
-    hit: Hit
+    hit: Hit  # the candidate's (first) sentence
     cosine: float
-    coverage: float
-    type_ok: float
+    coverage: float | None  # hand features: None where the judge scored the candidate
+    type_ok: float | None
     probability: float
     relevance: float | None = None  # the cross-encoder's logit, for the candidates it read
+    last: int | None = None  # a judge unit's last sentence when it spans two (cited as one span)
 
 
 def coverage(query_stems: list[str], sentence_stems: frozenset[str], lexical: LexicalStats) -> float:

@@ -79,7 +79,7 @@ def make_tools(assistant) -> list[Callable[..., str]]:
             if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_SEARCH_K:
                 raise CiteqaError(f"k must be a whole number from 1 to {MAX_SEARCH_K}, got {k!r}")
             ev = assistant.evidence(query)
-            hits = [citation(ev.corpus, s.hit.row, s.probability).to_dict() for s in ev.scored[:k]]
+            hits = [citation(ev.corpus, s.hit.row, s.probability, s.last).to_dict() for s in ev.scored[:k]]
             return json.dumps({"query": ev.question, "results": hits}, ensure_ascii=False)
 
     def list_documents() -> str:

@@ -16,6 +16,7 @@ from types import ModuleType
 SUITES: dict[str, str] = {
     "seed": "eval.suites.seed",
     "squad": "eval.suites.squad",
+    "judge": "eval.suites.judge",
     "hotpot": "eval.suites.hotpot",
     "scale": "eval.suites.scale",
     "perf": "eval.suites.perf",

@@ -4,7 +4,8 @@ Each file is written by the command that fits its values (``python -m training.c
 besides the values, the data and split they were fitted on, the figures that justify them, the command
 line and the date. A file holds one fit (``support.json``, ``verify.json``) or one fit per embedder
 (``relevance.json``: ``{"format": 1, "fits": {embedder name: fit}}``), since cosines differ by embedder.
-A fit's ``values`` are a logistic model: ``{"weights": {"bias": b, feature: w, ...}, "threshold": t}``.
+A fit's ``values`` are a logistic model: ``{"weights": {"bias": b, feature: w, ...}, "threshold": t}``, except
+``judge.json``'s: the judge's abstention threshold and near-tie margin, ``{"threshold": t, "margin": m}``.
 """
 
 from __future__ import annotations
@@ -89,3 +90,26 @@ def load_by_embedder(name: str, features: tuple[str, ...], required: str,
     if wrong := [e for e, fit in fits.items() if fit["embedder"] != e]:
         raise FittedError(f"{where}: the fits for {', '.join(map(repr, wrong))} name another embedder")
     return out
+
+
+@dataclass(frozen=True)
+class JudgeFit:
+    """The judge's abstention threshold (on its probability) and the margin within which further units are cited."""
+
+    threshold: float
+    margin: float
+
+
+def load_judge(path: Path | None = None) -> JudgeFit:
+    """``judge.json`` (or ``path``): written by ``python -m training.calibrate_judge``."""
+    fit = read("judge", path)
+    where = str(path or path_of("judge"))
+    if missing := [f for f in FIT_FIELDS if f not in fit]:
+        raise FittedError(f"{where}: a fit needs the fields {', '.join(FIT_FIELDS)}; missing {', '.join(missing)}")
+    values = fit["values"] if isinstance(fit["values"], dict) else {}
+    threshold, margin = values.get("threshold"), values.get("margin")
+    if not _number(threshold) or not 0 < threshold < 1:
+        raise FittedError(f"{where}: values.threshold must be a probability in (0, 1); got {threshold!r}")
+    if not _number(margin) or not 0 <= margin < 1:
+        raise FittedError(f"{where}: values.margin must be a number in [0, 1); got {margin!r}")
+    return JudgeFit(float(threshold), float(margin))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from qa.evidence import Evidence, citation
+from qa.evidence import Evidence
 from qa.types import Answer
 
 ABSTAIN_TEXT = "I could not find the answer to that in the documents."
@@ -22,7 +22,7 @@ class ExtractiveMode:
         view = ev.corpus
         # Quote in document order so the answer reads like the source.
         chosen = sorted(ev.chosen, key=lambda rs: (view.records[rs[0]].doc_id, view.records[rs[0]].start))
-        citations = [citation(view, row, score) for row, score in chosen]
+        citations = [ev.cite(row, score) for row, score in chosen]
         parts = []
         for n, ((row, _), c) in enumerate(zip(chosen, citations), 1):
             label = META_LABELS.get(view.records[row].kind)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qa.fitted import FittedError, LogisticFit, load, load_by_embedder, logistic_fit, read
+from qa.fitted import FittedError, LogisticFit, load, load_by_embedder, load_judge, logistic_fit, read
 
 FEATURES = ("cosine", "lexical")
 
@@ -82,3 +82,15 @@ def test_the_training_writer_produces_what_the_answer_path_reads(tmp_path):
     with pytest.raises(FittedError):  # checked before anything is written
         save("verify", _fit(threshold=0.0), FEATURES, out=tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_the_judges_fit_is_a_threshold_and_a_margin(tmp_path):
+    fit = load_judge()
+    record = read("judge")
+    assert 0 < fit.threshold < 1 and 0 <= fit.margin < 1 and record["figures"]["calib"]
+    assert record["command"].startswith("python -m training.calibrate_judge")
+    bad = {**_fit(), "values": {"threshold": 0.3, "margin": 1.5}}
+    path = tmp_path / "judge.json"
+    path.write_text(json.dumps({"format": 1, **bad}), encoding="utf-8")
+    with pytest.raises(FittedError, match="values.margin must be a number"):
+        load_judge(path)
