@@ -45,11 +45,17 @@ class CorpusView:
         return self.documents[r.doc_id].text[r.start : r.end]
 
     def neighbours(self, row: int) -> tuple[int | None, int | None]:
-        """Previous/next sentence rows of the same document (sentence-window context)."""
+        """Previous/next sentence rows of the same document and section (sentence-window context): a
+        sentence of the section before is other matter, not context. Rows without known sections (plain
+        text) are neighbours across the whole document."""
         doc_of = self.records.doc_id_of
-        doc = doc_of(row)
-        prev = row - 1 if row > 0 and doc_of(row - 1) == doc else None
-        nxt = row + 1 if row + 1 < len(self.records) and doc_of(row + 1) == doc else None
+        doc, section = doc_of(row), self.records[row].section
+
+        def near(j: int) -> bool:
+            return doc_of(j) == doc and (section is None or self.records[j].section in (None, section))
+
+        prev = row - 1 if row > 0 and near(row - 1) else None
+        nxt = row + 1 if row + 1 < len(self.records) and near(row + 1) else None
         return prev, nxt
 
     def introduces(self, row: int) -> bool:

@@ -7,7 +7,8 @@ prefix's KV cache and reads only the rest (qa/llm/runtime.py). When the whole co
 (``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
 question. Larger corpora keep only the instructions as the cached prefix; the user message holds the evidence
 the answer needs: the chosen sentences, then the best-scored others up to ``Settings.llm.evidence_sentences``,
-under one short header per document, and the neighbours of the best ``Settings.llm.neighbours_for``
+under one short header per document and section (its title and, for structured documents, the
+section path), and the neighbours of the best ``Settings.llm.neighbours_for``
 (docs/decisions/0221-evidence-only-prompt.md).
 """
 
@@ -81,11 +82,13 @@ def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int
         around = view.neighbours(row) if rank < settings.llm.neighbours_for else ()
         picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))
-    lines, doc = ["Sentences:"], None
+    lines, group = ["Sentences:"], None
     for line, row in zip(_lines(view, rows), rows):
-        if view.records[row].doc_id != doc:
-            doc = view.records[row].doc_id
-            lines.append(f"From {_title(view, doc)}:")
+        rec = view.records[row]
+        if (rec.doc_id, rec.section) != group:
+            group = rec.doc_id, rec.section
+            where = _title(view, rec.doc_id) + (f" > {_short(rec.section)}" if rec.section else "")
+            lines.append(f"From {where}:")
         lines.append(line)
     return Context(rows, instructions(), False, "\n".join(lines))
 
@@ -95,6 +98,12 @@ def _title(view: CorpusView, doc_id: str) -> str:
     meta = getattr(view.documents.get(doc_id), "metadata", None) or {}
     title = " ".join(str(meta.get("title") or doc_id).split())
     return title if len(title) <= 80 else title[:79] + "\u2026"
+
+
+def _short(section: str) -> str:
+    """A section path as a prompt header: its last two levels, at most 80 characters (tokens are read time)."""
+    path = " > ".join(section.split(" > ")[-2:])
+    return path if len(path) <= 80 else path[:79] + "\u2026"
 
 
 def _lines(view: CorpusView, rows: list[int]) -> list[str]:

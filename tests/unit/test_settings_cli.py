@@ -87,7 +87,7 @@ def test_every_setting_has_a_description_and_numbers_have_bounds() -> None:
     ({"CITEQA_LLM_THREADS": "0"}, "CITEQA_LLM_THREADS: input should be greater than or equal to 1, got '0'"),
     ({"CITEQA_RETRIEVAL_TOP_K": "100000"}, "CITEQA_RETRIEVAL_TOP_K: input should be less than or equal to 1000"),
     ({"CITEQA_JUDGE_RELEVANCE_GATE": "-0.1"}, "CITEQA_JUDGE_RELEVANCE_GATE: input should be greater than or equal to 0"),
-    ({"CITEQA_RELEVANCE": "magic"}, "CITEQA_RELEVANCE: input should be 'model' or 'features', got 'magic'"),
+    ({"CITEQA_RELEVANCE": "magic"}, "CITEQA_RELEVANCE: input should be 'judge', 'model' or 'features', got 'magic'"),
     ({"CITEQA_MILVUS_COLLECTION": "9lives"}, "CITEQA_MILVUS_COLLECTION: string should match pattern"),
     ({"CITEQA_RAY_ADDRESS": "head"}, "CITEQA_RAY_ADDRESS: must be auto, ray://HOST:PORT or HOST:PORT, got 'head'"),
     ({"CITEQA_LLM_TREADS": "1"}, "CITEQA_LLM_TREADS is not a setting"),
