@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from index.corpus import Corpus, CorpusView
 from index.locations import location_of
-from qa.fitted import load_judge
+from qa.fitted import load_judge, path_of
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
@@ -135,9 +135,10 @@ class EvidenceFinder:
         self.judge = self._load_judge(settings) if s.relevance == "judge" else None
         self.judge_threshold = self.judge_margin = 0.0
         if self.judge is not None:
-            fit = load_judge()
+            # An explicit abstain_below needs no fit (training.calibrate_judge runs before judge.json exists).
+            fit = load_judge() if s.abstain_below is None or path_of("judge").exists() else None
             self.judge_threshold = fit.threshold if s.abstain_below is None else s.abstain_below
-            self.judge_margin = fit.margin
+            self.judge_margin = fit.margin if fit else s.second_sentence_margin
         self.scorer = self._load_scorer(settings) if s.relevance == "model" else None
         # One threshold per probability scale: the hand features' own, and the one fitted with the model's logit.
         self.threshold = ABSTAIN_BELOW if s.abstain_below is None else s.abstain_below

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
 
     texts, parts = load_parts(args.squad)
     questions = sample(parts["calib"], args.limit, args.seed)
-    settings = Settings.from_env().with_(judge={"relevance": "judge", "abstain_below": None})
+    settings = Settings.from_env().with_(judge={"relevance": "judge", "abstain_below": 0.0})  # ranks only
     assistant = Assistant.from_texts(part_corpus(texts, parts["calib"]), settings=settings)
     if assistant._finder.relevance != "judge":
         raise SystemExit("the judge did not load (see the warning above); nothing to calibrate")
