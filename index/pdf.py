@@ -18,6 +18,7 @@ from index.pdf_words import PageWords, Word
 from index.pdfium import PDFIUM_LOCK, open_pdf
 
 MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
+_UNMAPPED = "\ufffc"  # stands for a glyph PDFium reads as a C1 control code, until the word is known
 MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
 
 
@@ -75,36 +76,50 @@ def _page_words(page, number: int, height: float) -> list[Word]:
     words: list[Word] = []
     chars: list[str] = []
     box = [0.0, 0.0, 0.0, 0.0]  # x0, top, x1, bottom of the word being read
-    size = 0.0
+    size, weight = 0.0, 0
     last = (0.0, 0.0, 0.0)  # left, right, vertical centre of the previous character
     rect = raw.FS_RECTF()
     get_box, get_size = raw.FPDFText_GetLooseCharBox, raw.FPDFText_GetFontSize
+    get_weight = raw.FPDFText_GetFontWeight
     try:
         n = textpage.count_chars()
         buf = (ctypes.c_ushort * (n + 1))()
         raw.FPDFText_GetText(textpage, 0, n, buf)  # all characters in one call: one UTF-16 unit each
         for i, code in enumerate(buf[:n]):
             ch = "-" if code in (0x02, 0xFFFE) else chr(code)  # PDFium marks a line-end hyphen as 0x02
+            if 0x80 <= code <= 0x9F:  # a glyph without a Unicode mapping (TeX's cmsy bullet reads as 0x88)
+                ch = _UNMAPPED
             if ch.isspace() or not ch.isprintable() or not get_box(textpage, i, rect):
                 if chars:
-                    words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                    words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size, weight))
                     chars = []
                 continue
             top, bottom = height - rect.top, height - rect.bottom
             centre = (top + bottom) / 2
             if chars and (abs(centre - last[2]) > 0.5 * size or rect.left - last[1] > 0.2 * size
                           or rect.left < last[0] - 0.5 * size):  # a new line, a gap, or a jump back
-                words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+                words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size, weight))
                 chars = []
             if not chars:
                 size = get_size(textpage, i) or (rect.top - rect.bottom)
+                weight = max(0, get_weight(textpage, i))  # -1 when PDFium cannot tell
                 box = [rect.left, top, rect.right, bottom]
             else:
                 box = [min(box[0], rect.left), min(box[1], top), max(box[2], rect.right), max(box[3], bottom)]
             chars.append(ch)
             last = (rect.left, rect.right, centre)
         if chars:
-            words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size))
+            words.append(Word("".join(chars), number, box[0], box[1], box[2], box[3], size, weight))
     finally:
         textpage.close()
-    return words
+    # An unmapped glyph standing alone (an itemize bullet) is a bullet; inside a word it is dropped, as before.
+    out = []
+    for w in words:
+        if w.text == _UNMAPPED:
+            w.text = "\u2022"
+        elif _UNMAPPED in w.text:
+            w.text = w.text.replace(_UNMAPPED, "")
+            if not w.text:
+                continue
+        out.append(w)
+    return out

@@ -28,7 +28,7 @@ import numpy as np
 from index.pdf_structure import BlockTagger, heading_levels, is_bullet_line, listing_pages
 from index.pdf_words import PageWords, Segment, Unit, Word
 
-_SEGMENT_GAP_EM = 1.1  # a gap wider than this (in font sizes) inside a line separates columns or table cells
+_SEGMENT_GAP_EM = 1.0  # a gap wider than this (in font sizes) inside a line separates columns or table cells
 _CELL_GAP_EM = 4.0  # ... and always one this wide, even when every gap of the line is (a table row)
 _MARGIN = 0.1  # the top and bottom tenth of a page hold running headers and footers
 _REPEATED_ON = 0.5  # a margin line on at least this share of the pages is a running header/footer
@@ -128,13 +128,13 @@ def _page_units(page: PageWords, body_size: float) -> tuple[list[Unit], list[Uni
     gutter = _gutter(page, [s for s in body if id(s) not in table])
     ordered: list[tuple[int, Segment]] = []  # (column, segment): 0 full width / single column, 1 left, 2 right
     if gutter is None:
-        ordered = [(0, s) for s in sorted(body, key=lambda s: (s.top, s.x0))]
+        ordered = [(0, s) for s in _reading_order(body)]
     else:
         band: list[Segment] = []
 
         def flush_band() -> None:
-            ordered.extend((1, s) for s in sorted((s for s in band if s.x1 <= gutter), key=lambda s: (s.top, s.x0)))
-            ordered.extend((2, s) for s in sorted((s for s in band if s.x1 > gutter), key=lambda s: (s.top, s.x0)))
+            ordered.extend((1, s) for s in _reading_order(s for s in band if s.x1 <= gutter))
+            ordered.extend((2, s) for s in _reading_order(s for s in band if s.x1 > gutter))
             band.clear()
 
         for s in sorted(body, key=lambda s: (s.top, s.x0)):
@@ -149,13 +149,31 @@ def _page_units(page: PageWords, body_size: float) -> tuple[list[Unit], list[Uni
 
 
 def _same_line(segs: list[Segment]) -> list[list[Segment]]:
+    """Segments grouped into lines, top to bottom, each line left to right (the tops of one line's
+    segments differ by a fraction of a point with their glyphs: a table row's cells must not swap)."""
     lines: list[list[Segment]] = []
     for s in sorted(segs, key=lambda s: (s.top, s.x0)):
         if lines and abs(s.top - lines[-1][0].top) < 0.35 * s.size:
             lines[-1].append(s)
         else:
             lines.append([s])
-    return lines
+    return [sorted(line, key=lambda s: s.x0) for line in lines]
+
+
+def _reading_order(segs) -> list[Segment]:
+    return [s for line in _same_line(list(segs)) for s in line]
+
+
+_NUMBERED = re.compile(r"^(?:\d+\.)+\d+\.?\s+\S")  # "2.1 Options", "4.3.2. Limits": a subsection's number
+
+
+def _is_heading(s: Segment, body_size: float) -> bool:
+    """A line set clearly larger than the body text; or a short bold line, slightly larger or numbered
+    as a subsection ("1.1 Limits" in LaTeX's 12 pt bold over 11 pt text), that ends no sentence."""
+    if s.size > 1.15 * body_size:
+        return True
+    short = len(s.words) <= 12 and not s.text.endswith((".", ",", ";"))
+    return s.bold and short and (s.size > 1.05 * body_size or bool(_NUMBERED.match(s.text)))
 
 
 def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float, kind: str = "body") -> list[Unit]:
@@ -172,7 +190,7 @@ def _rows(page: PageWords, ordered: list[tuple[int, Segment]], body_size: float,
             last.kind = "table"
             continue
         lo, hi = extent[col]
-        k = "heading" if kind == "body" and s.size > 1.15 * body_size else kind
+        k = "heading" if kind == "body" and _is_heading(s, body_size) else kind
         if (last and last.kind == "table" and last.column == col and k == "body"
                 and 0 <= s.top - last.cells[-1].bottom < 0.8 * s.size):
             cell = next((j for j, c in enumerate(last.cells) if j and abs(c.x0 - s.x0) < 0.5 * s.size), None)

@@ -18,6 +18,10 @@ class Word:
     x1: float
     bottom: float
     size: float
+    weight: int = 0  # PDFium's font weight of its first character (400 regular, 700 bold); 0 unknown (OCR)
+
+
+BOLD_WEIGHT = 500  # TeX's bold Computer Modern (CMBX) reads as 545, its regular (CMR) as 345
 
 
 @dataclass
@@ -33,12 +37,14 @@ class Segment:
     bottom: float = field(init=False)
     size: float = field(init=False)
     text: str = field(init=False)
+    bold: bool = field(init=False)  # every word is set in a bold font
 
     def __post_init__(self) -> None:
         self.x0, self.x1 = self.words[0].x0, self.words[-1].x1
         self.top, self.bottom = min(w.top for w in self.words), max(w.bottom for w in self.words)
         self.size = max(w.size for w in self.words)
         self.text = " ".join(w.text for w in self.words)
+        self.bold = all(w.weight >= BOLD_WEIGHT for w in self.words)
 
 
 @dataclass
