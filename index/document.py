@@ -123,6 +123,9 @@ class _Rows:
             elif kind != structure.FURNITURE:
                 header = None
         self.skipped: Counter[str] = Counter()
+        # Blocks from the second heading on: inside a section, not the title's head of the document.
+        heads = [i for i, b in enumerate(blocks) if b[2] == structure.HEADING]
+        self.in_section = [len(heads) > 1 and i >= heads[1] for i in range(len(blocks))]
 
     def _block_at(self, offset: int) -> int:
         """The number of the block containing (or last starting before) ``offset``, -1 before any."""
@@ -132,10 +135,13 @@ class _Rows:
         """The span to read as body text when a line the newspaper layout takes for a title or a
         byline is a table row, a list item, code or a skipped block (the structure knows better): the whole
         block, as the byline's span leaves out its dash. None for real metadata."""
-        i = self._block_at(region.start)
-        if (region.kind in ("publication", "headline", "deck", "byline") and i >= 0
-                and region.start < self.blocks[i][1] and self.blocks[i][2] in _NOT_TITLES):
-            return min(self.blocks[i][0], region.start), max(self.blocks[i][1], region.end)
+        i = self._block_at(region.end - 1)  # the block the line overlaps (its markup, "## ", may precede it)
+        if region.kind not in ("publication", "headline", "deck", "byline") or i < 0:
+            return None
+        start, end, kind = self.blocks[i][:3]
+        # Inside a section (from the document's second heading on) a line is no headline, deck or byline.
+        if region.start < end and start < region.end and (kind in _NOT_TITLES or self.in_section[i]):
+            return min(start, region.start), max(end, region.end)
         return None
 
     def record(self, start: int, end: int, kind: str = layout.BODY, index_text: str | None = None) -> SentenceRecord:

@@ -174,3 +174,14 @@ def test_a_markdown_list_item_is_never_taken_for_a_byline():
     assert "author" not in doc.metadata
     assert "byline" not in {r.kind for r in doc.sentences}
     assert any(doc.text[r.start:r.end] == "Oil the hinge." for r in doc.sentences)
+
+
+def test_a_section_heading_and_its_first_lines_are_body_rows_not_headline_and_deck():
+    """The newspaper layout takes a document's first lines for headline, deck and byline; under a section
+    heading (one other than the title) the structure knows better, so the heading introduces its section."""
+    doc = _parsed("m.md", b"# Manual\n\n## Install\n\nThe files created by the tool are:\n\n- an archive\n- a list\n")
+    rows = {doc.text[r.start:r.end]: r for r in doc.sentences}
+    assert rows["Install"].kind == "body" and rows["Install"].block == "heading" and rows["Install"].section == "Install"
+    assert rows["The files created by the tool are:"].kind == "body"
+    html = _parsed("n.html", b"<h1>Trip called off</h1><p>By Jane Roe</p><p>The trip was cancelled on Friday.</p>")
+    assert {r.kind for r in html.sentences} >= {"headline", "byline"}  # a news page keeps its metadata
