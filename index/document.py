@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field, fields
 
 from index import layout, structure
-from index.sentences import split_sentences
+from index.sentences import split_sentences, strip_span
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ class _Rows:
         return out
 
     def _whole(self, i: int, start: int, end: int) -> list[SentenceRecord]:
-        stripped = _strip(self.text, start, end)
+        stripped = strip_span(self.text, start, end)
         if stripped is None:
             return []
         s, e = stripped
@@ -227,10 +227,3 @@ class _Rows:
         out.append((pos, end))
         return [(s, e) for s, e in out if e > s]
 
-
-def _strip(text: str, s: int, e: int) -> tuple[int, int] | None:
-    while s < e and text[s].isspace():
-        s += 1
-    while e > s and text[e - 1].isspace():
-        e -= 1
-    return (s, e) if s < e else None

@@ -110,7 +110,7 @@ def _sentences_in(text: str, start: int, end: int) -> list[tuple[int, int]]:
         out.append((seg_start, stop))
         seg_start = nxt
     out.append((seg_start, end))
-    return [t for t in (_strip(text, s, e) for s, e in out) if t is not None]
+    return [t for t in (strip_span(text, s, e) for s, e in out) if t is not None]
 
 
 def _starts_sentence(ch: str) -> bool:
@@ -137,7 +137,8 @@ def _period_ends(text: str, dot: int, nxt: int, end: int) -> bool:
     return True
 
 
-def _strip(text: str, s: int, e: int) -> tuple[int, int] | None:
+def strip_span(text: str, s: int, e: int) -> tuple[int, int] | None:
+    """(s, e) without the whitespace at either end; None when nothing else is left."""
     while s < e and text[s].isspace():
         s += 1
     while e > s and text[e - 1].isspace():
@@ -151,10 +152,10 @@ def _cap_length(text: str, s: int, e: int) -> list[Span]:
         cut = text.rfind(" ", s + MAX_SENTENCE_CHARS // 2, s + MAX_SENTENCE_CHARS)
         if cut < 0:
             cut = s + MAX_SENTENCE_CHARS
-        piece = _strip(text, s, cut)
+        piece = strip_span(text, s, cut)
         if piece:
             spans.append(Span(*piece))
-        rest = _strip(text, cut, e)
+        rest = strip_span(text, cut, e)
         if rest is None:
             return spans
         s, e = rest

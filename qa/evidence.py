@@ -125,6 +125,16 @@ def with_antecedents(view: CorpusView, question: str, rows: list[tuple[int, floa
     return out
 
 
+def _load_model(what: str, load, error: type[Exception], settings: Settings):
+    """A relevance model, or None: answers still work on the hand features alone; say so once instead of
+    failing every question."""
+    try:
+        return load(settings)
+    except (error, OSError, KeyError, ValueError) as exc:
+        log.warning("%s unavailable, judging relevance by hand features only: %s", what, exc)
+        return None
+
+
 class EvidenceFinder:
     """Retrieval (rebuilt when the corpus changes) + relevance judging + selection."""
 
@@ -155,22 +165,13 @@ class EvidenceFinder:
     def _load_judge(settings: Settings):
         from qa.judge.scorer import JudgeError, scorer_for
 
-        try:
-            return scorer_for(settings)
-        except (JudgeError, OSError, KeyError, ValueError) as exc:
-            log.warning("judge unavailable, judging relevance by hand features only: %s", exc)
-            return None
+        return _load_model("judge", scorer_for, JudgeError, settings)
 
     @staticmethod
     def _load_scorer(settings: Settings):
         from qa.relevance.scorer import RelevanceError, scorer_for
 
-        try:
-            return scorer_for(settings)
-        except (RelevanceError, OSError, KeyError, ValueError) as exc:
-            # Answers still work on the hand features alone; say so once instead of failing every question.
-            log.warning("relevance model unavailable, judging relevance by hand features only: %s", exc)
-            return None
+        return _load_model("relevance model", scorer_for, RelevanceError, settings)
 
     def retriever(self, corpus: Corpus) -> HybridRetriever:
         r = self._retriever

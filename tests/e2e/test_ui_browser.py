@@ -314,19 +314,23 @@ def _two_page_pdf(path: Path) -> None:
     pdf.output(str(path))
 
 
+def _upload_and_ask_the_keeper(page, path, timeout: int) -> None:
+    """Upload one file in the Documents tab, then ask who Greyport's pelican keeper is."""
+    page.get_by_role("tab", name="Documents").click()
+    page.set_input_files("#cq-upload input[type=file]", [str(path)])
+    page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=timeout)
+    assert path.name in page.inner_text("#cq-upload-status")
+    _ask(page, "Who is the pelican keeper of Greyport?")
+    assert "Oswald" in page.locator(ANSWERED).last.inner_text()
+
+
 @pytest.mark.slow
 def test_pdf_citation_shows_its_page_with_the_span_boxed(server, browser, tmp_path):
     pdf = tmp_path / "greyport.pdf"
     _two_page_pdf(pdf)
     ctx, page = _open(browser, server)
     try:
-        page.get_by_role("tab", name="Documents").click()
-        page.set_input_files("#cq-upload input[type=file]", [str(pdf)])
-        page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=120_000)
-        assert "greyport.pdf" in page.inner_text("#cq-upload-status")
-
-        _ask(page, "Who is the pelican keeper of Greyport?")
-        assert "Oswald" in page.locator(ANSWERED).last.inner_text()
+        _upload_and_ask_the_keeper(page, pdf, timeout=120_000)
         chip = page.locator("#cq-chat .cq-chip", has_text="greyport.pdf").last
         assert "page 2" in chip.get_attribute("title")
         chip.click()
@@ -379,13 +383,7 @@ def test_scanned_image_citation_shows_the_image_with_the_span_boxed(server, brow
     scan.pages[0].save(png, dpi=(150, 150))
     ctx, page = _open(browser, server)
     try:
-        page.get_by_role("tab", name="Documents").click()
-        page.set_input_files("#cq-upload input[type=file]", [str(png)])
-        page.wait_for_selector("#cq-upload-status .cq-status-ok", timeout=180_000)
-        assert "greyport-scan.png" in page.inner_text("#cq-upload-status")
-
-        _ask(page, "Who is the pelican keeper of Greyport?")
-        assert "Oswald" in page.locator(ANSWERED).last.inner_text()
+        _upload_and_ask_the_keeper(page, png, timeout=180_000)
         page.locator("#cq-chat .cq-chip", has_text="greyport-scan.png").last.click()
         page.wait_for_selector("#cq-source .cq-page-img", timeout=30_000)
         view = page.evaluate("""() => {

@@ -664,15 +664,22 @@ def _zip_of(members: dict[str, str]) -> bytes:
 def test_bad_pdf_and_docx_give_one_clear_error_and_change_nothing(tmp_path, monkeypatch, name, make, msg, limit):
     if limit:
         monkeypatch.setattr(limit[0], limit[1])
+    assert_refused_and_unchanged(tmp_path, name, make(tmp_path), msg)
+
+
+def assert_refused_and_unchanged(tmp_path, name: str, data: bytes, msg: str):
+    """Adding the file ``name`` with ``data`` raises one IngestError naming it and saying ``msg``, and the
+    index directory is byte for byte as before; returns (the message, the assistant)."""
     f = tmp_path / "in" / name
     f.parent.mkdir()
-    f.write_bytes(make(tmp_path))
+    f.write_bytes(data)
     a, idx, before = _open_and_add(tmp_path, [f])
     with pytest.raises(IngestError) as err:
         a.add_paths([f])
     assert name in str(err.value) and msg in str(err.value), str(err.value)
     assert "Traceback" not in str(err.value)
     assert dir_digest(idx) == before
+    return str(err.value), a
     assert [d.doc_id for d in a.documents()] == ["base.txt"]
 
 
