@@ -115,13 +115,12 @@ def _lines(view: CorpusView, rows: list[int]) -> list[str]:
     return lines
 
 
-def user_turn(question: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history_turns: int,
-              hint: list[int] = ()) -> str:
-    """The user message: the last turns of the conversation, the question and the sentences to look at first."""
+def user_turn(question: str, turns: list[dict[str, str]] | tuple[dict[str, str], ...], history_turns: int) -> str:
+    """The user message: the last turns of the conversation and the question. It names no retrieved sentences:
+    that hint cost about 15 prompt tokens and lost on the seed (docs/decisions/0224-no-sentence-hint.md)."""
     recent = list(turns)[-2 * history_turns :]
     convo = ""
     if recent:
         convo = "Earlier conversation:\n" + "\n".join(
             f"{t['role'].capitalize()}: {' '.join(t['content'].split())[:400]}" for t in recent) + "\n\n"
-    look = f"\nLook first at sentences {', '.join(f'[{n}]' for n in hint)}." if hint else ""
-    return f"{convo}Question: {question}{look}"
+    return f"{convo}Question: {question}"

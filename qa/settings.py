@@ -171,7 +171,6 @@ class LLMSettings(_Group):
                                 description="... and the sentences around the best this many of them")
     answer_max_tokens: int = Field(80, ge=1, le=4096, description="tokens of a written answer at most")
     history_turns: int = Field(4, ge=0, le=50, description="earlier turns of the chat the prompt includes")
-    hinted_sentences: int = Field(3, ge=0, le=20, description="best retrieved sentences the user turn names")
     quote_best_from: float = Field(
         0.5, ge=0, le=1, description="quote the best sentence instead of a draft citing only weaker sentences when "
                                      "its support is at least this")

@@ -64,9 +64,7 @@ class GenerativeMode:
             return
         s = self.settings.llm
         ctx = self.context(ev)
-        number_of = ctx.number_of()
-        hint = [number_of[x.hit.row] for x in ev.scored[: s.hinted_sentences] if x.hit.row in number_of]
-        messages = ctx.messages(user_turn(ev.question, ev.history, s.history_turns, hint))
+        messages = ctx.messages(user_turn(ev.question, ev.history, s.history_turns))
         parts: list[str] = []
         first_token = None
         # The prefix (whole corpus or instructions) is the same for every question: kept across restarts.

@@ -167,7 +167,7 @@ def test_pinned_model_template_renders_the_chatml_prompt_byte_for_byte(rt) -> No
 
     system = SYSTEM + "[1] The tide rises twice a day.\n[2] The harbour master is Anne Le Gall."
     user = user_turn("Who is he?", [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Anne."}],
-                     2, [2])
+                     2)
     chat = rt.chat_template()
     prompt = chat.prompt(Context([0, 1], system, True).messages(user))
     assert prompt.text == (f"<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n"
