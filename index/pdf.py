@@ -18,8 +18,8 @@ from index.pdf_words import PageWords, Word
 from index.pdfium import PDFIUM_LOCK, open_pdf
 
 MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
-_UNMAPPED = "\ufffc"  # stands for a glyph PDFium reads as a C1 control code, until the word is known
 MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
+_UNMAPPED = "\ufffc"  # stands for a glyph PDFium reads as a C1 control code, until the word is known
 
 
 def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:

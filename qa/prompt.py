@@ -48,9 +48,6 @@ class Context:
     whole_corpus: bool  # the prefix holds every sentence (else they are in ``evidence``)
     evidence: str = ""  # the numbered sentences of this question, at the start of the user message
 
-    def number_of(self) -> dict[int, int]:
-        return {row: n for n, row in enumerate(self.rows, 1)}
-
     def messages(self, user: str) -> list[dict[str, str]]:
         """The chat messages of one question: this context's system message, then ``user`` (see user_turn)
         after this question's numbered sentences, if any."""

@@ -98,7 +98,7 @@ def _before_messages(a: Any, question: str) -> list[dict[str, str]]:
     ev = a.evidence(question)
     old = a.settings.with_(llm={"evidence_sentences": 6, "neighbours_for": 2, "full_corpus_max_chars": 0})
     ctx = build_context(ev.corpus, old, [s.hit.row for s in ev.scored])
-    number_of = ctx.number_of()
+    number_of = {row: n for n, row in enumerate(ctx.rows, 1)}
     look = ", ".join(f"[{number_of[x.hit.row]}]" for x in ev.scored[:3] if x.hit.row in number_of)
     hint = f"\nLook first at sentences {look}." if look else ""  # the user turn named them then (decision 0224)
     return [{"role": "system", "content": SYSTEM + "\n".join(_lines(ev.corpus, ctx.rows))},
