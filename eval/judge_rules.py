@@ -1,11 +1,15 @@
 """Which hand rules of the evidence path earn their place next to the judge: each measured with and without.
 
-    python -m eval.judge_rules [--squad A.json B.json] [--seed-dev PATH] [--limit N]
+    python -m eval.judge_rules [--path judge|model] [--squad A.json B.json] [--seed-dev PATH] [--limit N]
 
 Data: the judge's held-out SQuAD 2.0 A+B test articles (open corpus of their paragraphs, as ``eval.suites.judge``),
 the seed article's gold set (eval/gold_seed.jsonl: follow-ups) and the shared seed dev set. One rule is switched off
-at a time in the judge mode; today's relevance ("model": hand-feature logistic, gate, cross-encoder rerank) and the
-hand features alone are the reference. Writes eval/results/judge_rules.json and eval/judge_rules.md.
+(or on) at a time, on one of two paths:
+
+- ``--path judge``: next to the judge; today's relevance ("model") and the hand features alone are the reference.
+  Writes eval/results/judge_rules.json and eval/judge_rules.md.
+- ``--path model``: in today's default path (hand-feature logistic, gate, cross-encoder rerank), so a rule that does
+  not earn its place there can leave the product now. Writes eval/results/rules_model.json and eval/rules_model.md.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
 import tempfile
 from dataclasses import replace
@@ -33,19 +38,9 @@ def as_is(ev):
     return ev
 
 
-def without_antecedents(ev):
-    """The judge's choice alone: no who-question antecedent added before a pronoun-subject sentence."""
-    from qa.evidence import select
-
-    s = ev_settings(ev)
-    best = select(list(ev.scored), ev.abstain_below, s["margin"], s["max"])
-    return replace(ev, chosen=tuple((x.hit.row, x.probability) for x in best),
-                   last_rows=tuple((x.hit.row, x.last) for x in best if x.last is not None))
-
-
 def with_answer_types(ev):
     """Units that cannot hold the asked kind of answer (qa/support.py answer types and patterns) are not cited."""
-    from qa.evidence import select, with_antecedents
+    from qa.evidence import select
     from qa.support import answer_type, type_ok
     from qa.units import Unit, unit_text
 
@@ -55,12 +50,11 @@ def with_answer_types(ev):
             if type_ok(kind, unit_text(view, Unit(x.hit.row, x.last or x.hit.row, x.hit))) > 0]
     s = ev_settings(ev)
     best = select(kept, ev.abstain_below, s["margin"], s["max"])
-    chosen = with_antecedents(view, ev.question, [(x.hit.row, x.probability) for x in best])
-    return replace(ev, chosen=tuple(chosen), last_rows=tuple((x.hit.row, x.last) for x in best if x.last is not None))
+    return replace(ev, chosen=tuple((x.hit.row, x.probability) for x in best),
+                   last_rows=tuple((x.hit.row, x.last) for x in best if x.last is not None))
 
 
-POST = {"judge": as_is, "judge without who-question antecedents": without_antecedents,
-        "judge with answer types": with_answer_types}
+POST = {"judge": as_is, "judge with answer types": with_answer_types}
 _SETTINGS: dict[str, Any] = {}
 
 
@@ -89,6 +83,108 @@ def patched(name: str):
         yield
     finally:
         qa.evidence.condense, qa.units.introduces = saved
+
+
+def _type_levels(vague: float | None = None, hint: float | None = None, none: float | None = None):
+    """qa.support.type_ok with some of its grades replaced (0.75 vague time, 0.5 hint, 0 no answer of the kind)."""
+    import qa.support
+
+    original = qa.support.type_ok
+
+    def graded(kind, sentence):
+        g = original(kind, sentence)
+        if g == 0.75 and vague is not None:
+            return vague
+        if g == 0.5 and hint is not None:
+            return hint
+        if g == 0.0 and none is not None:
+            return none
+        return g
+    return graded
+
+
+def _kinds(drop: str | None = None, when_anywhere: bool = False):
+    """qa.support.answer_type without one kind of answer (the question then asks for none), or with "when" read as
+    the question word wherever it stands (not only first, last or before an auxiliary)."""
+    import qa.support
+    from index.text import words
+
+    original = qa.support.answer_type
+
+    def kind(question):
+        k = original(question)
+        if k is not None and k == drop:
+            return None
+        if k is None and when_anywhere and "when" in words(question):
+            return "time"
+        return k
+    return kind
+
+
+# Variants of the default path that change how candidates are scored: (patches of module attributes, settings).
+MODEL_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "without answer types (every sentence fits the asked kind)":
+        ({"qa.support.type_ok": lambda: _type_levels(1.0, 1.0, 1.0)}, {}),
+    "answer types without the time kind (when)": ({"qa.support.answer_type": lambda: _kinds("time")}, {}),
+    "answer types without the number kind (how many)": ({"qa.support.answer_type": lambda: _kinds("number")}, {}),
+    "answer types without the duration kind (how long)": ({"qa.support.answer_type": lambda: _kinds("duration")}, {}),
+    "answer types: any \"when\" asks for a time":
+        ({"qa.support.answer_type": lambda: _kinds(when_anywhere=True)}, {}),
+    "answer types without the vague-time grade (0.75 -> 1)": ({"qa.support.type_ok": lambda: _type_levels(vague=1.0)}, {}),
+    "answer types without hints (0.5 -> 0)": ({"qa.support.type_ok": lambda: _type_levels(hint=0.0)}, {}),
+    "answer types with hints as answers (0.5 -> 1)": ({"qa.support.type_ok": lambda: _type_levels(hint=1.0)}, {}),
+    "without the gate (the relevance model reads every question)": ({}, {"relevance_gate": 1.01}),
+    "without the relevance model (hand features alone)": ({}, {"relevance": "features"}),
+    "without follow-up resolution (previous question prepended)": ({"qa.evidence.condense": lambda: _prepend}, {}),
+    "follow-ups without a short answer as referent": ({"qa.followup._PHRASE_WORDS": lambda: 0}, {}),
+    "follow-ups without the excluded lead words (that, yes, it, ...)":
+        ({"qa.followup._NOT_A_LEAD": lambda: frozenset()}, {}),
+    "follow-ups without \"who is X?\" as the person": ({"qa.followup._WHO_IS": lambda: re.compile(r"(?!)")}, {}),
+    "follow-ups without \"which N ...?\" as the thing": ({"qa.followup._WHICH_NOUN": lambda: re.compile(r"(?!)")}, {}),
+    "follow-ups without trimming the verb after \"did <subject>\"": ({"qa.followup._DO_AUX": lambda: frozenset()}, {}),
+    "follow-ups without the existential \"there\" rule": ({"qa.followup._BE": lambda: frozenset()}, {}),
+}
+
+
+def _prepend(question, history):
+    users = [t["content"] for t in history if t.get("role") == "user" and t.get("content")]
+    return f"{users[-1]} {question}" if users else question
+
+
+@contextlib.contextmanager
+def attributes(patches: dict[str, Any]):
+    """Set ``module.attr`` to each patch's value for the block (the product reads them at call time)."""
+    import importlib
+
+    saved = []
+    try:
+        for dotted, make in patches.items():
+            module, _, attr = dotted.rpartition(".")
+            mod = importlib.import_module(module)
+            saved.append((mod, attr, getattr(mod, attr)))
+            setattr(mod, attr, make())
+        yield
+    finally:
+        for mod, attr, value in reversed(saved):
+            setattr(mod, attr, value)
+
+
+def measure_model(settings, make_assistant, items) -> dict[str, dict]:
+    """Every rule of the default path switched off (or changed) alone: post-hoc ones from one run, the others
+    from a run each."""
+    a = make_assistant(settings)
+    if a._finder.relevance != "model":
+        raise SystemExit("the relevance model did not load; nothing to measure")
+    _SETTINGS.update(margin=settings.judge.second_sentence_margin, max=settings.judge.max_sentences)
+    out = run_set(a, items, {"today (model)": as_is})
+    with_history = any(history for _, _, history in items)
+    for name, (patches, judge) in MODEL_VARIANTS.items():
+        if "follow-up" in name and not with_history:
+            continue
+        b = make_assistant(settings.with_(judge=judge)) if judge else a
+        with attributes(patches):
+            out[name] = run_set(b, items, {name: as_is})[name]
+    return out
 
 
 READ_VARIANTS = ("without follow-up resolution (previous question prepended)",
@@ -173,6 +269,17 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def write_markdown(result: dict, path: str) -> Path:
+    """eval/judge_rules.md or eval/rules_model.md from a result (also after merging sets measured apart)."""
+    md = EVAL_DIR / ("judge_rules.md" if path == "judge" else "rules_model.md")
+    title = "next to the judge" if path == "judge" else "in the default path (relevance model)"
+    code = f"Code measured: {result['code']}.\n\n" if result.get("code") else ""
+    md.write_text(f"# The evidence path's hand rules {title}\n\nFigures per data set, one rule switched off or on at "
+                  "a time; generated by\n" + "".join(f"- {n}: `{c}`\n" for n, c in result["commands"].items()) + "\n"
+                  + code + markdown(result) + "\n", encoding="utf-8")
+    return md
+
+
 def main(argv: list[str] | None = None) -> int:
     from training.calibrate_judge import DEFAULT_SQUAD
 
@@ -183,15 +290,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="SQuAD test questions at most (default: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sets", default="seed_dev,gold_seed,squad_test")
-    ap.add_argument("--out", type=Path, default=EVAL_DIR / "results" / "judge_rules.json")
+    ap.add_argument("--path", choices=("judge", "model"), default="judge",
+                    help="the rules next to the judge, or in today's default path")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    stem = "judge_rules" if args.path == "judge" else "rules_model"
+    out = args.out or EVAL_DIR / "results" / f"{stem}.json"
 
     from qa import Assistant
     from qa.settings import Settings
 
     settings = Settings.from_env()
     sets = [s.strip() for s in args.sets.split(",") if s.strip()]
-    result: dict[str, Any] = {"command": "python -m eval.judge_rules " + " ".join(argv or sys.argv[1:]), "sets": {}}
+    command = "python -m eval.judge_rules " + " ".join(argv or sys.argv[1:])
+    # Sets measured by an earlier run stay (each with its command): the SQuAD split takes far longer than the seed's.
+    result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {"sets": {}}
+    commands = result.setdefault("commands", {})
+    if "command" in result:
+        commands.update({name: result.pop("command") for name in result["sets"] if name not in commands})
     with tempfile.TemporaryDirectory(prefix="citeqa-rules-") as tmp:
         seed_index = Assistant.open(index_dir=tmp)  # the seed article, as the seed suite indexes it
         for name in sets:
@@ -204,15 +320,13 @@ def main(argv: list[str] | None = None) -> int:
                 make = lambda s, base=base: Assistant(base.corpus, base.embedder, settings=s)  # noqa: E731
             else:
                 raise SystemExit(f"unknown set {name!r}")
-            result["sets"][name] = measure(settings, make, items)
+            result["sets"][name] = (measure if args.path == "judge" else measure_model)(settings, make, items)
+            commands[name] = command
             print(json.dumps({name: result["sets"][name]}, indent=1), flush=True)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    md = EVAL_DIR / "judge_rules.md"
-    md.write_text("# The evidence path's hand rules next to the judge\n\nGenerated by `" + result["command"] +
-                  "` (figures per data set; one rule switched off or on at a time).\n\n" + markdown(result) + "\n",
-                  encoding="utf-8")
-    print(f"wrote {args.out} and {md}", file=sys.stderr)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    md = write_markdown(result, args.path)
+    print(f"wrote {out} and {md}", file=sys.stderr)
     return 0
 
 

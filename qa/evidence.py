@@ -8,7 +8,6 @@ scored candidate sentences, the sentences chosen to cite.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field, replace
 
@@ -18,7 +17,7 @@ from qa.fitted import load_judge, path_of
 from qa.followup import condense
 from qa.retrieval import HybridRetriever
 from qa.settings import Settings
-from qa.support import ABSTAIN_BELOW, Scored, answer_type, names_someone, relevance_fit, rerank, score_hits
+from qa.support import ABSTAIN_BELOW, Scored, relevance_fit, rerank, score_hits
 from qa.types import Citation
 from qa.units import candidate_units, unit_text
 
@@ -31,7 +30,7 @@ class Evidence:
     history: tuple[dict[str, str], ...]
     corpus: CorpusView  # the snapshot every row below refers to
     scored: tuple[Scored, ...]  # retrieved candidates, best supported first
-    chosen: tuple[tuple[int, float], ...]  # (row, support) to cite, with who-question antecedents; empty = abstain
+    chosen: tuple[tuple[int, float], ...]  # (row, support) to cite; empty = abstain
     started: float = field(default_factory=time.perf_counter)  # perf_counter() when the question arrived
     retrieve_ms: float = 0.0
     abstain_below: float = ABSTAIN_BELOW
@@ -87,42 +86,6 @@ def _overlap(a: Scored, b: Scored) -> bool:
     a_last = a.hit.row if a.last is None else a.last
     b_last = b.hit.row if b.last is None else b.last
     return a.hit.row <= b_last and b.hit.row <= a_last
-
-
-# A sentence whose subject is a pronoun ("They both believe that North Korea should go first.")
-# does not name anyone: for a who-question the names are in the sentence before it.
-_PRONOUN_SUBJECT = re.compile(r"^[\s\"'\u201c\u2018]*(?:They|He|She|Both|The two|The pair)\b")
-
-
-def antecedent(view: CorpusView, question: str, row: int) -> int | None:
-    """For a who-question, the sentence before ``row`` when ``row`` names nobody itself (its subject
-    is a pronoun) and that sentence is in the same paragraph and holds a name; else None.
-    Who-questions only: docs/decisions/0028-who-question-antecedents.md."""
-    if answer_type(question) != "name" or not _PRONOUN_SUBJECT.match(view.record_text(row)):
-        return None
-    prev, _ = view.neighbours(row)
-    if prev is None:
-        return None
-    same_kind = view.records[prev].kind == view.records[row].kind
-    if same_kind and view.same_paragraph(prev, row) and names_someone(view.record_text(prev)):
-        return prev
-    return None
-
-
-def with_antecedents(view: CorpusView, question: str, rows: list[tuple[int, float]]) -> list[tuple[int, float]]:
-    """``rows`` (row, score) with each row's antecedent placed before it and cited with the score of the
-    sentence it completes (it is quoted for the same answer); a row already in ``rows`` keeps its own
-    place and score, and no row is listed twice."""
-    listed = {r for r, _ in rows}
-    out: list[tuple[int, float]] = []
-    seen: set[int] = set()
-    for row, score in rows:
-        prev = antecedent(view, question, row)
-        for r in (prev, row):
-            if r is not None and r not in seen and (r == row or r not in listed):
-                seen.add(r)
-                out.append((r, score))
-    return out
 
 
 def _load_model(what: str, load, error: type[Exception], settings: Settings):
@@ -197,8 +160,8 @@ class EvidenceFinder:
             scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top, self.model_weights)
             threshold, relevance_ms = self.model_threshold, (time.perf_counter() - t1) * 1e3
         best = select(scored, threshold, s.second_sentence_margin, s.max_sentences)
-        chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
-        return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,
+        chosen = tuple((x.hit.row, x.probability) for x in best)
+        return Evidence(question, standalone, tuple(history), view, tuple(scored), chosen, t0, retrieve_ms,
                         threshold, relevance_ms)
 
     def _judged(self, view: CorpusView, question: str, standalone: str, history: list[dict[str, str]], hits,
@@ -213,7 +176,7 @@ class EvidenceFinder:
                         key=lambda x: -x.probability)
         judge_ms = (time.perf_counter() - t1) * 1e3
         best = select(scored, self.judge_threshold, self.judge_margin, s.max_sentences)
-        chosen = with_antecedents(view, question, [(x.hit.row, x.probability) for x in best])
+        chosen = tuple((x.hit.row, x.probability) for x in best)
         last_rows = tuple((x.hit.row, x.last) for x in best if x.last is not None)
-        return Evidence(question, standalone, tuple(history), view, tuple(scored), tuple(chosen), t0, retrieve_ms,
+        return Evidence(question, standalone, tuple(history), view, tuple(scored), chosen, t0, retrieve_ms,
                         self.judge_threshold, judge_ms, len(units), last_rows)

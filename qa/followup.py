@@ -44,14 +44,18 @@ _AUX = frozenset("is are was were be been do does did will would shall should ca
 _DO_AUX = frozenset("do does did will would shall should can could may might must".split())
 _BE = frozenset("is are was were be been would will".split())
 _DETERMINERS = frozenset("the a an his her its their this that these those whose".split())
-# "that"/"this" followed by one of these is still a pronoun ("that is", "that way" is a determiner).
-_CALENDAR = frozenset("monday tuesday wednesday thursday friday saturday sunday january february march april may june "
-                      "july august september october november december".split())
 _TOKEN = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 # An answer this short is a phrase ("In the room when Trump tweeted he was cancelling Pompeo's trip."), not a
 # quoted sentence (the extractive mode's answers: 27 words for "Mattis announced Tuesday, in another ...").
 _PHRASE_WORDS = 12
-_NAME_JOINERS = frozenset("of the de van von der da al bin and".split())  # "Secretary of State Mike Pompeo"
+# "who is X?" names X as the person a later "he"/"she" stands for.
+_WHO_IS = re.compile(r"\s*who\s+(?:is|was|are|were)\s+(.+?)\s*\??\s*$", re.IGNORECASE)
+# "Which trip was ...?": a later "it" is "the trip".
+_WHICH_NOUN = re.compile(r"\s*(?:\w+\s+)?(?:which|what)\s+([a-z]\w*)\s+(?:is|are|was|were|did|does|do|has|have|had|will|would)\b",
+                         re.IGNORECASE)
+# A lead starting with one of these is a clause or a pronoun, not a referent: "No plans to suspend more of them."
+# is no referent for "them" (the shape of a held-out follow-up of issue #13).
+_NOT_A_LEAD = frozenset("that to yes no because it he she they".split())
 _LEAD_STOP = re.compile(r"[,.;:!?“”\"(]| who | which | when | where | that | because ", re.IGNORECASE)
 
 
@@ -86,7 +90,7 @@ def _names(text: str) -> list[str]:
     runs, cur = [], []
     for i, t in enumerate(toks):
         lower = _bare(t)
-        capital = t[:1].isupper() and lower not in STOPWORDS and lower not in _CALENDAR and not (i == 0 and lower in _WH | _AUX)
+        capital = t[:1].isupper() and lower not in STOPWORDS and not (i == 0 and lower in _WH | _AUX)
         if capital and not (i == 0 and lower in STOPWORDS):
             cur.append(re.sub(r"['’]s$", "", t))
             if re.search(r"['’]s$", t):  # "Pompeo's trip": the name ends at the possessive
@@ -104,7 +108,7 @@ def _lead(answer: str, max_words: int = 7) -> str:
     """The answer's leading phrase ("Kim Yong Chol, vice chairman ..." -> "Kim Yong Chol"), if short."""
     lead = _LEAD_STOP.split(" " + answer.strip() + " ", maxsplit=1)[0].strip()
     ws = lead.split()
-    if not ws or len(ws) > max_words or ws[0].lower() in {"that", "to", "yes", "no", "because", "it", "he", "she", "they"}:
+    if not ws or len(ws) > max_words or ws[0].lower() in _NOT_A_LEAD:
         return ""
     return re.sub(r"['’]s$", "", lead)
 
@@ -121,9 +125,8 @@ def _wh(question: str) -> str:
 
 def _noun_phrases(text: str, skip_names: bool = False) -> list[tuple[str, bool]]:
     """Determiner-led noun phrases, as (text, plural): "the secret letter" in "What did the secret letter
-    convince Pompeo of?", "a declaration from Pyongyang". Without a tagger, the verb after a do-auxiliary's
-    subject is recognised by position: the last word of the run before a name, a stopword or the end.
-    One prepositional phrase may follow ("an end to the Korean War")."""
+    convince Pompeo of?". Without a tagger, the verb after a do-auxiliary's subject is recognised by position:
+    the last word of the run before a name, a stopword or the end."""
     toks = _tokens(text)
     lowers = [_bare(t) for t in toks]
     is_word = [bool(re.match(r"\w", t)) for t in toks]
@@ -156,12 +159,6 @@ def _noun_phrases(text: str, skip_names: bool = False) -> list[tuple[str, bool]]
         head = run[-1]
         plural = head.lower().endswith("s") and not head.lower().endswith("ss") and not head[:1].isupper()
         phrase = (["the"] if lowers[i] == "whose" else [toks[i]]) + run
-        if j + 1 < len(toks) and lowers[j] in ("of", "to", "from", "with", "for", "against", "on"):
-            k = j + 1 + (lowers[j + 1] in ("the", "a", "an"))
-            end = run_from(k)
-            if end > k:
-                phrase += toks[j:end]
-                j = end
         phrases.append((" ".join(phrase), plural))
         i = max(j, i + 1)
     return phrases
@@ -188,10 +185,10 @@ def referents(question: str, answer: str) -> dict[str, str]:
     # ("A series of letters."): the lead of a quoted sentence is a clause ("Mattis announced Tuesday"),
     # which is nothing a pronoun can stand for.
     phrase_lead = lead if lead and len(answer.split()) <= _PHRASE_WORDS else ""
-    name_lead = lead if lead and all(w[:1].isupper() or w in _NAME_JOINERS for w in lead.split()) else phrase_lead
+    name_lead = lead if lead and all(w[:1].isupper() for w in lead.split()) else phrase_lead
     names = _names(question)
     out: dict[str, str] = {}
-    m = re.match(r"\s*who\s+(?:is|was|are|were)\s+(.+?)\s*\??\s*$", question, re.IGNORECASE)
+    m = _WHO_IS.match(question)
     if m and _names(" " + m.group(1)):
         out["person"] = m.group(1)
     elif wh == "who" and name_lead:
@@ -201,8 +198,7 @@ def referents(question: str, answer: str) -> dict[str, str]:
         people = names + answer_names
         if people:
             out["person"] = " | ".join(people)  # resolved against the follow-up's own names below
-    which = re.match(r"\s*(?:\w+\s+)?(?:which|what)\s+([a-z]\w*)\s+(?:is|are|was|were|did|does|do|has|have|had|will|would)\b",
-                     question, re.IGNORECASE)
+    which = _WHICH_NOUN.match(question)
     if which and which.group(1).lower() not in STOPWORDS:
         # "Which trip was Pompeo preparing for?": "it" is "the trip"; the answer's own words ("his fourth
         # trip to Pyongyang") would lead back to the sentence that answered it.
@@ -239,7 +235,7 @@ def _class(tokens: list[str], i: int) -> str | None:
     if w in ("that", "this", "these", "those"):
         # A pronoun only where a noun phrase would end: "announce that?", "a treaty like that come";
         # not a determiner ("that declaration") or a conjunction ("say that the ...").
-        if nxt and re.match(r"\w", nxt) and nxt not in _AUX - {"do", "does", "did"} and nxt not in ("come", "happen"):
+        if nxt and re.match(r"\w", nxt) and nxt not in _AUX - {"do", "does", "did"}:
             return None
         return "statement"  # usually a whole statement, not a noun phrase: left to the prepended question
     if w in _SINGULAR:
@@ -268,8 +264,6 @@ def resolve(question: str, prev_question: str, prev_answer: str) -> str | None:
         ref = refs.get(kind, "")
         if kind == "time" and not ref:
             replaced = True  # "until then": nothing to add, the time is the previous turn's
-            if out and out[-1].lower() in ("until", "till", "since", "before", "after", "by", "from"):
-                out.pop()
             continue
         if not ref:
             return None

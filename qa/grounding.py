@@ -10,7 +10,7 @@ from typing import NamedTuple
 from index.corpus import CorpusView
 from index.layout import META_KINDS
 from qa.citations import AnswerSentence, parse_markers
-from qa.evidence import Evidence, citation, with_antecedents
+from qa.evidence import Evidence, citation
 from qa.prompt import Context
 from qa.types import Answer, Citation
 from qa.verify import SupportChecker
@@ -68,7 +68,7 @@ def ground(checker: SupportChecker, view: CorpusView, question: str, raw: str, c
         # answer like "PWNED" is then not "supported" by a sentence that merely contains the word.
         supported = checker.check(f"{question} {sent.text}", rows, candidate_rows, view, sent.text)
         numbers = []
-        for row, score in with_antecedents(view, question, supported):  # "They both believe…": cite who, first
+        for row, score in supported:
             if row not in index_of:
                 citations.append(citation(view, row, score))
                 index_of[row] = len(citations)

@@ -2,7 +2,7 @@
 
 Features of a (question, sentence) pair: the embedding cosine, the IDF-weighted share of the
 question's content words found in the sentence, and how well the sentence can hold the kind of
-answer asked for (a quantity for "how many", a date or time for "when", a name for "who"):
+answer asked for (a quantity for "how many", a date or time for "when", a length for "how long"):
 1 for a real expression of that kind, less for a vaguer one or a mere hint, 0 for none.
 A logistic model combines them; its weights and the abstention threshold are fitted on SQuAD v2.0
 (open corpus) by ``python -m training.calibrate`` and read from ``qa/fitted/support.json``, which holds the
@@ -76,7 +76,6 @@ _PRECISE_TIME = re.compile(
     rf"|\b(?i:\d+(?:st|nd|rd|th)|[a-z]+th|first|second|third)[ -](?i:centur(?:y|ies)|millennium)"
     rf"|\b(?i:(?:{_COUNT}|\d+|a|an|many)[ -]{_UNIT}\s+(?:ago|later|earlier|before|after|afterwards?))\b"
     r"|\b(?i:today|yesterday|tomorrow|tonight)\b")
-_NAME = re.compile(r"(?:^|[\s,;(\u201c\"])[A-Z][a-z'\u2019A-Z.-]+")
 _AUX = r"(?:did|does|do|was|were|is|are|will|would|can|could|has|have|had|should|might|may|must)"
 
 
@@ -93,8 +92,6 @@ def answer_type(question: str) -> str | None:
             or re.search(r"\b(?:what|which) (?:years?|time|day|date|month|century|decade|era|period|season)\b", text)
             or re.search(r"\bhow long ago\b", text)):
         return "time"
-    if w and w[0] in ("who", "whom", "whose"):
-        return "name"
     return None
 
 
@@ -110,14 +107,7 @@ def type_ok(kind: str | None, sentence: str) -> float:
         if _TIME_EXPR.search(sentence):
             return 1.0 if _PRECISE_TIME.search(sentence) else 0.75
         return 0.5 if _TIME_CUE.search(sentence) else 0.0
-    if kind == "duration":
-        return 1.0 if _DURATION.search(sentence) else 0.0
-    return 1.0 if names_someone(sentence) or _NAME.match(sentence) else 0.0
-
-
-def names_someone(sentence: str) -> bool:
-    """A capitalised word after the first letter: a name, since the sentence's own first word does not count."""
-    return bool(_NAME.search(sentence[1:]))
+    return 1.0 if _DURATION.search(sentence) else 0.0  # duration
 
 
 @dataclass(frozen=True, slots=True)

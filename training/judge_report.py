@@ -170,7 +170,9 @@ article, and every unit of an unanswerable question as a negative. Label: the un
 Retrain: the command above writes DIR/model.int8.onnx, config.json, metrics.json and this card (DIR/model is the
 torch model, DIR/checkpoints the trainer's; `--resume` continues from the newest). Then copy `model.int8.onnx`,
 `config.json` and `MODEL_CARD.md` into `qa/judge/weights/` in one commit. Figures again:
-`python -m training.judge_report --weights qa/judge/weights`.
+`python -m training.judge_report --weights qa/judge/weights`. The sections after the abstention table (the judge in the
+evidence path, the hand rules) are written by hand from `python -m eval judge` and `python -m eval.judge_rules`: carry
+them over.
 
 ## Figures on the test articles ({f['test_questions']} questions; `training/judge_report.py`)
 | candidates | top-1 (answerable) | ROC-AUC best prob, answerable vs not | ROC-AUC gold vs unanswerable best |

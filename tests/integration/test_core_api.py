@@ -173,24 +173,6 @@ def test_from_texts_in_memory():
     assert a.index_dir is None
 
 
-def test_who_question_answered_by_a_pronoun_sentence_also_cites_the_names_before_it():
-    text = ("The council met on Monday to discuss the harbour. Mayor Ana Ruiz and councillor Tom Weller oppose the "
-            "new bridge. They both believe that the ferry should be kept instead.\n\nEngineer Paul Stein reviewed the "
-            "plans.\n\nHe said that the bridge would cost 40 million euros.")
-    # The hand features alone: this tests the antecedent rule, and the relevance model puts the names sentence
-    # within the second-sentence margin of the answer for the what-question below (it is quoted as well).
-    a = Assistant.from_texts({"town.txt": text}, settings=Settings.from_env(judge={"relevance": "features"}))
-    ans = a.ask("Who believes that the ferry should be kept?", mode="extractive")
-    assert [c.text for c in ans.citations] == ["Mayor Ana Ruiz and councillor Tom Weller oppose the new bridge.",
-                                               "They both believe that the ferry should be kept instead."]
-    assert ans.text.index("Ana Ruiz") < ans.text.index("They both")  # quoted in document order
-    # Not for other kinds of question, and never across a paragraph break.
-    ans = a.ask("What do the mayor and the councillor believe about the ferry?", mode="extractive")
-    assert [c.text for c in ans.citations] == ["They both believe that the ferry should be kept instead."]
-    ans = a.ask("Who said that the bridge would cost 40 million euros?", mode="extractive")
-    assert [c.text for c in ans.citations] == ["He said that the bridge would cost 40 million euros."]
-
-
 def test_persistence_round_trip_reembeds_nothing(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()

@@ -18,7 +18,7 @@ def turn(question: str, answer: str) -> list[dict]:
      "Which network did she talk to?", "Which network did Sarah Huckabee Sanders talk to?"),
     # the first name of the previous question, else of its answer; never a name the follow-up already uses
     (turn("What was a huge reversal for the president?", "That Trump acknowledged the talks were not going well."),
-     "What had he and Pompeo claimed until then?", "What had Trump and Pompeo claimed?"),
+     "What had he and Pompeo claimed until then?", "What had Trump and Pompeo claimed until?"),
     (turn("With whom did Trump hold the Singapore summit?", "Kim Jong Un."),
      "What has Trump been exchanging with him privately?", "What has Trump been exchanging with Kim Jong Un privately?"),
     # it / its -> the previous question's first noun phrase (the verb after "did <subject>" is left out)

@@ -111,21 +111,6 @@ def test_a_verdict_is_dropped_from_a_grounded_answer(seed_assistant) -> None:
     assert [c.text for c in citations] == [seed_assistant.corpus.record_text(row)] and unsupported == []
 
 
-def test_who_answer_citing_a_pronoun_sentence_also_cites_the_names_before_it(seed_assistant) -> None:
-    question = "Who believes that North Korea should go first?"
-    row, g = _ground(seed_assistant, question, "They both believe that North Korea",
-                     "Bolton and Mattis believe North Korea should go first [{n}].")
-    text, citations, unsupported = g.text, g.citations, g.unsupported
-    names = seed_assistant.corpus.record_text(row - 1)
-    assert names.startswith("Bolton and Defence Secretary Jim Mattis are opposed")
-    assert [c.text for c in citations] == [names, seed_assistant.corpus.record_text(row)] and unsupported == []
-    assert text.endswith("[1][2]")
-    # A what-question citing the same sentence gets no extra citation.
-    _, g = _ground(seed_assistant, "What do Bolton and Mattis believe about North Korea?",
-                   "They both believe that North Korea", "They believe North Korea should go first [{n}].")
-    assert [c.text for c in g.citations] == [seed_assistant.corpus.record_text(row)]
-
-
 def test_refusal_or_unsupported_draft_quotes_a_confident_sentence_instead_of_abstaining(seed_assistant):
     question = "Who was in the room with Trump when he tweeted that the trip was cancelled?"
     for reply in ("NOT IN DOCUMENTS", "The printer in the West Wing ran out of paper [2]."):
