@@ -145,10 +145,13 @@ class LLMSettings(_Group):
                                                              "the prompts); unset = the pinned Qwen2.5-Coder-1.5B")
     chat_template: str | None = Field(None, min_length=1, description="a Jinja chat template to use instead of the "
                                                                       "model file's own")
-    threads: int = Field(1, ge=1, le=256, description="llama.cpp threads reading a prompt (2 read faster on 2 idle "
-                                                      "cores; on shared cores 1 wins: docs/decisions/0220)")
+    threads: int = Field(1, ge=1, le=256, description="llama.cpp threads while other processes keep the cores busy "
+                                                      "(there 1 wins: docs/decisions/0220)")
+    idle_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads at most while the cores are "
+                                     "idle: each turn uses the cores other processes leave free, between threads and "
+                                     "this (qa/llm/cpu_load.py, docs/decisions/0226); unset = this process's cores")
     write_threads: int | None = Field(None, ge=1, le=256, description="llama.cpp threads writing the answer, one "
-                                                                      "token at a time; unset = threads")
+                                                                      "token at a time, fixed; unset = as reading")
     flash_attn: bool = Field(False, description="llama.cpp flash attention")
     kv_type: Literal["f16", "q8_0"] = Field("f16", description="llama.cpp KV cache type of K and V (q8_0 needs "
                                                                "flash_attn)")

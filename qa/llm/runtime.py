@@ -37,7 +37,7 @@ import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-from qa.llm import prefix_store
+from qa.llm import cpu_load, prefix_store
 from qa.llm.chat_template import ChatTemplate, ChatTemplateError, Message
 from qa.llm.model_file import ModelFileError, model_path
 from qa.llm.queue import Cancelled, ModelQueue
@@ -76,6 +76,7 @@ class GenerationStats:
     reused_tokens: int  # prompt tokens whose KV was already there (not re-read)
     first_token_s: float | None  # from the call to the first text delta
     total_s: float
+    threads: int = 0  # llama.cpp threads this turn read with (qa/llm/cpu_load.py)
 
 
 @dataclass
@@ -107,8 +108,8 @@ _KV_TYPES = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0}
 def _llm_key(settings: Settings) -> tuple:
     """What the loaded model was built with: another value needs another Llama."""
     s = settings.llm
-    return (s.path, settings.cache_dir, s.threads, s.write_threads, s.flash_attn, s.kv_type, s.n_batch, s.n_ubatch,
-            s.lookup_ngram, s.lookup_tokens)
+    return (s.path, settings.cache_dir, s.threads, s.idle_threads, s.write_threads, s.flash_attn, s.kv_type, s.n_batch,
+            s.n_ubatch, s.lookup_ngram, s.lookup_tokens)
 
 
 def build_llm(settings: Settings) -> Llama:
@@ -157,7 +158,26 @@ def get_llm() -> Llama:
         with _load_lock:
             if _llm is None:
                 _llm = build_llm(_settings)
+                if _most_threads(_settings) > _settings.llm.threads:
+                    cpu_load.sampler()  # reading from now on, so the first question already has one
     return _llm
+
+
+def _most_threads(settings: Settings) -> int:
+    return settings.llm.idle_threads or cpu_load.available_cores()
+
+
+def _use_threads(llama: Llama) -> int:
+    """Before a turn: read (and, unless ``write_threads`` is set, write) with the cores other processes leave
+    free, between ``Settings.llm.threads`` and ``idle_threads`` (qa/llm/cpu_load.py). Returns the threads."""
+    s, most = _settings.llm, _most_threads(_settings)
+    busy = cpu_load.sampler().busy_elsewhere() if most > s.threads else None
+    n = cpu_load.threads_for(busy, cpu_load.available_cores(), s.threads, most)
+    pair = (s.write_threads or n, n)
+    if getattr(llama, "_citeqa_threads", None) != pair:
+        llama_cpp.llama_set_n_threads(llama.ctx, *pair)
+        llama._citeqa_threads = pair
+    return n
 
 
 def _llama() -> Llama:
@@ -340,6 +360,7 @@ def warm_prefix(prefix_text: str, state_dir: Path | None = None) -> int:
     """
     llama = _llama()
     with _queue.turn():
+        _use_threads(llama)
         return _warm_locked(llama, prefix_text, state_dir)[0]
 
 
@@ -409,6 +430,7 @@ def _stream(
     stops = list(stop or [])
     with _queue.turn(chat) as ticket:
         t0 = time.perf_counter()
+        threads = _use_threads(llama)
         tokens = _tokenize(llama, prompt_text)
         if not tokens:
             raise ValueError("empty prompt")
@@ -420,7 +442,7 @@ def _stream(
         if prefix and _warm_locked(llama, prefix, state_dir)[1] == 0:  # e.g. read back from disk
             known = max(known, _common_prefix(_live_tokens(llama), tokens))
         reused = _restore_best(llama, tokens)
-        stats = GenerationStats(len(tokens), min(known, len(tokens)), None, 0.0)
+        stats = GenerationStats(len(tokens), min(known, len(tokens)), None, 0.0, threads)
         _last_stats = stats
         if llama.draft_model is not None and reused < len(tokens) - 1:
             llama.n_tokens = reused  # the prompt without logits for every token; generate() reads the last one

@@ -279,3 +279,27 @@ def test_warm_prefix_gives_the_same_answers_as_cold(rt) -> None:
         assert rt.last_stats().reused_tokens == 0
     assert warm1.strip() and warm2.strip()
     assert [warm1, warm2] == cold
+
+
+def test_threads_follow_the_cores_other_processes_leave_free(rt, monkeypatch) -> None:
+    """qa/llm/cpu_load.py: with all cores but one kept busy by other processes, a turn reads with the floor
+    (Settings.llm.threads); forced to 2 threads, the model writes the same tokens."""
+    import sys
+    import time
+
+    from qa.llm.cpu_load import available_cores
+
+    prompt = _chat(rt, [{"role": "user", "content": "Reply with exactly one word: the capital of France."}])
+    spin = "import time\nt = time.time()\nwhile time.time() - t < 4: pass"
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(max(1, available_cores() - 1))]
+    try:
+        time.sleep(2.2)  # two sampling windows of the busy cores
+        busy_reply = rt.complete(prompt, max_tokens=8)
+        busy_threads = rt.last_stats().threads
+    finally:
+        for p in spinners:
+            p.wait(timeout=30)
+    assert busy_threads == SETTINGS.llm.threads
+    monkeypatch.setattr(rt, "_settings", SETTINGS.with_(llm={"threads": 2, "idle_threads": 2}))
+    assert rt.complete(prompt, max_tokens=8) == busy_reply and "paris" in busy_reply.lower()
+    assert rt.last_stats().threads == 2
