@@ -62,29 +62,6 @@ def ev_settings(ev) -> dict[str, Any]:
     return _SETTINGS
 
 
-# ---------------------------------------------------------------- variants that change what the judge reads
-@contextlib.contextmanager
-def patched(name: str):
-    """Switch one rule off for the block: the follow-up word lists, or the lead-in pairs."""
-    import qa.evidence
-    import qa.units
-
-    saved = (qa.evidence.condense, qa.units.introduces)
-    if name == "without follow-up resolution (previous question prepended)":
-        def prepend(question, history):
-            users = [t["content"] for t in history if t.get("role") == "user" and t.get("content")]
-            return f"{users[-1]} {question}" if users else question
-        qa.evidence.condense = prepend
-    elif name == "without follow-up resolution (question alone)":
-        qa.evidence.condense = lambda question, history: question
-    elif name == "without lead-in pairs":
-        qa.units.introduces = lambda view, row: None
-    try:
-        yield
-    finally:
-        qa.evidence.condense, qa.units.introduces = saved
-
-
 def _type_levels(vague: float | None = None, hint: float | None = None, none: float | None = None):
     """qa.support.type_ok with some of its grades replaced (0.75 vague time, 0.5 hint, 0 no answer of the kind)."""
     import qa.support
@@ -130,7 +107,8 @@ MODEL_VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "answer types without the duration kind (how long)": ({"qa.support.answer_type": lambda: _kinds("duration")}, {}),
     "answer types: any \"when\" asks for a time":
         ({"qa.support.answer_type": lambda: _kinds(when_anywhere=True)}, {}),
-    "answer types without the vague-time grade (0.75 -> 1)": ({"qa.support.type_ok": lambda: _type_levels(vague=1.0)}, {}),
+    "answer types without the vague-time grade (0.75 -> 1)":
+        ({"qa.support.type_ok": lambda: _type_levels(vague=1.0)}, {}),
     "answer types without hints (0.5 -> 0)": ({"qa.support.type_ok": lambda: _type_levels(hint=0.0)}, {}),
     "answer types with hints as answers (0.5 -> 1)": ({"qa.support.type_ok": lambda: _type_levels(hint=1.0)}, {}),
     "without the gate (the relevance model reads every question)": ({}, {"relevance_gate": 1.01}),
@@ -187,8 +165,13 @@ def measure_model(settings, make_assistant, items) -> dict[str, dict]:
     return out
 
 
-READ_VARIANTS = ("without follow-up resolution (previous question prepended)",
-                 "without follow-up resolution (question alone)", "without lead-in pairs")
+# Variants that change what the judge reads: patches of module attributes, one run each.
+READ_VARIANTS: dict[str, dict[str, Any]] = {
+    "without follow-up resolution (previous question prepended)": {"qa.evidence.condense": lambda: _prepend},
+    "without follow-up resolution (question alone)":
+        {"qa.evidence.condense": lambda: lambda question, history: question},
+    "without lead-in pairs": {"qa.units.introduces": lambda: lambda view, row: None},
+}
 
 
 def score(a, ev, q: dict, evidence: list[Span]) -> dict:
@@ -245,10 +228,10 @@ def measure(settings, make_assistant, items) -> dict[str, dict]:
     _SETTINGS.update(margin=a._finder.judge_margin, max=settings.judge.max_sentences)
     out = run_set(a, items, POST)
     with_history = any(history for _, _, history in items)
-    for name in READ_VARIANTS:
+    for name, patches in READ_VARIANTS.items():
         if "follow-up" in name and not with_history:
             continue  # no question has a history: the same figures as the judge's by construction
-        with patched(name):
+        with attributes(patches):
             out[name] = run_set(a, items, {name: as_is})[name]
     for relevance in ("model", "features"):
         b = make_assistant(settings.with_(judge={"relevance": relevance}))
@@ -269,9 +252,12 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(result: dict, path: str) -> Path:
-    """eval/judge_rules.md or eval/rules_model.md from a result (also after merging sets measured apart)."""
-    md = EVAL_DIR / ("judge_rules.md" if path == "judge" else "rules_model.md")
+def write_markdown(result: dict, path: str, out: Path) -> Path:
+    """The tables of a result file ``out`` (also after merging sets measured apart): eval/judge_rules.md or
+    eval/rules_model.md for the committed results, else beside ``out``."""
+    stem = "judge_rules" if path == "judge" else "rules_model"
+    committed = out.resolve() == (EVAL_DIR / "results" / f"{stem}.json").resolve()
+    md = EVAL_DIR / f"{stem}.md" if committed else out.with_suffix(".md")
     title = "next to the judge" if path == "judge" else "in the default path (relevance model)"
     code = f"Code measured: {result['code']}.\n\n" if result.get("code") else ""
     md.write_text(f"# The evidence path's hand rules {title}\n\nFigures per data set, one rule switched off or on at "
@@ -325,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps({name: result["sets"][name]}, indent=1), flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    md = write_markdown(result, args.path)
+    md = write_markdown(result, args.path, out)
     print(f"wrote {out} and {md}", file=sys.stderr)
     return 0
 
