@@ -165,7 +165,8 @@ article, and every unit of an unanswerable question as a negative. Label: the un
 `{r['command']}`
 ({r['date']}; {r['machine']}; torch {r['torch']}, {r['threads']} thread(s)). `CrossEncoderTrainer`,
 `BinaryCrossEntropyLoss` (pos_weight {h['pos_weight']}), batch {h['batch']}, lr {h['lr']} (linear, 10% warm-up),
-{t['steps']} steps ({t['epochs']} epochs){resumed}; this run trained {t['train_seconds'] / 60:.1f} min, whole run {r['total_minutes']} min.
+{t['steps']} steps ({t['epochs']} epochs){resumed}; this run trained {t['train_seconds'] / 60:.1f} min, whole run
+{r['total_minutes']} min.
 
 Retrain: the command above writes DIR/model.int8.onnx, config.json, metrics.json and this card (DIR/model is the
 torch model, DIR/checkpoints the trainer's; `--resume` continues from the newest). Then copy `model.int8.onnx`,

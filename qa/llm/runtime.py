@@ -163,16 +163,17 @@ def get_llm() -> Llama:
     return _llm
 
 
-def _most_threads(settings: Settings) -> int:
-    return settings.llm.idle_threads or cpu_load.available_cores()
+def _most_threads(settings: Settings, cores: int | None = None) -> int:
+    return settings.llm.idle_threads or cores or cpu_load.available_cores()
 
 
 def _use_threads(llama: Llama) -> int:
     """Before a turn: read (and, unless ``write_threads`` is set, write) with the cores other processes leave
     free, between ``Settings.llm.threads`` and ``idle_threads`` (qa/llm/cpu_load.py). Returns the threads."""
-    s, most = _settings.llm, _most_threads(_settings)
-    busy = cpu_load.sampler().busy_elsewhere() if most > s.threads else None
-    n = cpu_load.threads_for(busy, cpu_load.available_cores(), s.threads, most)
+    s, cores = _settings.llm, cpu_load.available_cores()
+    most = _most_threads(_settings, cores)
+    busy = cpu_load.sampler().busy_elsewhere() if most > s.threads else None  # no sampler thread when fixed
+    n = cpu_load.threads_for(busy, cores, s.threads, most)
     pair = (s.write_threads or n, n)
     if getattr(llama, "_citeqa_threads", None) != pair:
         llama_cpp.llama_set_n_threads(llama.ctx, *pair)

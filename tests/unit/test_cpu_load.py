@@ -43,7 +43,12 @@ def test_another_process_counts_and_this_one_does_not():
     finally:
         spinner.wait(timeout=10)
     stop = time.time() + 1.5
-    own = threading.Thread(target=lambda: [None for _ in iter(lambda: time.time() < stop, False)])
+
+    def spin() -> None:
+        while time.time() < stop:
+            pass
+
+    own = threading.Thread(target=spin)
     own.start()
     mine = _wait_for_reading(load, 1.2)
     own.join()
