@@ -280,10 +280,11 @@ class Assistant:
 
         return CiteqaQueryEngine(assistant=self, mode=mode)
 
-    def warm(self) -> None:
+    def warm(self, wait: bool = False) -> None:
         """Load the LLM and read the corpus prompt prefix now (a server calls this at start-up in
-        a background thread) so the first question does not pay for it. No-op without an LLM."""
+        a background thread) so the first question does not pay for it. No-op without an LLM. A corpus too
+        large for one prompt has its windows read in the background after that (``wait``: block until then)."""
         if self.llm_available()[0]:
             with self._lock.read():
                 view = self.corpus.view()
-            self._mode("generative").warm(view)
+            self._mode("generative").warm(view, wait=wait)

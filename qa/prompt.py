@@ -1,15 +1,18 @@
-"""The LLM mode's prompt as chat messages: a system message of fixed instructions (+ the numbered sentences
-when the whole corpus fits), then a user message with the question. The LLM renders them with its own chat
-template (qa/llm/chat_template.py).
+"""The LLM mode's prompt as chat messages: a system message of fixed instructions (+ numbered sentences),
+then a user message with the question. The LLM renders them with its own chat template (qa/llm/chat_template.py).
 
 Speed: the prompt's long fixed part comes first and the question last, so llama.cpp reuses the
-prefix's KV cache and reads only the rest (qa/llm/runtime.py). When the whole corpus fits
-(``Settings.llm.full_corpus_max_chars``) the prefix is the whole corpus and is the same for every
-question. Larger corpora keep only the instructions as the cached prefix; the user message holds the evidence
-the answer needs: the chosen sentences, then the best-scored others up to ``Settings.llm.evidence_sentences``,
-under one short header per document and section (its title and, for structured documents, the
-section path), and the neighbours of the best ``Settings.llm.neighbours_for``
-(docs/decisions/0221-evidence-only-prompt.md).
+prefix's KV cache and reads only the rest (qa/llm/runtime.py). Three layouts, by corpus size:
+- the whole corpus fits (``Settings.llm.full_corpus_max_chars``): the prefix is the whole corpus, the same for
+  every question;
+- a larger corpus is cut into windows (``windows``: ``Settings.llm.window_chars``, ``corpus_windows``), each a
+  prefix read once in the background and kept; a question gets the window of its best sentence, plus the
+  evidence step's chosen sentences outside it in the user message (docs/decisions/0227-corpus-windows.md);
+- otherwise, or while that window is not read yet, the instructions alone are the prefix and the user message
+  holds the evidence: the chosen sentences, then the best-scored others up to ``Settings.llm.evidence_sentences``
+  (docs/decisions/0221-evidence-only-prompt.md).
+Numbered sentences stand under one short header per document and section (its title and, for structured
+documents, the section path), except in the whole-corpus prompt.
 """
 
 from __future__ import annotations
@@ -74,20 +77,84 @@ def build_context(view: CorpusView, settings: Settings, retrieved_rows: list[int
         rows = [r for r in range(len(view.records)) if not looks_like_instruction(view.record_text(r))]
         return Context(rows, SYSTEM + "\n".join(_lines(view, rows)), True)
     picked: set[int] = set()
-    best = [r for r in dict.fromkeys(retrieved_rows) if not looks_like_instruction(view.record_text(r))]
-    for rank, row in enumerate(best[: settings.llm.evidence_sentences]):
+    for rank, row in enumerate(_best(view, settings, retrieved_rows)):
         around = view.neighbours(row) if rank < settings.llm.neighbours_for else ()
         picked.update(r for r in (row, *around) if r is not None and not looks_like_instruction(view.record_text(r)))
     rows = sorted(picked, key=lambda r: (view.records[r].doc_id, view.records[r].start))
-    lines, group = ["Sentences:"], None
-    for line, row in zip(_lines(view, rows), rows):
+    return Context(rows, instructions(), False, "\n".join(["Sentences:", *_grouped(view, rows)]))
+
+
+@dataclass(frozen=True)
+class Windows:
+    """A corpus too large for one prompt, cut into windows of consecutive sentences, each one prompt prefix of
+    at most ``Settings.llm.window_chars`` characters: the instructions and the window's numbered
+    sentences under their document headers (docs/decisions/0227-corpus-windows.md)."""
+
+    rows: list[list[int]]  # each window's corpus rows, in corpus order
+    prefixes: list[str]  # each window's system message
+    window_of: dict[int, int]  # corpus row -> its window
+
+    def context(self, view: CorpusView, settings: Settings, retrieved_rows: list[int],
+                chosen_rows: list[int]) -> Context | None:
+        """The window of the best of ``retrieved_rows``, then the ``chosen_rows`` (the evidence step's quotes)
+        outside it in the user message, numbered on; None if the best row is in no window (a sentence never
+        shown). Other rows outside the window are left out: each costs ~25 prompt tokens read per question."""
+        best = _best(view, settings, retrieved_rows)
+        if not best or best[0] not in self.window_of:
+            return None
+        w = self.window_of[best[0]]
+        inside = set(self.rows[w])
+        extra = sorted((r for r in _best(view, settings, chosen_rows) if r not in inside),
+                       key=lambda r: (view.records[r].doc_id, view.records[r].start))
+        evidence = "\n".join(["More sentences:", *_grouped(view, extra, len(inside) + 1)]) if extra else ""
+        return Context([*self.rows[w], *extra], self.prefixes[w], False, evidence)
+
+
+def windows(view: CorpusView, settings: Settings) -> Windows | None:
+    """The corpus's windows, or None when it fits one prompt or would need more than
+    ``Settings.llm.corpus_windows``. Windows fill greedily in corpus order, so a document added at the end
+    changes only the last one."""
+    if fits_whole(view, settings):
+        return None
+    budget, limit = settings.llm.window_chars, settings.llm.corpus_windows
+    if limit < 1 or view.records.span_chars() > budget * limit * 2:  # cheap bound before reading every text
+        return None
+    rows: list[list[int]] = [[]]
+    size = 0
+    for r in range(len(view.records)):
+        text = view.record_text(r)
+        if looks_like_instruction(text):
+            continue
+        n = len(" ".join(text.split())) + 8  # the line's number and newline
+        if rows[-1] and size + n > budget:
+            rows.append([])
+            size = 0
+        rows[-1].append(r)
+        size += n
+        if len(rows) > limit:
+            return None
+    rows = [w for w in rows if w]
+    prefixes = [SYSTEM + "\n".join(_grouped(view, w)) for w in rows]
+    return Windows(rows, prefixes, {r: i for i, w in enumerate(rows) for r in w})
+
+
+def _best(view: CorpusView, settings: Settings, retrieved_rows: list[int]) -> list[int]:
+    """The first ``Settings.llm.evidence_sentences`` distinct rows that do not read like instructions."""
+    best = [r for r in dict.fromkeys(retrieved_rows) if not looks_like_instruction(view.record_text(r))]
+    return best[: settings.llm.evidence_sentences]
+
+
+def _grouped(view: CorpusView, rows: list[int], first: int = 1) -> list[str]:
+    """Numbered lines of ``rows`` (from ``first``) under one "From <title> > <section>:" line per group."""
+    lines, group = [], None
+    for line, row in zip(_lines(view, rows, first), rows):
         rec = view.records[row]
         if (rec.doc_id, rec.section) != group:
             group = rec.doc_id, rec.section
             where = _title(view, rec.doc_id) + (f" > {_short(rec.section)}" if rec.section else "")
             lines.append(f"From {where}:")
         lines.append(line)
-    return Context(rows, instructions(), False, "\n".join(lines))
+    return lines
 
 
 def _title(view: CorpusView, doc_id: str) -> str:
@@ -103,9 +170,9 @@ def _short(section: str) -> str:
     return path if len(path) <= 80 else path[:79] + "\u2026"
 
 
-def _lines(view: CorpusView, rows: list[int]) -> list[str]:
+def _lines(view: CorpusView, rows: list[int], first: int = 1) -> list[str]:
     lines = []
-    for n, row in enumerate(rows, 1):
+    for n, row in enumerate(rows, first):
         label = META_LABELS.get(view.records[row].kind)
         text = " ".join(view.record_text(row).split())  # one line per sentence
         lines.append(f"[{n}] {label + ': ' if label else ''}{text}")

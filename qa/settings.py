@@ -162,10 +162,15 @@ class LLMSettings(_Group):
     lookup_tokens: int = Field(10, ge=1, le=64, description="prompt-lookup decoding: draft tokens per step")
     max_tokens: int = Field(256, ge=1, le=32_768, description="tokens per LLM call unless the call says otherwise")
     context_window: int = Field(4096, ge=512, le=131_072, description="the model's context, in tokens")
-    max_prefix_states: int = Field(4, ge=1, le=64, description="prompt-prefix KV snapshots kept in memory "
-                                                               "(each a few tens of MB)")
+    max_prefix_states: int = Field(4, ge=1, le=64, description="prompt-prefix KV snapshots kept in memory and on disk "
+                                                               "beside the index, besides the corpus windows")
     full_corpus_max_chars: int = Field(9000, ge=0, le=1_000_000,
                                        description="a corpus up to this size is the prompt itself (cached once)")
+    window_chars: int = Field(4500, ge=500, le=1_000_000, description="a larger corpus is read in windows of at "
+                              "most this many characters, each a cached prompt prefix (~30 KB per token on disk and "
+                              "in memory)")
+    corpus_windows: int = Field(40, ge=0, le=200, description="... if it needs at most this many windows; 0 = never "
+                                "(the prompt then holds only the evidence)")
     retrieved_sentences: int = Field(6, ge=1, le=100, description="best retrieved sentences a draft sentence its "
                                                                   "marker does not support may be backed by instead")
     evidence_sentences: int = Field(3, ge=1, le=100, description="larger corpora: the prompt holds at most this many "

@@ -57,7 +57,7 @@ def warm_up(a: "Assistant", mode: str) -> None:
     if mode == "generative":
         # The warm-up question may abstain at the retrieval gate without calling the LLM; before
         # this line the first timed question paid the corpus prefix read (20–25 s on the seed article).
-        a.warm()
+        a.warm(wait=True)  # a large corpus's windows too (qa/prompt.py): timed answers find them ready
     a.ask("What is this about?", mode=mode)
 
 

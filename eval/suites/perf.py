@@ -549,12 +549,19 @@ def run(args: argparse.Namespace) -> SuiteResult:
                          f"written_{c}_first_token_p50_vs_bare=written.{c}.first_token_p50_vs_bare",
                          f"written_{c}_read_tokens_p50=written.{c}.read_tokens.p50"]
             keys += ["written_multi_chars=written.multi.characters",
+                     "written_multi_windows=written.multi.windows", "written_multi_warm_s=written.multi.warm_s",
                      "written_multi_answer_in_citations=written.multi.answer_in_citations",
+                     "written_multi_no_windows_first_token_p50_vs_bare=written.multi.without_windows.first_token_p50_vs_bare",
+                     "written_multi_no_windows_p50_vs_bare=written.multi.without_windows.latency_p50_vs_bare",
+                     "written_multi_no_windows_answer_in_citations=written.multi.without_windows.answer_in_citations",
+                     "written_multi_no_windows_same_text=written.multi.without_windows.same_text",
                      "written_multi_before_first_token_p50_ms=written.multi.before_first_token_ms.p50",
                      "written_multi_before_read_tokens_p50=written.multi.before_read_tokens.p50"]
             notes.append("Written answers (generative mode) on the seed article and on a multi-document corpus of "
                          "SQuAD articles; bare = the bare LLM answering the same question alone, in the same run, "
-                         "after the written answers. 'before' = the prompt layout before issue #30 (six retrieved "
+                         "after the written answers. The multi-document corpus is read in windows before timing (warm_s; "
+                         "docs/decisions/0227); 'no_windows' = the same questions with corpus_windows=0 (evidence-only prompt). "
+                         "'before' = the prompt layout before issue #30 (six retrieved "
                          "sentences and neighbours in the system message, read per question). Targets: written p50 "
                          "<= 1.3x bare, first token <= 1.5x bare.")
         if "users" in parts:

@@ -105,23 +105,39 @@ def _before_messages(a: Any, question: str) -> list[dict[str, str]]:
             {"role": "user", "content": user_turn(question, [], 0) + hint}]
 
 
-def bench_corpus(a: Any, questions: list[dict[str, Any]], with_before: bool) -> tuple[dict[str, Any], list[dict]]:
-    """Written answers (generative mode) on ``a``'s corpus, the bare LLM on the same questions after them, and
-    (``with_before``) the pre-#30 prompt layout."""
-    from qa.llm.local import LocalLLM
-
-    load0 = _load()
-    warm_up(a, "generative")
-    max_tokens = a.settings.llm.answer_max_tokens
-    llm = LocalLLM(a.settings)
-    rows: list[dict[str, Any]] = []
-    for g in progress(questions, total=len(questions), desc="perf written"):
+def _written(a: Any, questions: list[dict[str, Any]], desc: str) -> list[dict[str, Any]]:
+    """One row per question: the written answer's time, first token, prompt tokens read, answer in citations."""
+    rows = []
+    for g in progress(questions, total=len(questions), desc=desc):
         answer, total, first, _ = _stream_timed(a.stream(g["question"], mode="generative"))
         cited = " ".join(c.text for c in answer.citations).lower()
         rows.append({"id": g["id"], "question": g["question"], "latency_ms": total, "first_token_ms": first,
                      **_read_figures(), "abstained": answer.abstained, "answer_mode": answer.mode,
                      "answer_in_citations": any(x.lower() in cited for x in g["answers"]) if g["answers"] else None,
                      "text": answer.text})
+    return rows
+
+
+def _in_citations(rows: list[dict[str, Any]]) -> float | None:
+    scored = [r["answer_in_citations"] for r in rows if not r["abstained"] and r["answer_in_citations"] is not None]
+    return round(sum(scored) / len(scored), 4) if scored else None
+
+
+def bench_corpus(a: Any, questions: list[dict[str, Any]], with_before: bool,
+                 without_windows: Any = None) -> tuple[dict[str, Any], list[dict]]:
+    """Written answers (generative mode) on ``a``'s corpus, the bare LLM on the same questions after them,
+    (``with_before``) the pre-#30 prompt layout, and (``without_windows``: the same index opened with
+    ``corpus_windows=0``) the evidence-only prompt of decision 0221."""
+    from qa.llm.local import LocalLLM
+
+    load0 = _load()
+    t0 = time.perf_counter()
+    warm_up(a, "generative")  # reads the prompt prefixes: the whole corpus, or the instructions and every window
+    warm_s = time.perf_counter() - t0
+    win = a._mode("generative").windows(a.corpus.view())
+    max_tokens = a.settings.llm.answer_max_tokens
+    llm = LocalLLM(a.settings)
+    rows = _written(a, questions, "perf written")
     for row in progress(rows, total=len(rows), desc="perf bare LLM"):
         _, total, first, _ = _stream_timed(llm.stream([{"role": "user", "content": row["question"]}],
                                                       max_tokens=max_tokens))
@@ -137,9 +153,23 @@ def bench_corpus(a: Any, questions: list[dict[str, Any]], with_before: bool) -> 
            "baseline_first_token_ms": _p([r["baseline_first_token_ms"] for r in rows]),
            "prompt_tokens": _p([r["prompt_tokens"] for r in rows]), "read_tokens": _p([r["read_tokens"] for r in rows]),
            "answered": sum(not r["abstained"] for r in rows) / max(1, len(rows)),
+           "warm_s": round(warm_s, 1), "windows": len(win.rows) if win is not None else 0,
            "load_avg_start": load0, "load_avg_end": _load()}
-    scored = [r["answer_in_citations"] for r in rows if not r["abstained"] and r["answer_in_citations"] is not None]
-    out["answer_in_citations"] = round(sum(scored) / len(scored), 4) if scored else None
+    out["answer_in_citations"] = _in_citations(rows)
+    if without_windows is not None:
+        plain = _written(without_windows, questions, "perf without windows")
+        for row, other in zip(rows, plain):
+            row.update({f"nowin_{k}": other[k] for k in ("latency_ms", "first_token_ms", "read_tokens", "abstained",
+                                                          "answer_in_citations", "text")})
+        out["without_windows"] = {
+            "latency_ms": _p([r["latency_ms"] for r in plain]), "first_token_ms": _p([r["first_token_ms"] for r in plain]),
+            "read_tokens": _p([r["read_tokens"] for r in plain]), "answer_in_citations": _in_citations(plain),
+            "answered": sum(not r["abstained"] for r in plain) / max(1, len(plain)),
+            "same_text": sum(r["text"] == o["text"] for r, o in zip(rows, plain)) / max(1, len(rows))}
+        out["without_windows"]["first_token_p50_vs_bare"] = _ratio(out["without_windows"]["first_token_ms"]["p50"],
+                                                                   out["baseline_first_token_ms"]["p50"])
+        out["without_windows"]["latency_p50_vs_bare"] = _ratio(out["without_windows"]["latency_ms"]["p50"],
+                                                               out["baseline_ms"]["p50"])
     out["latency_p50_vs_bare"] = _ratio(out["latency_ms"]["p50"], out["baseline_ms"]["p50"])
     out["first_token_p50_vs_bare"] = _ratio(out["first_token_ms"]["p50"], out["baseline_first_token_ms"]["p50"])
     if with_before:
@@ -210,7 +240,9 @@ def run_written(args: Any, gold: list[dict[str, Any]]) -> tuple[dict[str, Any], 
         for name, text in texts.items():
             (docs / name.replace("/", "_")).write_text(text, encoding="utf-8")
         b = Assistant.open(paths=[docs], index_dir=Path(tmp) / "multi")
-        out["multi"], multi_rows = bench_corpus(b, sample(squad_qs, args.llm_limit, args.seed), with_before=True)
+        plain = Assistant.open(index_dir=Path(tmp) / "multi", settings=b.settings.with_(llm={"corpus_windows": 0}))
+        out["multi"], multi_rows = bench_corpus(b, sample(squad_qs, args.llm_limit, args.seed), with_before=True,
+                                                without_windows=plain)
         out["multi"].update(documents=len(texts), characters=sum(map(len, texts.values())),
                             sources=[str(p) for p in args.corpus_squad])
         rows += [{**r, "corpus": "multi"} for r in multi_rows]

@@ -33,6 +33,8 @@ class PromptLLM(Protocol):
     # An implementation that serves several chats also takes ``chat=`` (who asks: qa/llm/queue.py).
 
     def warm(self, system: str, persist_prefix: bool = False) -> None: ...
+    # An implementation that keeps many system messages (a large corpus's windows: qa/prompt.py) also has
+    # ``prefix_ready(system) -> bool`` and ``build_prefixes(systems)`` / ``wait_prefixes(timeout)``.
 
 
 def availability(settings: Settings) -> tuple[bool, str]:
@@ -59,6 +61,7 @@ class LocalLLM:
     def __init__(self, settings: Settings, state_dir: Path | None = None) -> None:
         self.settings = settings
         self.state_dir = state_dir  # where persisted prefix states live (beside the index); None: RAM only
+        self._builder = None  # qa.llm.prefix_builder.PrefixBuilder, on the first build_prefixes()
 
     def _runtime(self):
         ok, why = availability(self.settings)
@@ -91,6 +94,31 @@ class LocalLLM:
         prefix = runtime.chat_template(self.settings.llm.chat_template).prefix(system)
         if prefix is not None:
             runtime.warm_prefix(prefix, self.state_dir if persist_prefix else None)
+
+    def prefix_ready(self, system: str) -> bool:
+        """``system``'s KV state is in memory or saved beside the index: a prompt with it reads only the rest."""
+        runtime = self._runtime()
+        prefix = runtime.chat_template(self.settings.llm.chat_template).prefix(system)
+        return prefix is not None and runtime.prefix_ready(prefix, self.state_dir)
+
+    def build_prefixes(self, systems: Sequence[str]) -> None:
+        """Read these system messages' states in the background, giving the model to any question first
+        (qa/llm/prefix_builder.py); saved beside the index. Replaces an unfinished earlier build."""
+        runtime = self._runtime()
+        template = runtime.chat_template(self.settings.llm.chat_template)
+        prefixes = [p for p in map(template.prefix, systems) if p is not None]
+        if self._builder is None:
+            from qa.llm.prefix_builder import PrefixBuilder
+
+            queue = runtime.queue()
+            self._builder = PrefixBuilder(
+                lambda prefix, give_way: runtime.warm_prefix_in_turns(prefix, self.state_dir, give_way=give_way),
+                lambda: not queue.busy() and not queue.waiting())
+        self._builder.build(prefixes)
+
+    def wait_prefixes(self, timeout: float | None = None) -> bool:
+        """Block until the background build has finished; False on timeout."""
+        return self._builder is None or self._builder.wait(timeout)
 
     @staticmethod
     def loaded() -> bool:

@@ -42,7 +42,7 @@ MAGIC = b"CITEQAKV"
 FORMAT_VERSION = 1
 SUBDIR = "llm-state"
 SUFFIX = ".kv"
-KEEP = 2  # each file is ~32 MB for the seed article; an index normally needs one (its current corpus)
+KEEP = 2  # each file is ~32 MB for the seed article; a corpus that fits the prompt needs one (its current corpus)
 _STALE_TMP_S = 3600.0  # a temp file this old is a crashed writer's, not one being written
 _LEN = struct.Struct("<I")
 _MAX_HEADER = 64 * 1024
@@ -94,8 +94,10 @@ def _header(key: str, facts_: dict[str, Any], n_tokens: int, blob_size: int) -> 
     return json.dumps(head, sort_keys=True).encode("utf-8")
 
 
-def save(directory: Path, key: str, facts_: dict[str, Any], tokens: np.ndarray, blob: Any) -> Path | None:
-    """Write ``<directory>/<key>.kv`` atomically (temp file, fsync, rename); None if it failed."""
+def save(directory: Path, key: str, facts_: dict[str, Any], tokens: np.ndarray, blob: Any,
+         keep: int = KEEP) -> Path | None:
+    """Write ``<directory>/<key>.kv`` atomically (temp file, fsync, rename); None if it failed. Then only the
+    ``keep`` most recently used files stay (a corpus read in windows needs one per window)."""
     toks = np.ascontiguousarray(tokens, dtype="<i4")
     data = memoryview(blob).cast("B")
     head = _header(key, facts_, len(toks), len(data))
@@ -122,8 +124,13 @@ def save(directory: Path, key: str, facts_: dict[str, Any], tokens: np.ndarray, 
     finally:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-    _prune(directory, keep=target)
+    _prune(directory, target, max(1, keep))
     return target
+
+
+def exists(directory: Path, key: str) -> bool:
+    """A file is saved for ``key`` (not yet checked: ``load`` does that)."""
+    return _path(directory, key).is_file()
 
 
 def load(directory: Path, key: str, facts_: dict[str, Any],
@@ -219,11 +226,11 @@ def _remove_if_same(path: Path, st: os.stat_result) -> None:
         pass
 
 
-def _prune(directory: Path, keep: Path) -> None:
-    """Keep the KEEP most recently used state files; drop crashed writers' temp files."""
+def _prune(directory: Path, keep: Path, count: int = KEEP) -> None:
+    """Keep the ``count`` most recently used state files; drop crashed writers' temp files."""
     now = time.time()
     others = sorted(((_mtime(p), p) for p in directory.glob(f"*{SUFFIX}") if p != keep), reverse=True)
-    old = [p for _, p in others[KEEP - 1:]]
+    old = [p for _, p in others[count - 1:]]
     old += [p for p in directory.glob(".*.tmp") if now - _mtime(p) > _STALE_TMP_S]
     for p in old:
         try:

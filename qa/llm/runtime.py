@@ -27,7 +27,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,13 @@ __all__ = [
     "llm_busy",
     "llm_loaded",
     "lookup_on",
+    "prefix_ready",
     "queue",
     "read_prompt",
     "stream_chat",
     "stream_completion",
     "warm_prefix",
+    "warm_prefix_in_turns",
 ]
 
 
@@ -298,7 +300,7 @@ def _restore_best(llama: Llama, tokens: Sequence[int]) -> int:
 
 def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tuple[int, int]:
     """(prefix tokens, tokens evaluated now); state_dir: also keep the snapshot on disk there."""
-    key = hashlib.sha256(prefix.encode("utf-8")).hexdigest()
+    key = _key(prefix)
     tokens = _tokenize(llama, prefix)
     snapshots = _snapshots(llama)
     if key in snapshots:
@@ -319,14 +321,24 @@ def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tu
         llama._requires_eval = True
     _remember(llama, key, _save(llama))
     if state_dir is not None:
-        prefix_store.save(state_dir, key, prefix_store.facts(llama), snapshots[key].tokens, snapshots[key].blob)
+        prefix_store.save(state_dir, key, prefix_store.facts(llama), snapshots[key].tokens, snapshots[key].blob,
+                          keep=_disk_keep())
     return len(tokens), len(tokens) - reuse
+
+
+def _key(prefix: str) -> str:
+    return hashlib.sha256(prefix.encode("utf-8")).hexdigest()
+
+
+def _disk_keep() -> int:
+    # As many files as snapshots in memory: a corpus read in windows (qa/prompt.py) has one per window.
+    return max(prefix_store.KEEP, _settings.llm.max_prefix_states + _settings.llm.corpus_windows)
 
 
 def _remember(llama: Llama, key: str, state: _PrefixState) -> None:
     snapshots = _snapshots(llama)
     snapshots[key] = state
-    while len(snapshots) > _settings.llm.max_prefix_states:
+    while len(snapshots) > _settings.llm.max_prefix_states + _settings.llm.corpus_windows:
         snapshots.popitem(last=False)
 
 
@@ -363,6 +375,50 @@ def warm_prefix(prefix_text: str, state_dir: Path | None = None) -> int:
     with _queue.turn():
         _use_threads(llama)
         return _warm_locked(llama, prefix_text, state_dir)[0]
+
+
+def prefix_ready(prefix_text: str, state_dir: Path | None = None) -> bool:
+    """The prefix's KV state is in memory or saved in ``state_dir``: a prompt starting with it reads only its
+    tail. (A saved file is checked when it is loaded; a bad one is then read again from the text.)"""
+    key = _key(prefix_text)
+    llama = _llm
+    if llama is not None and key in _snapshots(llama):
+        return True
+    return state_dir is not None and prefix_store.exists(state_dir, key)
+
+
+def warm_prefix_in_turns(prefix_text: str, state_dir: Path | None = None, chunk: int = 128,
+                         give_way: Callable[[], bool] | None = None) -> bool:
+    """``warm_prefix`` for background work: it reads ``chunk`` tokens at a time and, as soon as a request
+    queues for the model (or ``give_way()`` says so), keeps what it read as a partial snapshot and returns
+    False; call again later and it resumes there. True once the prefix's state is ready (and saved)."""
+    if prefix_ready(prefix_text, state_dir):
+        return True
+    llama = _llama()
+    key, partial = _key(prefix_text), "partial:" + _key(prefix_text)
+    with _queue.turn():
+        _use_threads(llama)
+        tokens = _tokenize(llama, prefix_text)
+        if len(tokens) >= llama.n_ctx():
+            raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
+        done = min(_restore_best(llama, tokens), len(tokens))
+        llama.n_tokens = done
+        llama._ctx.kv_cache_seq_rm(-1, done, -1)  # a longer live prompt's tail is not this prefix's
+        llama._requires_eval = True
+        while done < len(tokens):
+            if _queue.waiting() or (give_way is not None and give_way()):
+                if done:
+                    _remember(llama, partial, _save(llama))
+                return False
+            end = min(len(tokens), done + chunk)
+            llama.eval(tokens[done:end])
+            done = end
+        _snapshots(llama).pop(partial, None)
+        _remember(llama, key, _save(llama))
+        state = _snapshots(llama)[key]
+        if state_dir is not None:
+            prefix_store.save(state_dir, key, prefix_store.facts(llama), state.tokens, state.blob, keep=_disk_keep())
+        return True
 
 
 def clear_prefix_cache() -> None:

@@ -19,7 +19,7 @@ from qa.evidence import Evidence
 from qa.grounding import QUOTED_NOTE, ground, grounded_answer, quote_instead
 from qa.llm.local import PromptLLM
 from qa.modes.extractive import ABSTAIN_TEXT, ExtractiveMode
-from qa.prompt import MODEL_REFUSES, Context, build_context, fits_whole, user_turn
+from qa.prompt import MODEL_REFUSES, Context, Windows, build_context, fits_whole, user_turn, windows
 from qa.settings import Settings
 from qa.types import Answer
 from qa.verify import SupportChecker
@@ -33,9 +33,11 @@ class GenerativeMode:
         self.llm = llm
         self.checker = SupportChecker(embedder)
         self.quoted = ExtractiveMode()
-        # The whole-corpus context of the last corpus snapshot: building it reads every sentence.
+        # The whole-corpus context (or the windows) of the last corpus snapshot: building it reads every sentence.
         self._whole: tuple[CorpusView, Context] | None = None
+        self._windows: tuple[CorpusView, Windows | None] | None = None
         self._whole_lock = threading.Lock()
+        self._building = False  # warm() started reading the windows of large corpora
 
     def context(self, ev_or_view: Evidence | CorpusView) -> Context:
         view = ev_or_view.corpus if isinstance(ev_or_view, Evidence) else ev_or_view
@@ -44,15 +46,40 @@ class GenerativeMode:
                 if self._whole is None or self._whole[0] is not view:
                     self._whole = (view, build_context(view, self.settings, []))
                 return self._whole[1]
-        rows = []
+        rows, chosen = [], []
         if isinstance(ev_or_view, Evidence):  # the chosen sentences first, then the best-scored others
-            rows = [r for r, _ in ev_or_view.chosen] + [s.hit.row for s in ev_or_view.scored]
+            chosen = [r for r, _ in ev_or_view.chosen]
+            rows = chosen + [s.hit.row for s in ev_or_view.scored]
+        # The best sentence's window when its state is ready (only the question is read), else the evidence
+        # alone after the instructions: a window is never read while a user waits (qa/llm/prefix_builder.py).
+        win = self.windows(view)
+        ready = getattr(self.llm, "prefix_ready", None)
+        if win is not None and ready is not None and rows:
+            ctx = win.context(view, self.settings, rows, chosen)
+            if ctx is not None and ready(ctx.prefix):
+                return ctx
         return build_context(view, self.settings, rows)
 
-    def warm(self, view: CorpusView) -> None:
+    def windows(self, view: CorpusView) -> Windows | None:
+        with self._whole_lock:
+            if self._windows is None or self._windows[0] is not view:
+                self._windows = (view, windows(view, self.settings))
+                if self._building and self._windows[1] is not None:  # the corpus changed since warm()
+                    self.llm.build_prefixes(self._windows[1].prefixes)
+            return self._windows[1]
+
+    def warm(self, view: CorpusView, wait: bool = False) -> None:
         """Read the prompt's fixed prefix (the whole corpus, or the instructions alone) into the LLM's KV cache
-        now (e.g. at server start); it is kept on disk too."""
+        now (e.g. at server start); it is kept on disk too. A larger corpus's windows are then read in the
+        background (``wait``: block until they are)."""
         self.llm.warm(self.context(view).prefix, persist_prefix=True)
+        win = self.windows(view)
+        if win is not None and hasattr(self.llm, "build_prefixes"):
+            with self._whole_lock:
+                self._building = True  # from now on a new corpus snapshot's windows are read too
+            self.llm.build_prefixes(win.prefixes)
+            if wait:
+                self.llm.wait_prefixes()
 
     def stream(self, ev: Evidence, chat: str | None = None) -> Iterator[str | Answer]:
         """``chat``: who asks (qa/llm/queue.py): a newer question from the same chat cancels this one's turn."""

@@ -255,3 +255,46 @@ def test_assistant_keeps_the_corpus_prefix_beside_its_index(rt, tmp_path: Path, 
     monkeypatch.setattr(ps, "save", lambda *a, **k: pytest.fail("in-memory assistant saved LLM state"))
     rt.clear_prefix_cache()
     Assistant.from_texts({"tides.txt": doc.read_text(encoding="utf-8")}).warm()
+
+
+def test_a_corpus_in_windows_keeps_one_file_per_window(tmp_path: Path) -> None:
+    keys = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(6)]
+    for key in keys:
+        ps.save(tmp_path, key, FACTS, TOKENS, _blob(), keep=5)
+    assert sorted(p.stem for p in tmp_path.glob("*.kv")) == sorted(keys[1:])
+    assert ps.exists(tmp_path, keys[5]) and not ps.exists(tmp_path, keys[0])
+
+
+@pytest.mark.slow
+def test_a_large_corpus_is_read_in_windows_in_the_background_and_questions_go_first(rt, tmp_path: Path) -> None:
+    from qa import Assistant
+    from qa.prompt import windows
+    from qa.settings import Settings
+
+    settings = Settings.from_env().with_(llm={"full_corpus_max_chars": 1500, "window_chars": 1500})
+    a = Assistant.open(paths=[SEED], index_dir=tmp_path / "idx", settings=settings)
+    win = windows(a.corpus.view(), settings)
+    assert win is not None and len(win.rows) >= 3
+    states = tmp_path / "idx" / ps.SUBDIR
+    rt.clear_prefix_cache()
+    a.warm()  # the instructions now; the windows in the background
+    question = "Why was the trip cancelled?"
+    first = a.ask(question, mode="generative")
+    # The question was answered (from the evidence prompt) before the windows were all read.
+    assert len(list(states.glob("*.kv"))) < len(win.rows) + 1
+    assert not first.abstained and first.citations, first.text
+    for c in first.citations:
+        assert c.text == a.document_text(c.doc_id)[c.start:c.end]
+    a.warm(wait=True)
+    assert len(list(states.glob("*.kv"))) == len(win.rows) + 1  # each window and the instructions
+    rt.clear_prefix_cache()  # as in a new process: the windows come from their files
+    again = Assistant.open(index_dir=tmp_path / "idx", settings=settings)
+    ans = again.ask(question, mode="generative")
+    st = rt.last_stats()
+    assert st.prompt_tokens - st.reused_tokens < 40, st  # only the question was read
+    assert st.prompt_tokens > max(len(p) for p in win.prefixes) // 8  # ... after a whole window
+    assert not ans.abstained and ans.citations, ans.text
+    cited = " ".join(c.text for c in ans.citations)
+    assert "secret letter" in cited or "denuclearization" in cited or "belligerent" in cited, cited
+    for c in ans.citations:
+        assert c.text == again.document_text(c.doc_id)[c.start:c.end]
