@@ -319,11 +319,16 @@ def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tu
     else:  # prefix fully inside a longer live prompt: drop the tail, logits are stale
         llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
         llama._requires_eval = True
+    _keep(llama, key, state_dir)
+    return len(tokens), len(tokens) - reuse
+
+
+def _keep(llama: Llama, key: str, state_dir: Path | None) -> None:
+    """Snapshot the live KV state as ``key``'s prefix, in memory and (``state_dir``) on disk."""
     _remember(llama, key, _save(llama))
     if state_dir is not None:
-        prefix_store.save(state_dir, key, prefix_store.facts(llama), snapshots[key].tokens, snapshots[key].blob,
-                          keep=_disk_keep())
-    return len(tokens), len(tokens) - reuse
+        state = _snapshots(llama)[key]
+        prefix_store.save(state_dir, key, prefix_store.facts(llama), state.tokens, state.blob, keep=_disk_keep())
 
 
 def _key(prefix: str) -> str:
@@ -414,10 +419,7 @@ def warm_prefix_in_turns(prefix_text: str, state_dir: Path | None = None, chunk:
             llama.eval(tokens[done:end])
             done = end
         _snapshots(llama).pop(partial, None)
-        _remember(llama, key, _save(llama))
-        state = _snapshots(llama)[key]
-        if state_dir is not None:
-            prefix_store.save(state_dir, key, prefix_store.facts(llama), state.tokens, state.blob, keep=_disk_keep())
+        _keep(llama, key, state_dir)
         return True
 
 
