@@ -123,18 +123,30 @@ def _in_citations(rows: list[dict[str, Any]]) -> float | None:
     return round(sum(scored) / len(scored), 4) if scored else None
 
 
+def _summary(rows: list[dict[str, Any]], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Percentiles of written-answer rows, and their p50s against the bare model's (``baseline``: its rows'
+    percentiles, keys ``baseline_ms`` and ``baseline_first_token_ms``)."""
+    out = {"latency_ms": _p([r["latency_ms"] for r in rows]), "first_token_ms": _p([r["first_token_ms"] for r in rows]),
+           "read_tokens": _p([r["read_tokens"] for r in rows]), "answer_in_citations": _in_citations(rows),
+           "answered": sum(not r["abstained"] for r in rows) / max(1, len(rows))}
+    out["latency_p50_vs_bare"] = _ratio(out["latency_ms"]["p50"], baseline["baseline_ms"]["p50"])
+    out["first_token_p50_vs_bare"] = _ratio(out["first_token_ms"]["p50"], baseline["baseline_first_token_ms"]["p50"])
+    return out
+
+
 def bench_corpus(a: Any, questions: list[dict[str, Any]], with_before: bool,
                  without_windows: Any = None) -> tuple[dict[str, Any], list[dict]]:
     """Written answers (generative mode) on ``a``'s corpus, the bare LLM on the same questions after them,
     (``with_before``) the pre-#30 prompt layout, and (``without_windows``: the same index opened with
     ``corpus_windows=0``) the evidence-only prompt of decision 0221."""
     from qa.llm.local import LocalLLM
+    from qa.prompt import windows
 
     load0 = _load()
     t0 = time.perf_counter()
     warm_up(a, "generative")  # reads the prompt prefixes: the whole corpus, or the instructions and every window
     warm_s = time.perf_counter() - t0
-    win = a._mode("generative").windows(a.corpus.view())
+    win = windows(a.corpus.view(), a.settings)
     max_tokens = a.settings.llm.answer_max_tokens
     llm = LocalLLM(a.settings)
     rows = _written(a, questions, "perf written")
@@ -147,31 +159,18 @@ def bench_corpus(a: Any, questions: list[dict[str, Any]], with_before: bool,
             _, total, first, _ = _stream_timed(llm.stream(_before_messages(a, row["question"]), max_tokens=max_tokens))
             row.update(before_ms=total, before_first_token_ms=first,
                        **{f"before_{k}": v for k, v in _read_figures().items()})
-    out = {"n": len(rows), "latency_ms": _p([r["latency_ms"] for r in rows]),
-           "first_token_ms": _p([r["first_token_ms"] for r in rows]),
-           "baseline_ms": _p([r["baseline_ms"] for r in rows]),
-           "baseline_first_token_ms": _p([r["baseline_first_token_ms"] for r in rows]),
-           "prompt_tokens": _p([r["prompt_tokens"] for r in rows]), "read_tokens": _p([r["read_tokens"] for r in rows]),
-           "answered": sum(not r["abstained"] for r in rows) / max(1, len(rows)),
+    bare = {"baseline_ms": _p([r["baseline_ms"] for r in rows]),
+            "baseline_first_token_ms": _p([r["baseline_first_token_ms"] for r in rows])}
+    out = {"n": len(rows), **_summary(rows, bare), **bare, "prompt_tokens": _p([r["prompt_tokens"] for r in rows]),
            "warm_s": round(warm_s, 1), "windows": len(win.rows) if win is not None else 0,
            "load_avg_start": load0, "load_avg_end": _load()}
-    out["answer_in_citations"] = _in_citations(rows)
     if without_windows is not None:
         plain = _written(without_windows, questions, "perf without windows")
         for row, other in zip(rows, plain):
             row.update({f"nowin_{k}": other[k] for k in ("latency_ms", "first_token_ms", "read_tokens", "abstained",
                                                           "answer_in_citations", "text")})
-        out["without_windows"] = {
-            "latency_ms": _p([r["latency_ms"] for r in plain]), "first_token_ms": _p([r["first_token_ms"] for r in plain]),
-            "read_tokens": _p([r["read_tokens"] for r in plain]), "answer_in_citations": _in_citations(plain),
-            "answered": sum(not r["abstained"] for r in plain) / max(1, len(plain)),
-            "same_text": sum(r["text"] == o["text"] for r, o in zip(rows, plain)) / max(1, len(rows))}
-        out["without_windows"]["first_token_p50_vs_bare"] = _ratio(out["without_windows"]["first_token_ms"]["p50"],
-                                                                   out["baseline_first_token_ms"]["p50"])
-        out["without_windows"]["latency_p50_vs_bare"] = _ratio(out["without_windows"]["latency_ms"]["p50"],
-                                                               out["baseline_ms"]["p50"])
-    out["latency_p50_vs_bare"] = _ratio(out["latency_ms"]["p50"], out["baseline_ms"]["p50"])
-    out["first_token_p50_vs_bare"] = _ratio(out["first_token_ms"]["p50"], out["baseline_first_token_ms"]["p50"])
+        out["without_windows"] = {**_summary(plain, bare),
+                                  "same_text": sum(r["text"] == o["text"] for r, o in zip(rows, plain)) / max(1, len(rows))}
     if with_before:
         out.update(before_ms=_p([r["before_ms"] for r in rows]),
                    before_first_token_ms=_p([r["before_first_token_ms"] for r in rows]),

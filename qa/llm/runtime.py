@@ -308,19 +308,30 @@ def _warm_locked(llama: Llama, prefix: str, state_dir: Path | None = None) -> tu
         if _common_prefix(_live_tokens(llama), tokens) < len(tokens):
             _load(llama, snapshots[key])
         return len(tokens), 0
-    if len(tokens) >= llama.n_ctx():
-        raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
+    _check_fits(llama, tokens)
     if state_dir is not None and _load_from_disk(llama, state_dir, key, tokens):
         return len(tokens), 0
-    reuse = min(_restore_best(llama, tokens), len(tokens))
-    llama.n_tokens = reuse
+    reuse = _start_read(llama, tokens)
     if reuse < len(tokens):
-        llama.eval(tokens[reuse:])  # eval() drops KV cells past n_tokens first
-    else:  # prefix fully inside a longer live prompt: drop the tail, logits are stale
-        llama._ctx.kv_cache_seq_rm(-1, reuse, -1)
-        llama._requires_eval = True
+        llama.eval(tokens[reuse:])
     _keep(llama, key, state_dir)
     return len(tokens), len(tokens) - reuse
+
+
+def _check_fits(llama: Llama, tokens: list[int]) -> None:
+    if len(tokens) >= llama.n_ctx():
+        raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
+
+
+def _start_read(llama: Llama, tokens: list[int]) -> int:
+    """Restore the snapshot sharing the most leading tokens with ``tokens`` and drop the live cache past what they
+    share (a longer live prompt's tail is not this prefix's; its logits are stale). Returns how many of
+    ``tokens`` are read: the rest go to ``llama.eval``."""
+    done = min(_restore_best(llama, tokens), len(tokens))
+    llama.n_tokens = done
+    llama._ctx.kv_cache_seq_rm(-1, done, -1)
+    llama._requires_eval = True
+    return done
 
 
 def _keep(llama: Llama, key: str, state_dir: Path | None) -> None:
@@ -404,12 +415,8 @@ def warm_prefix_in_turns(prefix_text: str, state_dir: Path | None = None, chunk:
     with _queue.turn():
         _use_threads(llama)
         tokens = _tokenize(llama, prefix_text)
-        if len(tokens) >= llama.n_ctx():
-            raise ValueError(f"prefix is {len(tokens)} tokens; the model context is {llama.n_ctx()}")
-        done = min(_restore_best(llama, tokens), len(tokens))
-        llama.n_tokens = done
-        llama._ctx.kv_cache_seq_rm(-1, done, -1)  # a longer live prompt's tail is not this prefix's
-        llama._requires_eval = True
+        _check_fits(llama, tokens)
+        done = _start_read(llama, tokens)
         while done < len(tokens):
             if _queue.waiting() or (give_way is not None and give_way()):
                 if done:
