@@ -346,15 +346,19 @@ def _key(prefix: str) -> str:
     return hashlib.sha256(prefix.encode("utf-8")).hexdigest()
 
 
+def _capacity() -> int:
+    """Prefix snapshots kept, in memory and as files: a corpus read in windows (qa/prompt.py) has one per window."""
+    return _settings.llm.max_prefix_states + _settings.llm.corpus_windows
+
+
 def _disk_keep() -> int:
-    # As many files as snapshots in memory: a corpus read in windows (qa/prompt.py) has one per window.
-    return max(prefix_store.KEEP, _settings.llm.max_prefix_states + _settings.llm.corpus_windows)
+    return max(prefix_store.KEEP, _capacity())
 
 
 def _remember(llama: Llama, key: str, state: _PrefixState) -> None:
     snapshots = _snapshots(llama)
     snapshots[key] = state
-    while len(snapshots) > _settings.llm.max_prefix_states + _settings.llm.corpus_windows:
+    while len(snapshots) > _capacity():
         snapshots.popitem(last=False)
 
 
