@@ -132,6 +132,13 @@ class _VisibleText(HTMLParser):
         self.in_thead = False
         self.blocks: list[list] = []
         self.block_open = False
+        self.bold = 0  # open <b>/<strong> elements
+        self.heading_level = 0  # level of the last real heading (h1-h6), for run-in headings under it
+        # Per block: the level it has as a run-in heading (a paragraph or list item all of whose text is bold, a
+        # level below the last real heading), 0 once a character of it is not bold.
+        self.run_in: list[int] = []
+        self.anchor_link = 0  # open <a href="#..."> elements (links within the page)
+        self.contents_entry: list[bool] = []  # per block: a list item whose text is all links within the page
 
     def _put(self, chunk: str) -> None:
         self.parts.append(chunk)
@@ -147,6 +154,11 @@ class _VisibleText(HTMLParser):
             self.in_thead = True
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self.context.append((structure.HEADING, int(tag[1])))
+            self.heading_level = int(tag[1])
+        elif tag in ("b", "strong"):
+            self.bold += 1
+        elif tag == "a" and (dict(attrs).get("href") or "").startswith("#"):
+            self.anchor_link += 1
         elif tag == "li":
             self.context.append((structure.LIST_ITEM, max(1, self.lists)))
         elif tag == "pre":
@@ -182,6 +194,10 @@ class _VisibleText(HTMLParser):
                     break
         if tag in ("ul", "ol"):
             self.lists = max(0, self.lists - 1)
+        elif tag in ("b", "strong"):
+            self.bold = max(0, self.bold - 1)
+        elif tag == "a":
+            self.anchor_link = max(0, self.anchor_link - 1)
         elif tag == "thead":
             self.in_thead = False
         if tag in _CELL_TAGS and self.context and self.context[-1][0] == structure.TABLE_ROW:
@@ -213,7 +229,14 @@ class _VisibleText(HTMLParser):
         if new_block:
             kind, level = self.context[-1] if self.context else (structure.PARAGRAPH, 0)
             self.blocks.append([self.pos, self.pos, kind, level])
+            titled = kind in (structure.PARAGRAPH, structure.LIST_ITEM)
+            self.run_in.append(min(6, self.heading_level + 1) if titled else 0)
             self.block_open = True
+            self.contents_entry.append(kind == structure.LIST_ITEM)
+        if not self.bold:
+            self.run_in[-1] = 0
+        if not self.anchor_link:
+            self.contents_entry[-1] = False
         self._put(chunk)
         self.blocks[-1][1] = self.pos
 
@@ -236,10 +259,14 @@ def html_to_blocks(html: str) -> tuple[str, list[list]]:
     lead = len(text) - len(text.lstrip())
     text = text.strip()
     blocks = []
-    for s, e, kind, level in parser.blocks:
+    for (s, e, kind, level), run_in, entry in zip(parser.blocks, parser.run_in, parser.contents_entry):
         s, e = max(0, s - lead), min(len(text), e - lead)
         while e > s and text[e - 1].isspace():
             e -= 1
         if e > s:
+            if run_in and structure.is_run_in_heading(text[s:e]):
+                kind, level = structure.HEADING, run_in
+            elif entry:  # a page's own table of contents ("<li><a href="#q1">...</a>"): not indexed, like a PDF's
+                kind, level = structure.TOC, 0
             blocks.append([s, e, kind, level])
     return text, structure.finish_blocks(blocks, text)

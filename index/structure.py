@@ -68,6 +68,15 @@ def is_index_entry(line: str) -> bool:
     return bool(_INDEX_ENTRY.fullmatch(line.strip()))
 
 
+def is_run_in_heading(text: str) -> bool:
+    """Whether a block set wholly in bold reads as a title: one short line (at most 20 words) that ends no
+    sentence. Pages without heading elements title their items this way ("<li><b>Maximum Number Of
+    Columns</b>", a FAQ's "<p><b>(9) What is the maximum size of a VARCHAR?</b>"); the PDF rule for a short
+    bold line is the same (index/pdf_layout.py)."""
+    text = text.strip()
+    return bool(text) and "\n" not in text and len(text.split()) <= 20 and not text.endswith((".", ",", ";"))
+
+
 def is_contents_title(line: str) -> bool:
     return bool(_CONTENTS_TITLE.fullmatch(line.strip()))
 

@@ -19,7 +19,7 @@ from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 from qa.support import ABSTAIN_BELOW, Scored, relevance_fit, rerank, score_hits
 from qa.types import Citation
-from qa.units import candidate_units, unit_text
+from qa.units import candidate_units, cited_units, unit_text
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,11 @@ class Evidence:
 
     def elapsed_ms(self) -> float:
         return (time.perf_counter() - self.started) * 1e3
+
+    def chosen_rows(self) -> list[int]:
+        """Every row the chosen citations quote, best citation first: a unit's rows through its last."""
+        last = dict(self.last_rows)
+        return [r for row, _ in self.chosen for r in range(row, last.get(row, row) + 1)]
 
     def cite(self, row: int, score: float) -> Citation:
         """The Citation of a chosen (row, score): one exact span, through the unit's last sentence."""
@@ -160,9 +165,9 @@ class EvidenceFinder:
             scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top, self.model_weights)
             threshold, relevance_ms = self.model_threshold, (time.perf_counter() - t1) * 1e3
         best = select(scored, threshold, s.second_sentence_margin, s.max_sentences)
-        chosen = tuple((x.hit.row, x.probability) for x in best)
+        chosen, last_rows = cited_units(view, [(x.hit.row, x.probability) for x in best])
         return Evidence(question, standalone, tuple(history), view, tuple(scored), chosen, t0, retrieve_ms,
-                        threshold, relevance_ms)
+                        threshold, relevance_ms, last_rows=last_rows)
 
     def _judged(self, view: CorpusView, question: str, standalone: str, history: list[dict[str, str]], hits,
                 t0: float, retrieve_ms: float) -> Evidence:

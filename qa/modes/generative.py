@@ -47,8 +47,8 @@ class GenerativeMode:
                     self._whole = (view, build_context(view, self.settings, []))
                 return self._whole[1]
         rows, chosen = [], []
-        if isinstance(ev_or_view, Evidence):  # the chosen sentences first, then the best-scored others
-            chosen = [r for r, _ in ev_or_view.chosen]
+        if isinstance(ev_or_view, Evidence):  # the chosen units' sentences first, then the best-scored others
+            chosen = ev_or_view.chosen_rows()
             rows = chosen + [s.hit.row for s in ev_or_view.scored]
         # The best sentence's window when its state is ready (only the question is read), else the evidence
         # alone after the instructions: a window is never read while a user waits (qa/llm/prefix_builder.py).

@@ -233,3 +233,31 @@ def test_a_latex_manuals_option_rows_and_subsections(latex_manual):
     assert view.section_of(start + 2) == "2 Usage > 2.1 Options"
     limits = texts.index("1.1 Limits")
     assert view.records[limits].block == "heading" and view.section_of(limits + 1) == "1 Introduction > 1.1 Limits"
+
+
+def test_real_manual_pages_cite_a_chosen_title_or_lead_in_with_what_it_introduces(tmp_path):
+    """SQLite's own documentation (eval/docs/sqlite, public domain): the default answer path cites a chosen
+    heading, item head or lead-in together with what it introduces, as one exact span, so the answer under
+    "(9) What is the maximum size of a VARCHAR?" or after "... an upper bound on:" is in the citation."""
+    from eval.make_gold_docs import DOCS
+
+    a = Assistant.open(paths=[DOCS / "faq.html", DOCS / "limits.html"], index_dir=tmp_path / "idx")
+    assert a.settings.judge.relevance == "model"  # the default path, not the judge
+    for question, answer in (("What is the maximum size of a VARCHAR in SQLite?", "does not enforce the length"),
+                             ("What does SQLITE_MAX_COLUMN set an upper bound on?", "The number of columns in a table"),
+                             ("Why is the depth of trigger recursion limited?", "unbounded amount of memory")):
+        ans = a.ask(question, mode="extractive")
+        assert not ans.abstained, question
+        for c in ans.citations:
+            assert c.text == a.document_text(c.doc_id)[c.start : c.end]
+        assert any(answer in c.text for c in ans.citations), (question, [c.text for c in ans.citations])
+    # Each answer is quoted once: no citation overlaps another.
+    spans = sorted((c.doc_id, c.start, c.end) for c in ans.citations)
+    assert all(a_[0] != b[0] or a_[2] <= b[1] for a_, b in zip(spans, spans[1:]))
+
+
+def test_the_real_documents_gold_set_matches_its_documents():
+    """eval/gold_docs.jsonl's evidence offsets are those of the documents as ingested today."""
+    from eval.make_gold_docs import main
+
+    assert main(["--check"]) == 0

@@ -185,3 +185,28 @@ def test_a_section_heading_and_its_first_lines_are_body_rows_not_headline_and_de
     assert rows["The files created by the tool are:"].kind == "body"
     html = _parsed("n.html", b"<h1>Trip called off</h1><p>By Jane Roe</p><p>The trip was cancelled on Friday.</p>")
     assert {r.kind for r in html.sentences} >= {"headline", "byline"}  # a news page keeps its metadata
+
+
+def test_html_bold_titles_are_run_in_headings_and_an_in_page_link_list_is_contents():
+    """Pages without heading elements title their items in bold (SQLite's limits page, its FAQ): such a block
+    is a heading a level below the page's last heading and introduces what follows; a list of links within
+    the page is its table of contents, not indexed. A bold sentence (ending in ".") stays body text."""
+    page = b"""<html><body><h2>Limits</h2><ol><li><a href="#cols">Columns</a></li><li><a href="#q2">Rows</a></li></ol>
+<ul><li><p><b>Maximum Number Of Columns</b></p><p>The default setting is 2000.</p></li>
+<li><b>Rows</b><p>A table holds 2<sup>64</sup> rows.</p></li></ul>
+<p><b>(9) What is the maximum size of a VARCHAR?</b></p><blockquote><p>Its length is not enforced.</p></blockquote>
+<p><b>Never store secrets here.</b></p><p>Home <a href="other.html">page</a>.</p></body></html>"""
+    doc = _parsed("limits.html", page)
+    view = _view(doc)
+    texts = [doc.text[r.start : r.end] for r in doc.sentences]
+    by_text = dict(zip(texts, doc.sentences))
+    assert "Columns" not in texts and doc.entry().skipped["toc"] == 2  # the contents list: in the text, not indexed
+    assert doc.text.startswith("Limits\n\nColumns\n\nRows")
+    for title, body in (("Maximum Number Of Columns", "The default setting is 2000."),
+                        ("(9) What is the maximum size of a VARCHAR?", "Its length is not enforced.")):
+        head = texts.index(title)
+        assert by_text[title].block == "heading" and by_text[title].section.endswith(title)
+        assert doc.text[slice(*view.unit_of(head))] == f"{title}\n\n{body}"
+        assert by_text[body].section == f"Limits > {title}"
+    assert by_text["Never store secrets here."].block != "heading"  # a bold sentence is emphasis, not a title
+    assert not view.introduces(texts.index("Never store secrets here."))
