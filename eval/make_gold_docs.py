@@ -8,13 +8,16 @@ after a lead-in ending in ":", the shape of issue #28's misses on real manuals.
 
 Evidence is written as exact quotes of each document's indexed text (``index.loaders.load_file``); offsets
 are computed here and verified, never typed. ``python -m eval.make_gold_docs`` writes the file, ``--check``
-only verifies it. Asked with ``python -m eval seed --gold eval/gold_docs.jsonl --docs eval/docs/sqlite``.
+only verifies it; ``--pdf`` does the same for the pages printed to PDF (``eval/docs/sqlite_pdf``,
+``eval/gold_docs_pdf.jsonl``). Asked with ``python -m eval seed --config eval/configs/docs-sqlite.json`` (or
+``docs-sqlite-pdf.json``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -22,6 +25,10 @@ from eval.make_gold_seed import locate, verify
 
 DOCS = Path(__file__).resolve().parent / "docs" / "sqlite"
 OUT = Path(__file__).resolve().parent / "gold_docs.jsonl"
+# The same pages printed to PDF by Chromium (``--pdf``): the questions and quotes are the same; a quote is found in
+# the PDF's text with any run of white space standing for the page's (line breaks fall elsewhere).
+PDF_DOCS = DOCS.parent / "sqlite_pdf"
+PDF_OUT = OUT.with_name("gold_docs_pdf.jsonl")
 
 QUESTIONS: list[dict] = [
     # --- limits.html: each limit is a list item whose head names it
@@ -111,21 +118,30 @@ QUESTIONS: list[dict] = [
 ]
 
 
-def texts(folder: Path) -> dict[str, str]:
+def texts(folder: Path, suffix: str = ".html") -> dict[str, str]:
     """Each document's indexed text, by document id (its file name, as ``Assistant.open`` names it)."""
     from index.loaders import load_file
 
-    return {p.name: load_file(p).text for p in sorted(folder.glob("*.html"))}
+    return {p.name: load_file(p).text for p in sorted(folder.glob("*" + suffix))}
 
 
-def build(docs: dict[str, str]) -> list[dict]:
+def locate_loosely(text: str, quote: str) -> tuple[int, int]:
+    """The one place of ``quote`` in ``text``, white space matching any white space."""
+    found = list(re.finditer(r"\s+".join(map(re.escape, quote.split())), text))
+    if len(found) != 1:
+        raise ValueError(f"quote found {len(found)} times: {quote!r}")
+    return found[0].span()
+
+
+def build(docs: dict[str, str], suffix: str = ".html") -> list[dict]:
     rows = []
     for n, spec in enumerate(QUESTIONS, 1):
         evidence = []
         for quote in spec.get("ev", []):
-            text = docs[spec["doc"]]
-            start, end = locate(text, quote)
-            evidence.append({"doc": spec["doc"], "text": text[start:end], "start": start, "end": end})
+            doc = spec["doc"].removesuffix(".html") + suffix
+            text = docs[doc]
+            start, end = locate(text, quote) if suffix == ".html" else locate_loosely(text, quote)
+            evidence.append({"doc": doc, "text": text[start:end], "start": start, "end": end})
         rows.append({"id": f"docs-{n:02d}", "question": spec["q"], "answers": spec.get("a", []),
                      "answerable": bool(spec.get("a")), "evidence": evidence, "kind": spec["kind"]})
     return rows
@@ -133,13 +149,13 @@ def build(docs: dict[str, str]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--docs", type=Path, default=DOCS)
-    p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--pdf", action="store_true", help=f"the PDF versions ({PDF_DOCS.name}/ -> {PDF_OUT.name})")
     p.add_argument("--check", action="store_true", help="verify the existing file instead of writing it")
     args = p.parse_args(argv)
-    docs = texts(args.docs)
-    rows = ([json.loads(line) for line in args.out.read_text(encoding="utf-8").splitlines() if line.strip()]
-            if args.check else build(docs))
+    folder, out, suffix = (PDF_DOCS, PDF_OUT, ".pdf") if args.pdf else (DOCS, OUT, ".html")
+    docs = texts(folder, suffix)
+    rows = ([json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
+            if args.check else build(docs, suffix))
     problems = [m for doc, text in docs.items()
                 for m in verify([{**r, "evidence": [e for e in r["evidence"] if e["doc"] == doc]}
                                  for r in rows if any(e["doc"] == doc for e in r["evidence"])], text)]
@@ -148,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     for msg in problems:
         print(msg, file=sys.stderr)
     if not problems and not args.check:
-        args.out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     print(f"{len(rows)} questions, {len(problems)} problems")
     return 1 if problems else 0
 

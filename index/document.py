@@ -175,7 +175,11 @@ class _Rows:
             elif kind in structure.WHOLE:
                 out.extend(self._whole(i, pos, piece_end))
             else:
-                out.extend(self._sentences(pos, piece_end))
+                rows = self._sentences(pos, piece_end)
+                if kind == structure.LIST_ITEM and len(rows) > 1 and structure.is_list_marker(
+                        self.text[rows[0].start : rows[0].end]):
+                    rows[:2] = [self.record(rows[0].start, rows[1].end)]  # "1." + "Maximum Number Of Columns"
+                out.extend(rows)
             pos = piece_end
             i += 1
         return out

@@ -68,6 +68,16 @@ def is_index_entry(line: str) -> bool:
     return bool(_INDEX_ENTRY.fullmatch(line.strip()))
 
 
+_LIST_MARKER = re.compile(r"[\u2022\u25e6\u25aa\u25cf\u2023\u2043\u00b7*\u2013\u2014-]"
+                          r"|\(?(?:\d{1,3}|[a-zA-Z]|[ivxlc]{1,5})[.)]")
+
+
+def is_list_marker(text: str) -> bool:
+    """Whether a sentence is only a list item's marker ("1.", "(c)", "iv."): the splitter cuts it off the item's
+    first sentence, which it belongs to."""
+    return bool(_LIST_MARKER.fullmatch(text.strip()))
+
+
 def is_run_in_heading(text: str) -> bool:
     """Whether a block set wholly in bold reads as a title: one short line (at most 20 words) that ends no
     sentence. Pages without heading elements title their items this way ("<li><b>Maximum Number Of

@@ -235,17 +235,22 @@ def test_a_latex_manuals_option_rows_and_subsections(latex_manual):
     assert view.records[limits].block == "heading" and view.section_of(limits + 1) == "1 Introduction > 1.1 Limits"
 
 
-def test_real_manual_pages_cite_a_chosen_title_or_lead_in_with_what_it_introduces(tmp_path):
-    """SQLite's own documentation (eval/docs/sqlite, public domain): the default answer path cites a chosen
-    heading, item head or lead-in together with what it introduces, as one exact span, so the answer under
-    "(9) What is the maximum size of a VARCHAR?" or after "... an upper bound on:" is in the citation."""
-    from eval.make_gold_docs import DOCS
+@pytest.mark.parametrize("suffix", [".html", ".pdf"])
+def test_real_manual_pages_cite_a_chosen_title_or_lead_in_with_what_it_introduces(tmp_path, suffix):
+    """SQLite's own documentation (eval/docs/sqlite, public domain; eval/docs/sqlite_pdf, the same pages printed
+    by Chromium): the default answer path cites a chosen heading, item head or lead-in together with what it
+    introduces, as one exact span, so the answer under "(9) What is the maximum size of a VARCHAR?", "Embedded
+    devices and the internet of things" (bold titles) or after "... an upper bound on:" is in the citation."""
+    from eval.make_gold_docs import DOCS, PDF_DOCS
 
-    a = Assistant.open(paths=[DOCS / "faq.html", DOCS / "limits.html"], index_dir=tmp_path / "idx")
+    folder = DOCS if suffix == ".html" else PDF_DOCS
+    paths = [folder / f"{n}{suffix}" for n in ("faq", "limits", "whentouse")]
+    a = Assistant.open(paths=paths, index_dir=tmp_path / "idx")
     assert a.settings.judge.relevance == "model"  # the default path, not the judge
     for question, answer in (("What is the maximum size of a VARCHAR in SQLite?", "does not enforce the length"),
                              ("What does SQLITE_MAX_COLUMN set an upper bound on?", "The number of columns in a table"),
-                             ("Why is the depth of trigger recursion limited?", "unbounded amount of memory")):
+                             ("Why is the depth of trigger recursion limited?", "unbounded amount of memory"),
+                             ("Why does SQLite suit embedded devices?", "requires no administration")):
         ans = a.ask(question, mode="extractive")
         assert not ans.abstained, question
         for c in ans.citations:
@@ -256,8 +261,22 @@ def test_real_manual_pages_cite_a_chosen_title_or_lead_in_with_what_it_introduce
     assert all(a_[0] != b[0] or a_[2] <= b[1] for a_, b in zip(spans, spans[1:]))
 
 
-def test_the_real_documents_gold_set_matches_its_documents():
-    """eval/gold_docs.jsonl's evidence offsets are those of the documents as ingested today."""
+def test_the_real_documents_gold_sets_match_their_documents():
+    """eval/gold_docs.jsonl's and eval/gold_docs_pdf.jsonl's evidence offsets are those of the documents as
+    ingested today."""
     from eval.make_gold_docs import main
 
-    assert main(["--check"]) == 0
+    assert main(["--check"]) == 0 and main(["--check", "--pdf"]) == 0
+
+
+def test_a_bold_line_over_its_paragraph_in_a_printed_page_is_a_heading():
+    """Chromium declares 340 for regular and 415 for bold text: bold is judged against the body's weight, so a
+    one-line bold paragraph that reads as a title is a heading under the page's last heading."""
+    from eval.make_gold_docs import PDF_DOCS
+
+    loaded = load_file(PDF_DOCS / "whentouse.pdf")
+    headings = {loaded.text[s:e]: level for s, e, kind, level in loaded.locations["blocks"] if kind == "heading"}
+    assert headings["Situations Where SQLite Works Well"] == 1
+    assert headings["Embedded devices and the internet of things"] == 2 and headings["Data analysis"] == 2
+    body = loaded.text.index("Because an SQLite database requires no administration")
+    assert not any(s <= body < e for s, e, kind, _ in loaded.locations["blocks"] if kind == "heading")

@@ -210,3 +210,18 @@ def test_html_bold_titles_are_run_in_headings_and_an_in_page_link_list_is_conten
         assert by_text[body].section == f"Limits > {title}"
     assert by_text["Never store secrets here."].block != "heading"  # a bold sentence is emphasis, not a title
     assert not view.introduces(texts.index("Never store secrets here."))
+
+
+def test_a_list_items_number_is_part_of_its_first_sentence():
+    """A PDF list item "2. Maximum Number Of Columns" with its text under it: the splitter cuts "2." off as a
+    sentence of its own; it is the item's marker, so the first record is "2. Maximum Number Of Columns", which
+    then introduces the rest of the item."""
+    text = "Limits\n\n2. Maximum Number Of Columns\n\nThe default setting is 2000. It can be raised.\n\nOther text."
+    item_end = text.index("\n\nOther")
+    blocks = [[0, 6, "heading", 1], [8, item_end, "list_item", 1], [item_end + 2, len(text), "paragraph", 0]]
+    doc = parse_document("limits.pdf", text, "", "pdf", {"kind": "pdf", "blocks": blocks})
+    rows = [text[r.start : r.end] for r in doc.sentences]
+    assert rows[1] == "2. Maximum Number Of Columns" and "2." not in rows
+    view = _view(doc)
+    unit = text[slice(*view.unit_of(1))]
+    assert unit == "2. Maximum Number Of Columns\n\nThe default setting is 2000. It can be raised."
