@@ -19,6 +19,7 @@ from index.pdfium import PDFIUM_LOCK, open_pdf
 
 MAX_PDF_PAGES = 2_000  # a book; more takes minutes to embed on 2 cores
 MAX_PDF_CHARS = 5_000_000  # about the 10 MB text limit of other documents
+MAX_LINKS_PER_PAGE = 1_000  # a contents page has a few hundred; a hostile page's millions would cost minutes
 _UNMAPPED = "\ufffc"  # stands for a glyph PDFium reads as a C1 control code, until the word is known
 
 
@@ -40,6 +41,7 @@ def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
                     page = pdf[i]
                     width, height = page.get_size()
                     words = _page_words(page, i + 1, height)
+                    _mark_links(words, _in_document_links(pdf, page, height))
                     if not words and _has_image(page):
                         scanned.append(i + 1)
                     page.close()
@@ -58,6 +60,29 @@ def extract_pdf(data: bytes, name: str) -> tuple[str, dict]:
     if not any(p.segments for p in pages):
         raise IngestError(f"{name}: the PDF has no text layer and no scanned page images, so it holds no text to read")
     return assemble(pages)
+
+
+def _in_document_links(pdf, page, height: float) -> list[tuple[float, float, float, float]]:
+    """Boxes (x0, top, x1, bottom; top-left origin) of the page's links to a place in the same PDF: a clickable
+    table of contents, which may have no "Contents" heading (a web page printed to PDF)."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    pos, link, rect, out = ctypes.c_int(0), raw.FPDF_LINK(), raw.FS_RECTF(), []
+    while len(out) < MAX_LINKS_PER_PAGE and raw.FPDFLink_Enumerate(page, ctypes.byref(pos), ctypes.byref(link)):
+        action = raw.FPDFLink_GetAction(link)
+        goto = bool(action) and raw.FPDFAction_GetType(action) == raw.PDFACTION_GOTO
+        inside = goto or bool(raw.FPDFLink_GetDest(pdf, link))
+        if inside and raw.FPDFLink_GetAnnotRect(link, ctypes.byref(rect)):
+            out.append((rect.left, height - rect.top, rect.right, height - rect.bottom))
+    return out
+
+
+def _mark_links(words: list[Word], boxes: list[tuple[float, float, float, float]]) -> None:
+    for w in words:
+        x, y = (w.x0 + w.x1) / 2, (w.top + w.bottom) / 2
+        w.link = any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
 
 
 def _has_image(page) -> bool:

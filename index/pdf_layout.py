@@ -220,6 +220,7 @@ class _Writer:
         self.blocks: list[list] = []  # [start, end, kind, level] (index/structure.py)
         self.lines: list[int] = []  # per block: its lines
         self.bold: list[bool] = []  # per block: every word of it is bold
+        self.linked: list[bool] = []  # per block: every word of it (but a list marker) links within the document
 
     def put(self, text: str) -> None:
         self.parts.append(text)
@@ -232,6 +233,7 @@ class _Writer:
             self.blocks.append([self.pos, self.pos, kind, level])
             self.lines.append(0)
             self.bold.append(True)
+            self.linked.append(True)
 
     def word(self, w: Word) -> None:
         self.words.append([self.pos, self.pos + len(w.text), w.page,
@@ -251,6 +253,8 @@ class _Writer:
         if self.blocks:
             self.lines[-1] += 1
             self.bold[-1] = self.bold[-1] and all(c.bold for c in unit.cells)
+            self.linked[-1] = self.linked[-1] and all(w.link or structure.is_list_marker(w.text)
+                                                      for c in unit.cells for w in c.words)
         for i, cell in enumerate(unit.cells):
             if i:
                 self.put("\t")
@@ -321,15 +325,20 @@ def _mark_bold(pages: list[PageWords]) -> None:
             s.bold = all(w.weight >= bold_from for w in s.words)
 
 
-def _run_in_headings(out: _Writer, text: str) -> None:
-    """A paragraph or list item of one bold line at body size that reads as a title (``structure.is_run_in_heading``:
-    "Embedded devices and the internet of things" over its paragraph) is a heading a level below the last heading."""
+def _retag_blocks(out: _Writer, text: str) -> None:
+    """Paragraphs and list items that are titles or contents entries by what is known only once they are written:
+    one bold line at body size that reads as a title (``structure.is_run_in_heading``: "Embedded devices and the
+    internet of things" over its paragraph) is a heading a level below the last heading; one whose every word links
+    to a place in the document is a contents entry, like the HTML rule (``index/loaders.py``)."""
     level = 0
-    for b, lines, bold in zip(out.blocks, out.lines, out.bold):
+    for b, lines, bold, linked in zip(out.blocks, out.lines, out.bold, out.linked):
         if b[2] == structure.HEADING:
             level = b[3]
-        elif (b[2] in (structure.PARAGRAPH, structure.LIST_ITEM) and lines == 1 and bold
-              and structure.is_run_in_heading(text[b[0] : b[1]])):
+        elif b[2] not in (structure.PARAGRAPH, structure.LIST_ITEM) or not lines:
+            continue
+        elif linked:
+            b[2], b[3] = structure.TOC, 0
+        elif lines == 1 and bold and structure.is_run_in_heading(text[b[0] : b[1]]):
             b[2], b[3] = structure.HEADING, min(6, level + 1)
 
 
@@ -387,7 +396,7 @@ def assemble(pages: list[PageWords]) -> tuple[str, dict]:
         floats.extend(notes)
     write_floats()
     text = "".join(out.parts)
-    _run_in_headings(out, text)
+    _retag_blocks(out, text)
     # Footnotes written first (an empty first page of body text) leave a leading break.
     lead = len(text) - len(text.lstrip("\n"))
     if lead:

@@ -19,6 +19,7 @@ class Word:
     bottom: float
     size: float
     weight: int = 0  # PDFium's font weight of its first character (400 regular, 700 bold); 0 unknown (OCR)
+    link: bool = False  # inside a link to a place in the same document (a clickable contents entry)
 
 
 BOLD_WEIGHT = 500  # TeX's bold Computer Modern (CMBX) reads as 545, its regular (CMR) as 345

@@ -280,3 +280,18 @@ def test_a_bold_line_over_its_paragraph_in_a_printed_page_is_a_heading():
     assert headings["Embedded devices and the internet of things"] == 2 and headings["Data analysis"] == 2
     body = loaded.text.index("Because an SQLite database requires no administration")
     assert not any(s <= body < e for s, e, kind, _ in loaded.locations["blocks"] if kind == "heading")
+
+
+def test_a_printed_pages_clickable_contents_is_not_indexed():
+    """The FAQ printed to PDF lists its questions as links to their answers, under no "Contents" heading: lines whose
+    every word (but the list number) links within the PDF are contents entries, kept in the text and not indexed;
+    the question over its answer, further down, is a row and introduces the answer."""
+    from eval.make_gold_docs import PDF_DOCS
+
+    loaded = load_file(PDF_DOCS / "faq.pdf")
+    kinds = {loaded.text[s:e]: kind for s, e, kind, _ in loaded.locations["blocks"]}
+    assert kinds["1. How do I create an AUTOINCREMENT field?"] == "toc"
+    doc, view, texts = _rows(PDF_DOCS / "faq.pdf")
+    assert doc.entry().skipped["toc"] >= 25 and "1. How do I create an AUTOINCREMENT field?" not in texts
+    head = next(i for i, t in enumerate(texts) if t.startswith("(1) How do I create an AUTOINCREMENT field?"))
+    assert "Short answer: A column declared INTEGER PRIMARY KEY" in doc.text[slice(*view.unit_of(head))]
