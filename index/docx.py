@@ -60,12 +60,18 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
         document = docx.Document(io.BytesIO(data))
         body = document.element.body
         blocks: list[tuple[str, bool, str, int]] = []  # (text, is_heading, block kind, level)
+        last_level = 0  # of the last heading, for a bold title under it
         for el in body.iterchildren():
             tag = el.tag.rsplit("}", 1)[-1]
             if tag == "p":
                 para = Paragraph(el, document)
                 kind, level = _block_kind(para)
-                blocks.append((para.text, _is_heading(para), kind, level))
+                heading = _is_heading(para)
+                if kind == structure.HEADING:
+                    last_level = level
+                elif kind in (structure.PARAGRAPH, structure.LIST_ITEM) and _run_in_heading(para):
+                    kind, level, heading = structure.HEADING, min(9, last_level + 1), True
+                blocks.append((para.text, heading, kind, level))
             elif tag == "tbl":
                 for i, row in enumerate(Table(el, document).rows):
                     cells = list({id(c._tc): c for c in row.cells}.values())  # merged cells repeat
@@ -104,6 +110,13 @@ def extract_docx(data: bytes, name: str) -> tuple[str, dict]:
         raise IngestError(f"{name}: the DOCX has no text")
     return "".join(parts), {"kind": "docx", "sections": sections, "paragraphs": paragraphs,
                               "blocks": structure.finish_blocks(spans, "".join(parts))}
+
+
+def _run_in_heading(para) -> bool:
+    """A paragraph set in bold throughout that reads as a title (``structure.is_run_in_heading``): a report's
+    "Results" in bold Normal text titles what follows as a heading style would."""
+    runs = [r for r in para.runs if r.text.strip()]
+    return bool(runs) and all(r.bold for r in runs) and structure.is_run_in_heading(para.text)
 
 
 def _is_heading(para) -> bool:

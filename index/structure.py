@@ -128,6 +128,12 @@ def row_index_text(row: str, header: Sequence[str] | None) -> str:
     return " | ".join(values)
 
 
+def _title(heading: str) -> str:
+    """A heading's text as a section name: white space collapsed, a Markdown bold title's "**" left out."""
+    title = " ".join(heading.split())
+    return title[2:-2].strip() if len(title) > 4 and title[:2] == title[-2:] and title[:2] in ("**", "__") else title
+
+
 def section_paths(blocks: Sequence[Sequence], text: str) -> list[str]:
     """The section path ("2 Usage > 2.1 Options") of every block, a heading's including itself.
     The document title (level 0) is not part of any path."""
@@ -137,7 +143,7 @@ def section_paths(blocks: Sequence[Sequence], text: str) -> list[str]:
         if kind == HEADING and level > 0:
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            stack.append((level, " ".join(text[start:end].split())))
+            stack.append((level, _title(text[start:end])))
         out.append(SECTION_SEPARATOR.join(t for _, t in stack))
     return out
 
@@ -153,7 +159,7 @@ def section_at(loc_map: dict | None, text: str | None, offset: int) -> str | Non
     while i >= 0 and below > 1:  # back to the nearest heading of each higher level
         start, end, kind, level = blocks[i][:4]
         if kind == HEADING and 0 < level < below:
-            path.append(" ".join(text[start:end].split()))
+            path.append(_title(text[start:end]))
             below = level
         i -= 1
     return SECTION_SEPARATOR.join(reversed(path)) or None
@@ -181,6 +187,21 @@ def finish_blocks(blocks: list[list], text: str) -> list[list]:
 
 
 # ---------------------------------------------------------------------------------- Markdown
+def _all_strong(children: list) -> bool:
+    """Whether an inline token's every piece of text is inside strong emphasis (``**...**``)."""
+    depth, texts = 0, 0
+    for c in children:
+        if c.type == "strong_open":
+            depth += 1
+        elif c.type == "strong_close":
+            depth -= 1
+        elif c.content.strip():
+            if not depth:
+                return False
+            texts += 1
+    return texts > 0
+
+
 def markdown_blocks(text: str) -> list[list]:
     """Blocks of a Markdown text (markdown-it-py, CommonMark with tables), as spans of the source
     text itself: heading text without its ``#`` marks, list items without their bullets, table
@@ -211,10 +232,11 @@ def markdown_blocks(text: str) -> list[list]:
             blocks.append([s, e, kind, level])
 
     depth = 0
+    last_level = 0  # of the last heading, for a bold title ("**Results**" alone in a paragraph) under it
     open_items: list[list] = []  # [first line, last line, depth, written]
     in_table_head = False
     bullet = r"\s*(?:[-*+]|\d{1,9}[.)])[ \t]*"
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         t = tok.type
         if t in ("bullet_list_open", "ordered_list_open"):
             if open_items and not open_items[-1][3] and tok.map:  # the item's own text ends where its sub-list starts
@@ -237,8 +259,15 @@ def markdown_blocks(text: str) -> list[list]:
                     HEADING, int(tok.tag[1]), r"\s*#{1,6}[ \t]*")
             else:
                 add(s, e, HEADING, int(tok.tag[1]))
+            last_level = int(tok.tag[1])
         elif t == "paragraph_open" and tok.map and not open_items:
-            add(*line_span(*tok.map), PARAGRAPH)
+            inline = tokens[i + 1] if i + 1 < len(tokens) else None
+            children = (inline.children or []) if inline is not None else []
+            if _all_strong(children) and is_run_in_heading("".join(c.content for c in children)):
+                # Its span keeps the "**": a unit of it and the paragraph under it is then the source as written.
+                add(*line_span(*tok.map), HEADING, min(6, last_level + 1))
+            else:
+                add(*line_span(*tok.map), PARAGRAPH)
         elif t in ("fence", "code_block") and tok.map:
             a, b = tok.map
             if t == "fence":

@@ -225,3 +225,31 @@ def test_a_list_items_number_is_part_of_its_first_sentence():
     view = _view(doc)
     unit = text[slice(*view.unit_of(1))]
     assert unit == "2. Maximum Number Of Columns\n\nThe default setting is 2000. It can be raised."
+
+
+def test_markdown_and_docx_bold_titles_are_run_in_headings():
+    """A paragraph that is only a bold title ("**Results**", a DOCX paragraph of bold runs) is a heading a level
+    below the last heading and introduces the paragraph under it; a bold sentence is emphasis, not a title."""
+    import io
+
+    import docx
+
+    md = b"# Report\n\n## Tests\n\n**Results**\n\nAll 12 tests passed.\n\n**Run them daily.**\n\nDone."
+    d = docx.Document()
+    d.add_heading("Report", 0)
+    d.add_heading("Tests", 1)
+    d.add_paragraph().add_run("Results").bold = True
+    d.add_paragraph("All 12 tests passed.")
+    d.add_paragraph().add_run("Run them daily.").bold = True
+    d.add_paragraph("Done.")
+    buf = io.BytesIO()
+    d.save(buf)
+    for name, data in (("report.md", md), ("report.docx", buf.getvalue())):
+        doc = _parsed(name, data)
+        view = _view(doc)
+        texts = [doc.text[r.start : r.end] for r in doc.sentences]
+        title = next(i for i, t in enumerate(texts) if t.strip("*") == "Results")  # Markdown keeps its "**"
+        assert doc.sentences[title].block == "heading" and doc.sentences[title].section == "Tests > Results", name
+        assert doc.text[slice(*view.unit_of(title))] == f"{texts[title]}\n\nAll 12 tests passed.", name
+        emphasis = next(i for i, t in enumerate(texts) if "Run them daily." in t)
+        assert doc.sentences[emphasis].block != "heading" and not view.introduces(emphasis), name
