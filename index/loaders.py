@@ -126,7 +126,10 @@ class _VisibleText(HTMLParser):
         self.hidden_depth = 0
         self.pending_break = False
         self.pending_cell = False  # a cell of the current row began: a tab, not a paragraph break
-        self.context: list[tuple[str, int]] = []  # open structural elements: (kind, level)
+        self.context: list[tuple[str, int, int]] = []  # open structural elements: (kind, level, list item number)
+        self.items = 0  # list items opened so far: each gets a number, so its paragraphs are known to be its own
+        self.block_item = 0  # the list item the last block belongs to (0: none)
+        self.items_written: set[int] = set()  # list items that have a block
         self.lists = 0
         self.row_cells: list[str] = []  # tags of the cells of the open row ("th"/"td")
         self.in_thead = False
@@ -153,18 +156,19 @@ class _VisibleText(HTMLParser):
         elif tag == "thead":
             self.in_thead = True
         elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
-            self.context.append((structure.HEADING, int(tag[1])))
+            self.context.append((structure.HEADING, int(tag[1]), 0))
             self.heading_level = int(tag[1])
         elif tag in ("b", "strong"):
             self.bold += 1
         elif tag == "a" and (dict(attrs).get("href") or "").startswith("#"):
             self.anchor_link += 1
         elif tag == "li":
-            self.context.append((structure.LIST_ITEM, max(1, self.lists)))
+            self.items += 1
+            self.context.append((structure.LIST_ITEM, max(1, self.lists), self.items))
         elif tag == "pre":
-            self.context.append((structure.CODE, 0))
+            self.context.append((structure.CODE, 0, 0))
         elif tag == "tr":
-            self.context.append((structure.TABLE_ROW, 0))
+            self.context.append((structure.TABLE_ROW, 0, 0))
             self.row_cells = []
         if tag in _CELL_TAGS and self.context and self.context[-1][0] == structure.TABLE_ROW:
             self.row_cells.append(tag)
@@ -226,8 +230,14 @@ class _VisibleText(HTMLParser):
         elif not self.parts or self.parts[-1].endswith(("\n", " ", "\t")):
             chunk = chunk.lstrip()
         self.pending_break = self.pending_cell = False
+        kind, level, item = self.context[-1] if self.context else (structure.PARAGRAPH, 0, 0)
+        if new_block and item and item == self.block_item and self.blocks:
+            new_block = False  # another paragraph of the same list item: one block, as a PDF's indented paragraph
+        elif new_block and item and item in self.items_written:
+            level += 1  # the item's text again after its sub-list: under the item, as its sub-items are
         if new_block:
-            kind, level = self.context[-1] if self.context else (structure.PARAGRAPH, 0)
+            self.block_item = item
+            self.items_written.add(item)
             self.blocks.append([self.pos, self.pos, kind, level])
             titled = kind in (structure.PARAGRAPH, structure.LIST_ITEM)
             self.run_in.append(min(6, self.heading_level + 1) if titled else 0)

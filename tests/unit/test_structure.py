@@ -188,11 +188,12 @@ def test_a_section_heading_and_its_first_lines_are_body_rows_not_headline_and_de
 
 
 def test_html_bold_titles_are_run_in_headings_and_an_in_page_link_list_is_contents():
-    """Pages without heading elements title their items in bold (SQLite's limits page, its FAQ): such a block
-    is a heading a level below the page's last heading and introduces what follows; a list of links within
-    the page is its table of contents, not indexed. A bold sentence (ending in ".") stays body text."""
+    """Pages without heading elements title their answers in bold (SQLite's FAQ): such a block is a heading a
+    level below the page's last heading and introduces what follows; a list of links within the page is its
+    table of contents, not indexed. A bold sentence (ending in ".") stays body text."""
     page = b"""<html><body><h2>Limits</h2><ol><li><a href="#cols">Columns</a></li><li><a href="#q2">Rows</a></li></ol>
-<ul><li><p><b>Maximum Number Of Columns</b></p><p>The default setting is 2000.</p></li>
+<ul><li><p><b>Maximum Number Of Columns</b></p><p>It bounds:</p><ul><li>columns</li><li>terms</li></ul>
+<p>The default setting is 2000.</p></li>
 <li><b>Rows</b><p>A table holds 2<sup>64</sup> rows.</p></li></ul>
 <p><b>(9) What is the maximum size of a VARCHAR?</b></p><blockquote><p>Its length is not enforced.</p></blockquote>
 <p><b>Never store secrets here.</b></p><p>Home <a href="other.html">page</a>.</p></body></html>"""
@@ -202,12 +203,17 @@ def test_html_bold_titles_are_run_in_headings_and_an_in_page_link_list_is_conten
     by_text = dict(zip(texts, doc.sentences))
     assert "Columns" not in texts and doc.entry().skipped["toc"] == 2  # the contents list: in the text, not indexed
     assert doc.text.startswith("Limits\n\nColumns\n\nRows")
-    for title, body in (("Maximum Number Of Columns", "The default setting is 2000."),
-                        ("(9) What is the maximum size of a VARCHAR?", "Its length is not enforced.")):
-        head = texts.index(title)
-        assert by_text[title].block == "heading" and by_text[title].section.endswith(title)
-        assert doc.text[slice(*view.unit_of(head))] == f"{title}\n\n{body}"
-        assert by_text[body].section == f"Limits > {title}"
+    title, body = "(9) What is the maximum size of a VARCHAR?", "Its length is not enforced."
+    head = texts.index(title)
+    assert by_text[title].block == "heading" and by_text[title].section.endswith(title)
+    assert doc.text[slice(*view.unit_of(head))] == f"{title}\n\n{body}"
+    assert by_text[body].section == f"Limits > {title}"
+    # A list item's paragraphs are one block, as a PDF's, and its text after its sub-list sits under it: its bold
+    # first line is the item's head, which introduces the whole item.
+    head = texts.index("Maximum Number Of Columns")
+    assert by_text["Maximum Number Of Columns"].block == "list_item"
+    assert doc.text[slice(*view.unit_of(head))] == ("Maximum Number Of Columns\n\nIt bounds:\n\ncolumns\n\nterms\n\n"
+                                                     "The default setting is 2000.")
     assert by_text["Never store secrets here."].block != "heading"  # a bold sentence is emphasis, not a title
     assert not view.introduces(texts.index("Never store secrets here."))
 
