@@ -80,9 +80,17 @@ def _in_document_links(pdf, page, height: float) -> list[tuple[float, float, flo
 
 
 def _mark_links(words: list[Word], boxes: list[tuple[float, float, float, float]]) -> None:
-    for w in words:
-        x, y = (w.x0 + w.x1) / 2, (w.top + w.bottom) / 2
-        w.link = any(x0 <= x <= x1 and top <= y <= bottom for x0, top, x1, bottom in boxes)
+    """Mark the words whose centre lies in one of the boxes (one array comparison per page, not a loop per pair)."""
+    if not words or not boxes:
+        return
+    import numpy as np
+
+    b = np.asarray(boxes, dtype=np.float32)
+    x = np.array([(w.x0 + w.x1) / 2 for w in words], dtype=np.float32)[:, None]
+    y = np.array([(w.top + w.bottom) / 2 for w in words], dtype=np.float32)[:, None]
+    inside = ((b[:, 0] <= x) & (x <= b[:, 2]) & (b[:, 1] <= y) & (y <= b[:, 3])).any(axis=1)
+    for w, hit in zip(words, inside):
+        w.link = bool(hit)
 
 
 def _has_image(page) -> bool:

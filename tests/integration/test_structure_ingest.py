@@ -295,3 +295,26 @@ def test_a_printed_pages_clickable_contents_is_not_indexed():
     assert doc.entry().skipped["toc"] >= 25 and "1. How do I create an AUTOINCREMENT field?" not in texts
     head = next(i for i, t in enumerate(texts) if t.startswith("(1) How do I create an AUTOINCREMENT field?"))
     assert "Short answer: A column declared INTEGER PRIMARY KEY" in doc.text[slice(*view.unit_of(head))]
+
+
+def test_a_page_of_thousands_of_in_document_links_loads_and_only_linked_lines_are_contents(tmp_path):
+    """A hostile page with 3,000 link annotations to a place in the PDF over half its paragraphs: it loads whole (at
+    most 1,000 links a page are read); the linked paragraphs are contents entries, the others are indexed."""
+    from eval.pdf_fixtures import new_pdf
+
+    pdf = new_pdf()
+    pdf.add_page()
+    target = pdf.add_link(page=1)
+    lines = [f"Line {n} says the archive holds file number {n}." for n in range(24)]
+    for n, line in enumerate(lines):  # one paragraph each: a blank line between them
+        pdf.text(56, 60 + 30 * n, line)
+    for k in range(3000):  # over the first 12 paragraphs only
+        pdf.link(56, 50 + 30 * (k % 12), 300, 12, target)
+    pdf.output(str(tmp_path / "links.pdf"))
+    loaded = load_file(tmp_path / "links.pdf")
+    assert all(line in loaded.text for line in lines)
+    a = Assistant.open(paths=[tmp_path / "links.pdf"], index_dir=tmp_path / "idx")
+    view = a.corpus.view()
+    indexed = {view.record_text(i) for i in range(len(view.records))}
+    assert set(lines[12:]) <= indexed and not indexed & set(lines[:12])
+    assert a.documents()[0].skipped["toc"] == 12
