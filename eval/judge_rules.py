@@ -40,7 +40,7 @@ def as_is(ev):
 
 def with_answer_types(ev):
     """Units that cannot hold the asked kind of answer (qa/support.py answer types and patterns) are not cited."""
-    from qa.evidence import select
+    from qa.evidence import select, to_cite
     from qa.support import answer_type, type_ok
     from qa.units import Unit, unit_text
 
@@ -50,8 +50,8 @@ def with_answer_types(ev):
             if type_ok(kind, unit_text(view, Unit(x.hit.row, x.last or x.hit.row, x.hit))) > 0]
     s = ev_settings(ev)
     best = select(kept, ev.abstain_below, s["margin"], s["max"])
-    return replace(ev, chosen=tuple((x.hit.row, x.probability) for x in best),
-                   last_rows=tuple((x.hit.row, x.last) for x in best if x.last is not None))
+    chosen, last_rows = to_cite(best)
+    return replace(ev, chosen=chosen, last_rows=last_rows)
 
 
 POST = {"judge": as_is, "judge with answer types": with_answer_types}

@@ -19,7 +19,7 @@ from qa.retrieval import HybridRetriever
 from qa.settings import Settings
 from qa.support import ABSTAIN_BELOW, Scored, relevance_fit, rerank, score_hits
 from qa.types import Citation
-from qa.units import candidate_units, cited_units, unit_text
+from qa.units import candidate_units, introduces, unit_text
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,25 @@ def select(scored: list[Scored] | tuple[Scored, ...], threshold: float, margin: 
         if not any(_overlap(s, c) for c in chosen):
             chosen.append(s)
     return chosen
+
+
+def as_units(view: CorpusView, best: list[Scored]) -> list[Scored]:
+    """The selected sentences as citation units: a heading, list-item head or lead-in is cited through what it
+    introduces (``qa.units.introduces``), since alone it names the answer without giving it; a unit overlapping
+    a better one already kept is dropped (``_overlap``, as ``select`` does), so nothing is quoted twice."""
+    out: list[Scored] = []
+    for x in best:
+        last = x.last if x.last is not None else introduces(view, x.hit.row)
+        unit = replace(x, last=last) if last != x.last else x
+        if not any(_overlap(unit, c) for c in out):
+            out.append(unit)
+    return out
+
+
+def to_cite(best: list[Scored]) -> tuple[tuple[tuple[int, float], ...], tuple[tuple[int, int], ...]]:
+    """(row, support) of each unit to cite, and (first row, last row) of those spanning more than one sentence."""
+    return (tuple((x.hit.row, x.probability) for x in best),
+            tuple((x.hit.row, x.last) for x in best if x.last is not None))
 
 
 def _overlap(a: Scored, b: Scored) -> bool:
@@ -165,7 +184,7 @@ class EvidenceFinder:
             scored = rerank(standalone, scored, self.scorer, view.record_text, s.rerank_top, self.model_weights)
             threshold, relevance_ms = self.model_threshold, (time.perf_counter() - t1) * 1e3
         best = select(scored, threshold, s.second_sentence_margin, s.max_sentences)
-        chosen, last_rows = cited_units(view, [(x.hit.row, x.probability) for x in best])
+        chosen, last_rows = to_cite(as_units(view, best))
         return Evidence(question, standalone, tuple(history), view, tuple(scored), chosen, t0, retrieve_ms,
                         threshold, relevance_ms, last_rows=last_rows)
 
@@ -181,7 +200,6 @@ class EvidenceFinder:
                         key=lambda x: -x.probability)
         judge_ms = (time.perf_counter() - t1) * 1e3
         best = select(scored, self.judge_threshold, self.judge_margin, s.max_sentences)
-        chosen = tuple((x.hit.row, x.probability) for x in best)
-        last_rows = tuple((x.hit.row, x.last) for x in best if x.last is not None)
+        chosen, last_rows = to_cite(best)
         return Evidence(question, standalone, tuple(history), view, tuple(scored), chosen, t0, retrieve_ms,
                         self.judge_threshold, judge_ms, len(units), last_rows)

@@ -55,20 +55,3 @@ def unit_text(view: CorpusView, unit: Unit) -> str:
     first, last = view.records[unit.first], view.records[unit.last]
     return view.documents[first.doc_id].text[first.start:last.end]
 
-
-def cited_units(view: CorpusView, chosen: list[tuple[int, float]]) -> tuple[tuple[tuple[int, float], ...],
-                                                                            tuple[tuple[int, int], ...]]:
-    """The chosen sentences as citation units: a chosen heading, list-item head or lead-in is cited together with
-    what it introduces (``introduces``), since alone it names the answer without giving it. Returns the chosen
-    (row, score) and the (first row, last row) of each unit spanning more than one sentence; a chosen sentence
-    whose span overlaps a unit already cited (best first) is left out, so nothing is quoted twice."""
-    kept: list[tuple[int, float]] = []
-    spans: list[tuple[int, int]] = []
-    for row, score in chosen:
-        last = introduces(view, row)
-        first_last = (row, row if last is None else last)
-        if any(a <= first_last[1] and first_last[0] <= b for a, b in spans):
-            continue
-        kept.append((row, score))
-        spans.append(first_last)
-    return tuple(kept), tuple((a, b) for a, b in spans if b != a)
